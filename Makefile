@@ -1,0 +1,93 @@
+# Nubia retention assistant. `make run` sets everything up and starts the product;
+# `make test` runs every check. See README.md.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+RASA := $(VENV)/bin/rasa
+STAMP := $(VENV)/.installed
+NODE_STAMP := web/node_modules/.installed
+MODEL_STAMP := models/.trained
+
+# Rasa 3.6 runs on Python 3.8-3.10: use python3.10 from PATH, else pyenv's 3.10.
+PYTHON310 := $(shell command -v python3.10 >/dev/null 2>&1 && python3.10 -c 'import sys; print(sys.executable)' 2>/dev/null)
+ifeq ($(PYTHON310),)
+PYTHON310 := $(lastword $(sort $(wildcard $(shell pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10)))
+endif
+
+NLU_DATA := $(shell find data -name '*.yml' 2>/dev/null)
+TRAIN_INPUTS := $(NLU_DATA) domain.yml config.yml $(wildcard bot/nlu/*.py)
+
+export PYTHONPATH := $(CURDIR)
+export TF_CPP_MIN_LOG_LEVEL := 3
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export RASA_TELEMETRY_ENABLED := false
+
+.PHONY: help setup venv db train run test test-unit test-rasa lint benchmark clean
+
+help:
+	@echo "make run        set everything up and start the assistant (Ctrl-C stops all)"
+	@echo "make test       run every test and check (pytest, data validation, story tests, NLU eval)"
+	@echo "make setup      only create .venv, install npm packages, migrate and seed the database"
+	@echo "make train      train the model if data or config changed"
+	@echo "make benchmark  NLU cross-validation + shared eval set + baseline comparison (docs/benchmarks.md)"
+
+$(STAMP): requirements.txt constraints.txt
+	@if [ -z "$(PYTHON310)" ]; then \
+	  echo "ERROR: Python 3.10 not found. Rasa 3.6 needs Python 3.8-3.10." >&2; \
+	  echo "Install it (e.g. 'pyenv install 3.10') so that python3.10 is on PATH." >&2; exit 1; fi
+	@echo "==> creating $(VENV) with $(PYTHON310)"
+	@test -x $(PY) || $(PYTHON310) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip<24.1" "setuptools<71" wheel
+	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(PY) -m pip check
+	@touch $@
+
+venv: $(STAMP)
+
+$(NODE_STAMP): web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "ERROR: npm (Node.js) is needed for the website widget." >&2; exit 1; }
+	npm ci --prefix web --no-audit --no-fund --loglevel=error
+	@touch $@
+
+db: $(STAMP)
+	$(PY) -m bot.seed
+
+setup: $(STAMP) $(NODE_STAMP) db
+
+$(MODEL_STAMP): $(STAMP) $(TRAIN_INPUTS)
+	$(RASA) train --fixed-model-name retention --out models
+	@touch $@
+
+train: $(MODEL_STAMP)
+
+run: setup train
+	@echo ""
+	@echo "  Website demo (chat widget):  http://localhost:8080"
+	@echo "  Rasa server (REST, socket.io): http://localhost:5005  (REST: /webhooks/rest/webhook)"
+	@echo "  Action server:               http://localhost:5055"
+	@echo "  Ctrl-C stops everything."
+	@echo ""
+	$(VENV)/bin/honcho start -f Procfile
+
+test: setup train lint test-unit test-rasa
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check bot actions analytics tests
+
+test-unit: $(STAMP) $(MODEL_STAMP)
+	$(PY) -m pytest -q
+
+test-rasa: $(STAMP) $(MODEL_STAMP)
+	$(RASA) data validate --max-history 4
+	$(RASA) test core --stories tests/stories --model models/retention.tar.gz \
+	  --fail-on-prediction-errors --out results/core
+	$(PY) -m bot.nlu_eval --model models/retention.tar.gz --out results/nlu
+
+benchmark: $(STAMP)
+	$(PY) -m bot.benchmark
+
+clean:
+	rm -rf models results .rasa .pytest_cache

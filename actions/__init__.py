@@ -1,0 +1,1 @@
+"""Thin Rasa SDK actions: they translate between the tracker and ``bot/``."""

@@ -1,0 +1,103 @@
+"""Session start: identify the customer from the channel and load the profile slots."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import slots_from
+from bot.customers import find_customer, profile_of
+from bot.db import session_scope
+
+PROFILE_SLOTS = ("customer_id", "customer_ref", "customer_first_name", "plan_name",
+                 "tenure_months", "monthly_revenue", "value_segment")
+
+
+def identity_slots(metadata: Dict[Text, Any]) -> Dict[Text, Any]:
+    """Profile slots for the identity the *channel* vouched for (never client-supplied text).
+
+    The website channel sets ``customer_ref`` + ``authenticated`` from a verified JWT.
+    """
+    values: Dict[Text, Any] = {k: None for k in PROFILE_SLOTS}
+    values["verified"] = False
+    channel = metadata.get("channel")
+    if channel:
+        values["channel"] = channel
+    language = metadata.get("language")
+    if language in ("es", "en"):
+        values["language"] = language
+    ref = metadata.get("customer_ref") if metadata.get("authenticated") is True else None
+    if not ref:
+        return values
+    with session_scope() as session:
+        customer = find_customer(session, ref=str(ref))
+        if customer is None:
+            return values
+        profile = profile_of(customer)
+        language = values.get("language") or profile.language
+        values.update(
+            customer_id=float(profile.customer_id), customer_ref=profile.ref,
+            customer_first_name=profile.first_name,
+            plan_name=profile.plan_name_en if language == "en" else profile.plan_name_es,
+            tenure_months=float(profile.tenure_months),
+            monthly_revenue=float(profile.monthly_revenue), value_segment=profile.value_segment,
+            verified=True,
+        )
+        values.setdefault("language", profile.language)
+    return values
+
+
+class ActionSessionStart(Action):
+    def name(self) -> Text:
+        return "action_session_start"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        metadata = tracker.get_slot("session_started_metadata") or {}
+        events: List[EventType] = [SessionStarted()]
+        carried = {k: v for k, v in tracker.current_slot_values().items()
+                   if k in ("language",) and v is not None}
+        events += slots_from(carried)
+        events += slots_from(identity_slots(metadata))
+        events.append(ActionExecuted("action_listen"))
+        return events
+
+
+class ActionGreet(Action):
+    def name(self) -> Text:
+        return "action_greet"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        if tracker.get_slot("customer_first_name"):
+            dispatcher.utter_message(response="utter_greet_customer")
+        else:
+            dispatcher.utter_message(response="utter_greet")
+        return []
+
+
+class ActionNoteLookalike(Action):
+    """Cancelling a visit, an order or a payment is not a cancellation of the service."""
+
+    def name(self) -> Text:
+        return "action_note_lookalike"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        intent = tracker.get_intent_of_latest_message()
+        dispatcher.utter_message(
+            response="utter_change_plan" if intent == "change_plan" else "utter_cancel_other")
+        return []
+
+
+class ActionHandoff(Action):
+    def name(self) -> Text:
+        return "action_handoff"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        dispatcher.utter_message(response="utter_handoff")
+        return [SlotSet("retention_stage", None)]

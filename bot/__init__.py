@@ -1,0 +1,1 @@
+"""Nubia retention assistant: domain logic usable without a running Rasa."""

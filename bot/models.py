@@ -1,0 +1,210 @@
+"""SQLAlchemy models of the retention assistant (schema managed by Alembic in ``migrations/``)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import declarative_base, relationship
+
+Base = declarative_base()
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id = Column(Integer, primary_key=True)
+    ref = Column(String(16), nullable=False, unique=True)  # customer number shown to people, "C00042"
+    first_name = Column(String(80), nullable=False)
+    last_name = Column(String(80), nullable=False)
+    email = Column(String(200), nullable=False)
+    phone = Column(String(20), nullable=True, index=True)  # E.164, fictional ranges
+    language = Column(String(2), nullable=False, default="es")
+    postcode = Column(String(10), nullable=False)
+    city = Column(String(80), nullable=False)
+    timezone = Column(String(40), nullable=False, default="Europe/Madrid")
+    customer_since = Column(Date, nullable=False)
+    extra_monthly_cost = Column(Numeric(10, 2), nullable=False, default=Decimal("0"))
+    consent_sms_marketing = Column(Boolean, nullable=False, default=False)
+    consent_sms_service = Column(Boolean, nullable=False, default=True)
+    sms_opted_out_at = Column(DateTime, nullable=True)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    subscriptions = relationship("Subscription", back_populates="customer", order_by="Subscription.id")
+    incidents = relationship("Incident", back_populates="customer", order_by="Incident.opened_at")
+    usage = relationship("UsageMonth", back_populates="customer", order_by="UsageMonth.month")
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    def tenure_months(self, today: date | None = None) -> int:
+        today = today or date.today()
+        months = (today.year - self.customer_since.year) * 12 + today.month - self.customer_since.month
+        if today.day < self.customer_since.day:
+            months -= 1
+        return max(months, 0)
+
+    @property
+    def current_subscription(self) -> "Subscription | None":
+        live = [s for s in self.subscriptions if s.status in ("active", "paused")]
+        return live[-1] if live else (self.subscriptions[-1] if self.subscriptions else None)
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, ForeignKey("customers.id"), nullable=False, index=True)
+    plan_code = Column(String(40), nullable=False)
+    list_price = Column(Numeric(10, 2), nullable=False)  # the plan's price when not discounted
+    monthly_price = Column(Numeric(10, 2), nullable=False)  # what the customer pays now
+    status = Column(String(16), nullable=False, default="active")  # active|paused|cancelled
+    started_at = Column(Date, nullable=False)
+    discount_pct = Column(Integer, nullable=True)
+    discount_until = Column(Date, nullable=True)
+    paused_until = Column(Date, nullable=True)
+    running_offer_id = Column(String(60), nullable=True)
+    running_offer_until = Column(Date, nullable=True)
+    cancel_requested_at = Column(DateTime, nullable=True)
+    cancel_effective_date = Column(Date, nullable=True)
+    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+
+    customer = relationship("Customer", back_populates="subscriptions")
+
+
+class Incident(Base):
+    """A key event on the account (seed 004): outage, billing error, support complaint."""
+
+    __tablename__ = "incidents"
+
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, ForeignKey("customers.id"), nullable=False, index=True)
+    kind = Column(String(30), nullable=False)  # outage|billing_error|support_complaint|slow_speed
+    opened_at = Column(DateTime, nullable=False)
+    solved_at = Column(DateTime, nullable=True)
+    description = Column(Text, nullable=False, default="")
+
+    customer = relationship("Customer", back_populates="incidents")
+
+
+class UsageMonth(Base):
+    __tablename__ = "usage_months"
+    __table_args__ = (UniqueConstraint("customer_id", "month"),)
+
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, ForeignKey("customers.id"), nullable=False, index=True)
+    month = Column(Date, nullable=False)  # first day of the month
+    data_gb = Column(Numeric(10, 1), nullable=False, default=0)
+    tv_hours = Column(Numeric(10, 1), nullable=False, default=0)
+    app_logins = Column(Integer, nullable=False, default=0)
+
+    customer = relationship("Customer", back_populates="usage")
+
+
+class RetentionCase(Base):
+    """One retention conversation: who, why, what was offered, how it ended."""
+
+    __tablename__ = "retention_cases"
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(128), nullable=False, index=True)
+    customer_id = Column(Integer, ForeignKey("customers.id"), nullable=True, index=True)
+    channel = Column(String(20), nullable=False, default="web")
+    language = Column(String(2), nullable=False, default="es")
+    status = Column(String(20), nullable=False, default="open", index=True)
+    # open|retained|cancelled|handed_off|abandoned
+    reason = Column(String(30), nullable=True, index=True)
+    reason_verbatim = Column(Text, nullable=True)
+    monthly_revenue_at_stake = Column(Numeric(10, 2), nullable=True)
+    offer_cost = Column(Numeric(10, 2), nullable=False, default=Decimal("0"))
+    accepted_offer_id = Column(String(60), nullable=True)
+    reference = Column(String(32), nullable=True, unique=True)  # offer applied / plan reference
+    confirmation_number = Column(String(32), nullable=True, unique=True)  # cancellation
+    cancel_effective_date = Column(Date, nullable=True)
+    holdout = Column(Boolean, nullable=False, default=False)
+    opened_at = Column(DateTime, nullable=False, default=utcnow, index=True)
+    closed_at = Column(DateTime, nullable=True)
+
+    offers = relationship("CaseOffer", back_populates="case", order_by="CaseOffer.position")
+    customer = relationship("Customer")
+
+
+class CaseOffer(Base):
+    __tablename__ = "case_offers"
+    __table_args__ = (UniqueConstraint("case_id", "position"),)
+
+    id = Column(Integer, primary_key=True)
+    case_id = Column(Integer, ForeignKey("retention_cases.id"), nullable=False, index=True)
+    position = Column(Integer, nullable=False)  # 1 = first save attempt
+    offer_id = Column(String(60), nullable=False)
+    kind = Column(String(20), nullable=False)
+    variant = Column(String(4), nullable=False, default="hot")
+    cost = Column(Numeric(10, 2), nullable=False)
+    expected_value = Column(Numeric(10, 2), nullable=False)
+    params = Column(JSON, nullable=False, default=dict)
+    outcome = Column(String(10), nullable=False, default="pending")  # pending|accepted|declined
+    presented_at = Column(DateTime, nullable=False, default=utcnow)
+    decided_at = Column(DateTime, nullable=True)
+
+    case = relationship("RetentionCase", back_populates="offers")
+
+
+class ActionPlan(Base):
+    """Written personalised action plan (seed 001) with commitments from both sides."""
+
+    __tablename__ = "action_plans"
+
+    id = Column(Integer, primary_key=True)
+    case_id = Column(Integer, ForeignKey("retention_cases.id"), nullable=False, unique=True)
+    customer_id = Column(Integer, ForeignKey("customers.id"), nullable=False, index=True)
+    token = Column(String(40), nullable=False, unique=True)  # unguessable URL token
+    reference = Column(String(32), nullable=False, unique=True)
+    language = Column(String(2), nullable=False, default="es")
+    answers = Column(JSON, nullable=False, default=dict)
+    customer_commitments = Column(JSON, nullable=False, default=list)
+    company_commitments = Column(JSON, nullable=False, default=list)
+    gift = Column(Text, nullable=False, default="")
+    gift_cost = Column(Numeric(10, 2), nullable=False, default=Decimal("0"))
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    checkins = relationship("ActionPlanCheckin", back_populates="plan", order_by="ActionPlanCheckin.due_date")
+
+
+class ActionPlanCheckin(Base):
+    __tablename__ = "action_plan_checkins"
+
+    id = Column(Integer, primary_key=True)
+    plan_id = Column(Integer, ForeignKey("action_plans.id"), nullable=False, index=True)
+    due_date = Column(Date, nullable=False)
+    done_at = Column(DateTime, nullable=True)
+    note = Column(Text, nullable=True)
+
+    plan = relationship("ActionPlan", back_populates="checkins")
+
+
+class ProcessedMessage(Base):
+    """Idempotency keys of inbound messages (a retried webhook must not make two turns)."""
+
+    __tablename__ = "processed_messages"
+
+    id = Column(Integer, primary_key=True)
+    key = Column(String(128), nullable=False, unique=True)
+    created_at = Column(DateTime, nullable=False, default=utcnow)

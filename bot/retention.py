@@ -1,0 +1,367 @@
+"""Hot retention: the rules of a retention conversation, independent of Rasa.
+
+Each method takes the conversation's state, changes the database (case, offers,
+subscription) and returns a :class:`Turn`: the responses to say (names of ``domain.yml``
+responses with their parameters), the new stage, and slots to set. Rasa actions only
+translate between the tracker and these calls.
+
+Rules enforced here (seeds 000, 001, 003; FTC click-to-cancel):
+- at most two save attempts per case, then the cancellation;
+- "just cancel" at any point cancels at once, in the same conversation;
+- only a verified customer can cancel or accept an offer;
+- retried or duplicated messages never open a second case or apply an offer twice.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.customers import customer_context, find_customer, profile_of
+from bot.models import CaseOffer, Customer, RetentionCase, utcnow
+from bot.offers import Catalogue, RankedOffer, load_catalogue, rank_offers
+from bot.reasons import REASONS
+
+MAX_SAVE_ATTEMPTS = 2
+CANCEL_NOTICE_DAYS = 2  # Spain: the operator must end the service within two working days
+OPEN = "open"
+FINAL_STATUSES = ("retained", "cancelled", "handed_off", "abandoned")
+
+
+@dataclass(frozen=True)
+class Reply:
+    response: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Turn:
+    replies: list[Reply] = field(default_factory=list)
+    stage: Optional[str] = None
+    slots: dict[str, Any] = field(default_factory=dict)
+
+    def say(self, response: str, **params: Any) -> "Turn":
+        self.replies.append(Reply(response, params))
+        return self
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """What the assistant knows about the conversation when a turn starts."""
+
+    conversation_id: str
+    language: str = "es"
+    channel: str = "web"
+    customer_id: Optional[int] = None
+    verified: bool = False
+    stage: Optional[str] = None
+
+
+def _reference(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(4).upper()}"
+
+
+def _offer_params_json(offer: RankedOffer) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in offer.params.items():
+        if isinstance(v, (date, datetime)):
+            out[k] = v.isoformat()
+        elif isinstance(v, Decimal):
+            out[k] = str(v)
+        else:
+            out[k] = v
+    out["_text"] = {"es": offer.describe("es"), "en": offer.describe("en")}
+    return out
+
+
+class RetentionService:
+    def __init__(self, session: Session, catalogue: Catalogue | None = None,
+                 today: date | None = None) -> None:
+        self.session = session
+        self.catalogue = catalogue or load_catalogue()
+        self.today = today or date.today()
+
+    # ----------------------------------------------------------------- cases
+    def current_case(self, conv: Conversation) -> RetentionCase | None:
+        """The conversation's latest case (open or closed today), if any."""
+        return self.session.scalar(
+            select(RetentionCase).where(RetentionCase.conversation_id == conv.conversation_id)
+            .order_by(RetentionCase.id.desc()).limit(1))
+
+    def open_case(self, conv: Conversation) -> RetentionCase:
+        """Idempotent: a conversation has at most one open case."""
+        case = self.current_case(conv)
+        if case is not None and case.status == OPEN:
+            if case.customer_id is None and conv.customer_id is not None and conv.verified:
+                case.customer_id = conv.customer_id
+                self._set_revenue(case)
+            return case
+        case = RetentionCase(conversation_id=conv.conversation_id, channel=conv.channel,
+                             language=conv.language, status=OPEN,
+                             customer_id=conv.customer_id if conv.verified else None)
+        self._set_revenue(case)
+        self.session.add(case)
+        self.session.flush()
+        return case
+
+    def _set_revenue(self, case: RetentionCase) -> None:
+        if case.customer_id is not None:
+            customer = self.session.get(Customer, case.customer_id)
+            sub = customer.current_subscription if customer else None
+            case.monthly_revenue_at_stake = sub.monthly_price if sub else None
+
+    def _customer(self, case: RetentionCase) -> Customer | None:
+        return self.session.get(Customer, case.customer_id) if case.customer_id else None
+
+    @staticmethod
+    def _record_reason(case: RetentionCase, reason: str, verbatim: str | None) -> None:
+        if reason not in REASONS:
+            raise ValueError(f"unknown churn reason {reason!r}")
+        case.reason = reason
+        if verbatim and not case.reason_verbatim:
+            case.reason_verbatim = verbatim[:2000]
+
+    # ------------------------------------------------------------ the turns
+    def start(self, conv: Conversation, reason: str | None = None,
+              verbatim: str | None = None) -> Turn:
+        """The customer says they want to leave (maybe with the reason in the same message)."""
+        closed = self._closed_cancellation(conv)
+        if closed is not None:
+            return closed
+        case = self.open_case(conv)
+        turn = Turn(slots={"case_id": float(case.id)})
+        if case.offers and conv.stage in ("offer", "confirm_cancel"):
+            # Asking to cancel again while an offer is on the table is insisting.
+            return self.cancel(conv)
+        turn.say("utter_empathy_cancel")
+        if reason:
+            self._record_reason(case, reason, verbatim)
+            turn.say(f"utter_ack_{reason}")
+            turn.slots["churn_reason"] = reason
+        if not conv.verified:
+            turn.stage = "verify"
+            return turn.say("utter_need_verification")
+        if case.reason is None:
+            turn.stage = "ask_reason"
+            return turn.say("utter_ask_reason")
+        return self._next_offer(conv, case, turn)
+
+    def set_reason(self, conv: Conversation, reason: str, verbatim: str | None) -> Turn:
+        """A churn reason was stated, with or without a wish to cancel."""
+        closed = self._closed_cancellation(conv)
+        if closed is not None:
+            return closed
+        case = self.open_case(conv)
+        turn = Turn(slots={"case_id": float(case.id), "churn_reason": reason})
+        already_offered = bool(case.offers)
+        self._record_reason(case, reason, verbatim)
+        turn.say(f"utter_ack_{reason}")
+        if not conv.verified:
+            turn.stage = "verify"
+            return turn.say("utter_need_verification")
+        if already_offered and conv.stage == "offer":
+            # A new reason while an offer is pending: look for a better match.
+            self._decline_pending(case)
+        return self._next_offer(conv, case, turn)
+
+    def clarify(self, conv: Conversation, verbatim: str | None) -> Turn:
+        """The reason was unclear: one open follow-up, then ``other`` with the words kept."""
+        case = self.open_case(conv)
+        turn = Turn(slots={"case_id": float(case.id)})
+        if conv.stage == "ask_reason":
+            if verbatim:
+                case.reason_verbatim = verbatim[:2000]
+            turn.stage = "clarify_reason"
+            return turn.say("utter_ask_reason_again")
+        if verbatim:
+            case.reason_verbatim = ((case.reason_verbatim + " | ") if case.reason_verbatim else "") \
+                + verbatim[:2000]
+        self._record_reason(case, "other", None)
+        turn.slots["churn_reason"] = "other"
+        turn.say("utter_reason_other_noted")
+        return self._next_offer(conv, case, turn)
+
+    def after_verification(self, conv: Conversation) -> Turn:
+        """Continue the flow once an anonymous visitor proved who they are."""
+        case = self.open_case(conv)
+        turn = Turn(slots={"case_id": float(case.id)})
+        if case.reason is None:
+            turn.stage = "ask_reason"
+            return turn.say("utter_ask_reason")
+        return self._next_offer(conv, case, turn)
+
+    def accept(self, conv: Conversation) -> Turn:
+        """The customer said yes: to the pending offer, or to processing the cancellation."""
+        case = self.current_case(conv)
+        if conv.stage == "confirm_cancel":
+            return self.cancel(conv)
+        pending = self._pending_offer(case) if case else None
+        if case is None or pending is None:
+            accepted = self._accepted_offer(case) if case else None
+            if accepted is not None:  # a retried "yes": confirm again, apply nothing twice
+                return Turn(stage="closed").say(
+                    "utter_offer_accepted", offer_text=accepted.params["_text"][conv.language],
+                    reference=case.reference)
+            return Turn().say("utter_anything_else")
+        if not conv.verified or case.customer_id is None:
+            return Turn(stage="verify").say("utter_need_verification")
+        if pending.kind == "action_plan":
+            pending.outcome, pending.decided_at = "accepted", utcnow()
+            return Turn(stage="action_plan", slots={"offer_id": pending.offer_id})
+        self._apply(case, pending)
+        turn = Turn(stage="closed", slots={"offer_id": pending.offer_id})
+        return turn.say("utter_offer_accepted", offer_text=pending.params["_text"][conv.language],
+                        reference=case.reference)
+
+    def decline(self, conv: Conversation) -> Turn:
+        """The customer said no to the pending offer: one alternative at most, then cancel."""
+        case = self.current_case(conv)
+        if conv.stage == "confirm_cancel":
+            return self.keep(conv)
+        if case is None or self._pending_offer(case) is None:
+            return Turn().say("utter_anything_else")
+        self._decline_pending(case)
+        if len(case.offers) >= MAX_SAVE_ATTEMPTS:
+            return self.cancel(conv)
+        turn = Turn(slots={"case_id": float(case.id)})
+        turn.say("utter_offer_alternative")
+        return self._next_offer(conv, case, turn, alternative=True)
+
+    def keep(self, conv: Conversation) -> Turn:
+        """The customer decided to stay without an offer."""
+        case = self.current_case(conv)
+        if case is not None and case.status == OPEN:
+            case.status, case.closed_at = "retained", utcnow()
+        return Turn(stage="closed").say("utter_keep_service")
+
+    def cancel(self, conv: Conversation) -> Turn:
+        """Process the cancellation now: effective date, confirmation number, next steps."""
+        closed = self._closed_cancellation(conv)
+        if closed is not None:
+            return closed
+        case = self.open_case(conv)
+        if not conv.verified or case.customer_id is None:
+            return Turn(stage="verify", slots={"case_id": float(case.id)}).say(
+                "utter_need_verification")
+        self._decline_pending(case)
+        customer = self._customer(case)
+        assert customer is not None
+        sub = customer.current_subscription
+        effective = self.today + timedelta(days=CANCEL_NOTICE_DAYS)
+        if sub is not None and sub.status != "cancelled":
+            sub.status = "cancelled"
+            sub.cancel_requested_at = utcnow()
+            sub.cancel_effective_date = effective
+        case.status, case.closed_at = "cancelled", utcnow()
+        case.cancel_effective_date = effective
+        case.confirmation_number = _reference("BAJA")
+        if case.reason is None:
+            case.reason = "other"
+        prof = profile_of(customer, self.today)
+        plan_name = prof.plan_name_en if conv.language == "en" else prof.plan_name_es
+        return Turn(stage="closed", slots={"case_id": float(case.id)}).say(
+            "utter_cancel_confirmed", plan_name=plan_name, confirmation=case.confirmation_number,
+            effective_date=self._format_date(effective, conv.language))
+
+    # ------------------------------------------------------------- helpers
+    def _closed_cancellation(self, conv: Conversation) -> Turn | None:
+        case = self.current_case(conv)
+        if case is not None and case.status == "cancelled":
+            return Turn(stage="closed").say(
+                "utter_already_cancelled", confirmation=case.confirmation_number,
+                effective_date=self._format_date(case.cancel_effective_date, conv.language))
+        return None
+
+    @staticmethod
+    def _format_date(day: date | None, language: str) -> str:
+        if day is None:
+            return ""
+        return day.strftime("%d/%m/%Y") if language == "es" else day.strftime("%d %b %Y")
+
+    @staticmethod
+    def _pending_offer(case: RetentionCase) -> CaseOffer | None:
+        pending = [o for o in case.offers if o.outcome == "pending"]
+        return pending[-1] if pending else None
+
+    @staticmethod
+    def _accepted_offer(case: RetentionCase) -> CaseOffer | None:
+        accepted = [o for o in case.offers if o.outcome == "accepted"]
+        return accepted[-1] if accepted else None
+
+    def _decline_pending(self, case: RetentionCase) -> None:
+        for offer in case.offers:
+            if offer.outcome == "pending":
+                offer.outcome, offer.decided_at = "declined", utcnow()
+
+    def _next_offer(self, conv: Conversation, case: RetentionCase, turn: Turn,
+                    alternative: bool = False) -> Turn:
+        if len(case.offers) >= MAX_SAVE_ATTEMPTS:
+            return self._merge(turn, self.cancel(conv))
+        customer = self._customer(case)
+        ranked: list[RankedOffer] = []
+        if customer is not None and case.reason is not None:
+            ctx = customer_context(self.session, customer, self.today)
+            already = {o.offer_id for o in case.offers}
+            ranked = rank_offers(self.catalogue, ctx, case.reason, today=self.today, exclude=already)
+        if not ranked:
+            if alternative:
+                return self._merge(turn, self.cancel(conv))
+            turn.stage = "confirm_cancel"
+            return turn.say("utter_no_offer")
+        best = ranked[0]
+        self.session.add(CaseOffer(
+            case=case, position=len(case.offers) + 1, offer_id=best.offer_id, kind=best.kind,
+            variant=best.variant, cost=best.cost, expected_value=best.expected_value,
+            params=_offer_params_json(best), outcome="pending"))
+        self.session.flush()
+        turn.stage = "offer"
+        turn.slots["offer_id"] = best.offer_id
+        return turn.say("utter_offer", offer_text=best.describe(conv.language))
+
+    @staticmethod
+    def _merge(first: Turn, second: Turn) -> Turn:
+        first.replies.extend(second.replies)
+        first.stage = second.stage
+        first.slots.update(second.slots)
+        return first
+
+    def _apply(self, case: RetentionCase, offer: CaseOffer) -> None:
+        """Apply an accepted offer to the subscription, once."""
+        if offer.outcome == "accepted":
+            return
+        customer = self._customer(case)
+        assert customer is not None
+        sub = customer.current_subscription
+        params = offer.params
+        end = date.fromisoformat(params["end_date"]) if params.get("end_date") else None
+        if sub is not None:
+            if offer.kind == "discount":
+                sub.monthly_price = Decimal(str(params["new_price"]))
+                sub.discount_pct = int(params["discount_pct"])
+                sub.discount_until = end
+            elif offer.kind == "pause":
+                sub.status = "paused"
+                sub.paused_until = date.fromisoformat(params["resume_date"])
+                end = sub.paused_until
+            elif offer.kind in ("downgrade", "upgrade") and params.get("target_plan"):
+                sub.plan_code = params["target_plan"]
+                if offer.kind == "downgrade":
+                    sub.list_price = sub.monthly_price = Decimal(str(params["new_price"]))
+            sub.running_offer_id = offer.offer_id
+            sub.running_offer_until = end or (self.today + timedelta(days=90))
+        offer.outcome, offer.decided_at = "accepted", utcnow()
+        case.accepted_offer_id = offer.offer_id
+        case.offer_cost = offer.cost
+        case.reference = case.reference or _reference("RET")
+        case.status = "handed_off" if offer.kind == "escalation" else "retained"
+        case.closed_at = utcnow()
+
+
+def conversation_customer(session: Session, ref: str | None) -> Customer | None:
+    return find_customer(session, ref=ref) if ref else None

@@ -1,0 +1,431 @@
+"""The demo website: a small Nubia Telecom page that embeds the chat widget.
+
+``python -m bot.web [--host H] [--port N]`` serves on ``WEB_PORT`` (8080):
+
+* ``GET /``: page text in Spanish or English (``?lang=es|en``), a selector to "log in" as one of
+  the demo customers (``?customer=C00001``) or stay an anonymous visitor, and the
+  ``rasa-webchat`` widget. For a logged-in customer the widget's socket URL carries a signed,
+  short-lived token (see ``bot.channels``) that the Rasa channel verifies.
+* ``GET /static/webchat.js``: the widget bundle from ``web/node_modules`` (``make setup``).
+* ``GET /static/page.js``: the page's own script (starts the widget).
+* ``GET /healthz``: ``ok``.
+
+Other modules add routes with ``app = make_app(); app.router.add_get(...)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import html
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from aiohttp import web
+
+from bot.channels import issue_web_token
+from bot.settings import (
+    PROJECT_ROOT,
+    rasa_public_url,
+    web_host,
+    web_jwt_secret,
+    web_port,
+    web_token_ttl_seconds,
+)
+
+logger = logging.getLogger(__name__)
+
+WEBCHAT_JS = PROJECT_ROOT / "web" / "node_modules" / "rasa-webchat" / "lib" / "index.js"
+LANGUAGES: tuple[str, ...] = ("es", "en")
+DEFAULT_LANGUAGE = "es"
+DEMO_CUSTOMERS = 7
+ANONYMOUS_VALUE = "anonymous"
+CHAT_STORAGE_KEY = "chat_session"  # where rasa-webchat keeps its session (fixed in the widget)
+
+WEBCHAT_JS_KEY = web.AppKey("webchat_js", Path)
+JWT_SECRET_KEY = web.AppKey("jwt_secret", str)
+
+TEXTS: dict[str, dict[str, str]] = {
+    "es": {
+        "title": "Nubia Telecom · Área de clientes",
+        "tagline": "Fibra, móvil y televisión",
+        "intro": "Bienvenido a la demo del asistente de atención al cliente de Nubia Telecom. "
+                 "Elige un cliente de prueba para entrar como él, o sigue como visitante, "
+                 "y abre el chat en la esquina inferior derecha.",
+        "login_label": "Entrar como",
+        "anonymous": "Visitante anónimo (sin iniciar sesión)",
+        "change": "Cambiar",
+        "logged_in": "Has iniciado sesión como <strong>{name}</strong> (cliente {ref}).",
+        "logged_out": "No has iniciado sesión: el asistente te atenderá como visitante.",
+        "chat_hint": "El asistente está en la burbuja de la esquina inferior derecha.",
+        "footer": "Demo con datos ficticios: ningún cliente, teléfono ni correo es real.",
+        "language": "Idioma",
+        "widget_subtitle": "Asistente virtual",
+        "widget_hint": "Escribe un mensaje…",
+        "widget_connecting": "Conectando con el asistente…",
+        "widget_missing": "El chat no está instalado en este servidor (ejecuta «make setup»).",
+        "error_title": "No se puede mostrar la página",
+        "unknown_customer": "No existe ningún cliente con la referencia «{ref}».",
+        "db_unavailable": "La base de datos de la demo no está lista. Ejecuta «make setup».",
+        "back": "Volver al inicio",
+    },
+    "en": {
+        "title": "Nubia Telecom · Customer area",
+        "tagline": "Fibre, mobile and TV",
+        "intro": "Welcome to the demo of Nubia Telecom's customer service assistant. "
+                 "Pick a test customer to log in as, or stay a visitor, "
+                 "and open the chat in the bottom right corner.",
+        "login_label": "Log in as",
+        "anonymous": "Anonymous visitor (not logged in)",
+        "change": "Change",
+        "logged_in": "You are logged in as <strong>{name}</strong> (customer {ref}).",
+        "logged_out": "You are not logged in: the assistant will treat you as a visitor.",
+        "chat_hint": "The assistant is in the bubble in the bottom right corner.",
+        "footer": "Demo with fictional data: no customer, phone number or e-mail is real.",
+        "language": "Language",
+        "widget_subtitle": "Virtual assistant",
+        "widget_hint": "Type a message…",
+        "widget_connecting": "Connecting to the assistant…",
+        "widget_missing": "The chat is not installed on this server (run \"make setup\").",
+        "error_title": "This page cannot be shown",
+        "unknown_customer": "There is no customer with reference \"{ref}\".",
+        "db_unavailable": "The demo database is not ready. Run \"make setup\".",
+        "back": "Back to the start page",
+    },
+}
+
+STYLE = """
+*{box-sizing:border-box}
+body{margin:0;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;
+background:#f4f6fb;line-height:1.5}
+header{background:#2b1b6b;color:#fff;padding:1rem 1.5rem;display:flex;align-items:center;
+justify-content:space-between;gap:1rem;flex-wrap:wrap}
+header h1{margin:0;font-size:1.4rem;letter-spacing:.02em}
+header .tagline{margin:0;font-size:.9rem;opacity:.85}
+nav.lang a{color:#fff;margin-left:.5rem;text-decoration:none;padding:.15rem .45rem;
+border-radius:4px;border:1px solid transparent}
+nav.lang a[aria-current="true"]{border-color:#fff;font-weight:600}
+main{max-width:46rem;margin:2rem auto;padding:0 1.5rem}
+.card{background:#fff;border-radius:10px;padding:1.25rem 1.5rem;
+box-shadow:0 1px 3px rgba(0,0,0,.08);margin-bottom:1.25rem}
+label{font-weight:600;display:block;margin-bottom:.35rem}
+select,button{font:inherit;padding:.4rem .6rem;border-radius:6px;border:1px solid #b8bfd0}
+button{background:#2b1b6b;color:#fff;border-color:#2b1b6b;cursor:pointer}
+.status{margin:.75rem 0 0}
+.error{border-left:4px solid #c62828}
+.notice{color:#c62828}
+footer{max-width:46rem;margin:0 auto 6rem;padding:0 1.5rem;font-size:.85rem;color:#5b6275}
+"""
+
+PAGE_JS = """(function () {
+  "use strict";
+  var cfgNode = document.getElementById("webchat-config");
+  if (!cfgNode) { return; }
+  var cfg = JSON.parse(cfgNode.textContent);
+
+  var select = document.getElementById("customer-select");
+  if (select && select.form) {
+    select.addEventListener("change", function () {
+      var option = select.options[select.selectedIndex];
+      var lang = option && option.getAttribute("data-lang");
+      var langInput = document.getElementById("lang-input");
+      if (lang && langInput) { langInput.value = lang; }
+      select.form.submit();
+    });
+  }
+
+  // A fresh conversation whenever the visitor changes customer (or language): the widget
+  // keeps its session under one fixed key, so drop it when it belongs to someone else.
+  try {
+    if (window.sessionStorage.getItem(cfg.ownerStorageKey) !== cfg.owner) {
+      window.sessionStorage.removeItem(cfg.chatStorageKey);
+      window.sessionStorage.setItem(cfg.ownerStorageKey, cfg.owner);
+    }
+  } catch (err) { /* storage disabled: the widget starts a new session anyway */ }
+
+  if (!window.WebChat || typeof window.WebChat.default !== "function") {
+    var notice = document.getElementById("chat-missing");
+    if (notice) { notice.hidden = false; }
+    return;
+  }
+  window.WebChat.default(cfg.widget, null);
+})();
+"""
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who the page is shown to: a demo customer or an anonymous visitor."""
+
+    ref: str | None
+    name: str | None
+    language: str
+
+
+class PageError(Exception):
+    def __init__(self, status: int, message_key: str, **params: str) -> None:
+        super().__init__(message_key)
+        self.status = status
+        self.message_key = message_key
+        self.params = params
+
+
+def esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def json_for_script(value: Any) -> str:
+    """JSON that is safe inside a ``<script>`` element (no ``</script>``, no HTML comments)."""
+    return (json.dumps(value, ensure_ascii=False)
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def with_token(url: str, token: str | None) -> str:
+    if not token:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{urlencode({'token': token})}"
+
+
+def content_security_policy(socket_url: str) -> str:
+    parts = urlsplit(socket_url)
+    connect = ["'self'"]
+    if parts.scheme in ("http", "https") and parts.netloc:
+        ws = "wss" if parts.scheme == "https" else "ws"
+        connect += [f"{parts.scheme}://{parts.netloc}", f"{ws}://{parts.netloc}"]
+    return "; ".join([
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",  # the widget injects its own <style> elements
+        "img-src 'self' data: https:",
+        f"connect-src {' '.join(connect)}",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ])
+
+
+def _load_customers() -> list[dict[str, str]]:
+    from bot.customers import list_demo_customers
+    from bot.db import session_scope
+
+    with session_scope() as session:
+        return list_demo_customers(session, limit=DEMO_CUSTOMERS)
+
+
+def _lookup_customer(ref: str) -> dict[str, str] | None:
+    from bot.customers import find_customer
+    from bot.db import session_scope
+
+    with session_scope() as session:
+        customer = find_customer(session, ref=ref)
+        if customer is None:
+            return None
+        return {"ref": customer.ref, "name": customer.full_name, "language": customer.language}
+
+
+async def _customers_and_visitor(customer_param: str | None,
+                                 lang_param: str | None) -> tuple[list[dict[str, str]], Visitor]:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    lang = lang_param if lang_param in LANGUAGES else None
+    try:
+        customers = await asyncio.to_thread(_load_customers)
+        ref = (customer_param or "").strip()
+        if not ref or ref.lower() == ANONYMOUS_VALUE:
+            return customers, Visitor(None, None, lang or DEFAULT_LANGUAGE)
+        found = None
+        if len(ref) <= 32:
+            found = next((c for c in customers if c["ref"] == ref.upper()), None)
+            if found is None:
+                found = await asyncio.to_thread(_lookup_customer, ref)
+    except SQLAlchemyError:
+        logger.exception("The demo database is not available.")
+        raise PageError(503, "db_unavailable") from None
+    if found is None:
+        raise PageError(400, "unknown_customer", ref=ref[:64])
+    language = found["language"] if found["language"] in LANGUAGES else DEFAULT_LANGUAGE
+    return customers, Visitor(found["ref"], found["name"], lang or language)
+
+
+def _layout(lang: str, title: str, header_extra: str, body: str) -> str:
+    return (
+        "<!doctype html>\n"
+        f'<html lang="{esc(lang)}">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{esc(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+        '<header><div><h1>Nubia Telecom</h1>'
+        f'<p class="tagline">{esc(TEXTS[lang]["tagline"])}</p></div>{header_extra}</header>\n'
+        f"{body}\n</body>\n</html>\n"
+    )
+
+
+def _lang_nav(lang: str, visitor_ref: str | None) -> str:
+    links = []
+    for code in LANGUAGES:
+        query = {"lang": code} if visitor_ref is None else {"customer": visitor_ref, "lang": code}
+        current = "true" if code == lang else "false"
+        links.append(f'<a href="/?{esc(urlencode(query))}" hreflang="{code}" '
+                     f'aria-current="{current}">{code.upper()}</a>')
+    return f'<nav class="lang" aria-label="{esc(TEXTS[lang]["language"])}">{"".join(links)}</nav>'
+
+
+def render_page(customers: list[dict[str, str]], visitor: Visitor, socket_url: str) -> str:
+    lang = visitor.language
+    t = TEXTS[lang]
+    options = [f'<option value="{ANONYMOUS_VALUE}"'
+               f'{" selected" if visitor.ref is None else ""}>{esc(t["anonymous"])}</option>']
+    for c in customers:
+        selected = " selected" if c["ref"] == visitor.ref else ""
+        options.append(
+            f'<option value="{esc(c["ref"])}" data-lang="{esc(c["language"])}"{selected}>'
+            f'{esc(c["name"])} · {esc(c["ref"])} ({esc(c["language"].upper())})</option>')
+    if visitor.ref is not None:
+        status = t["logged_in"].format(name=esc(visitor.name), ref=esc(visitor.ref))
+    else:
+        status = esc(t["logged_out"])
+    owner = f"{visitor.ref or ANONYMOUS_VALUE}:{lang}"
+    config = {
+        "owner": owner,
+        "ownerStorageKey": "nubia_chat_owner",
+        "chatStorageKey": CHAT_STORAGE_KEY,
+        "widget": {
+            "socketUrl": socket_url,
+            "socketPath": "/socket.io/",
+            "customData": {"language": lang},
+            "title": "Nubia Telecom",
+            "subtitle": t["widget_subtitle"],
+            "inputTextFieldHint": t["widget_hint"],
+            "connectingText": t["widget_connecting"],
+            "storage": "session",
+            "params": {"storage": "session"},
+            "docViewer": False,
+            "showFullScreenButton": False,
+            "hideWhenNotConnected": False,
+            "withRules": False,
+        },
+    }
+    body = (
+        '<main>\n<section class="card">\n'
+        f'<p>{esc(t["intro"])}</p>\n'
+        '<form method="get" action="/" id="login-form">\n'
+        f'<label for="customer-select">{esc(t["login_label"])}</label>\n'
+        f'<select id="customer-select" name="customer">{"".join(options)}</select>\n'
+        f'<input type="hidden" id="lang-input" name="lang" value="{esc(lang)}">\n'
+        f'<noscript><button type="submit">{esc(t["change"])}</button></noscript>\n'
+        "</form>\n"
+        f'<p class="status" id="login-status" data-customer="{esc(visitor.ref or "")}">'
+        f"{status}</p>\n"
+        "</section>\n"
+        f'<section class="card"><p>{esc(t["chat_hint"])}</p>'
+        f'<p class="notice" id="chat-missing" hidden>{esc(t["widget_missing"])}</p></section>\n'
+        "</main>\n"
+        f'<footer>{esc(t["footer"])}</footer>\n'
+        f'<script type="application/json" id="webchat-config">{json_for_script(config)}</script>\n'
+        '<script src="/static/webchat.js"></script>\n'
+        '<script src="/static/page.js"></script>'
+    )
+    return _layout(lang, t["title"], _lang_nav(lang, visitor.ref), body)
+
+
+def render_error(lang: str, error: PageError) -> str:
+    t = TEXTS[lang]
+    message = t[error.message_key].format(**{k: v for k, v in error.params.items()})
+    body = (
+        '<main><section class="card error" role="alert">'
+        f'<h2>{esc(t["error_title"])}</h2><p id="error-message">{esc(message)}</p>'
+        f'<p><a href="/?{esc(urlencode({"lang": lang}))}">{esc(t["back"])}</a></p>'
+        "</section></main>"
+    )
+    return _layout(lang, t["error_title"], _lang_nav(lang, None), body)
+
+
+def _security_headers(response: web.StreamResponse, csp: str | None = None) -> None:
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Frame-Options"] = "DENY"
+    if csp:
+        response.headers["Content-Security-Policy"] = csp
+
+
+async def index(request: web.Request) -> web.Response:
+    lang_param = request.query.get("lang")
+    try:
+        customers, visitor = await _customers_and_visitor(request.query.get("customer"),
+                                                          lang_param)
+    except PageError as error:
+        lang = lang_param if lang_param in LANGUAGES else DEFAULT_LANGUAGE
+        response = web.Response(text=render_error(lang, error), status=error.status,
+                                content_type="text/html", charset="utf-8")
+        _security_headers(response, content_security_policy(rasa_public_url()))
+        return response
+    token = None
+    if visitor.ref is not None:
+        token = issue_web_token(visitor.ref, request.app[JWT_SECRET_KEY], web_token_ttl_seconds())
+    socket_url = with_token(rasa_public_url(), token)
+    response = web.Response(text=render_page(customers, visitor, socket_url),
+                            content_type="text/html", charset="utf-8")
+    response.headers["Cache-Control"] = "no-store"  # the page carries a personal token
+    _security_headers(response, content_security_policy(rasa_public_url()))
+    return response
+
+
+async def webchat_js(request: web.Request) -> web.StreamResponse:
+    path = request.app[WEBCHAT_JS_KEY]
+    if not path.is_file():
+        response = web.Response(
+            status=503, content_type="text/plain", charset="utf-8",
+            text=("rasa-webchat is not installed: run `make setup` "
+                  f"(or `npm ci --prefix web`). Missing file: {path}\n"))
+    else:
+        response = web.FileResponse(path, headers={
+            "Content-Type": "application/javascript; charset=utf-8",
+            "Cache-Control": "public, max-age=3600"})
+    _security_headers(response)
+    return response
+
+
+async def page_js(_: web.Request) -> web.Response:
+    response = web.Response(text=PAGE_JS, content_type="application/javascript",
+                            charset="utf-8")
+    _security_headers(response)
+    return response
+
+
+async def healthz(_: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+def make_app(webchat_js_path: Path | None = None, jwt_secret: str | None = None
+             ) -> web.Application:
+    """The website's application; add routes to ``app.router`` before it starts."""
+    app = web.Application()
+    app[WEBCHAT_JS_KEY] = webchat_js_path or WEBCHAT_JS
+    app[JWT_SECRET_KEY] = jwt_secret or web_jwt_secret()
+    app.router.add_get("/", index, name="index")
+    app.router.add_get("/static/webchat.js", webchat_js, name="webchat_js")
+    app.router.add_get("/static/page.js", page_js, name="page_js")
+    app.router.add_get("/healthz", healthz, name="healthz")
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Nubia Telecom demo website")
+    parser.add_argument("--host", default=None, help="interface (WEB_HOST, default 0.0.0.0)")
+    parser.add_argument("--port", type=int, default=None, help="port (WEB_PORT, default 8080)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    host = args.host or web_host()
+    port = args.port if args.port is not None else web_port()
+    if not WEBCHAT_JS.is_file():
+        logger.warning("rasa-webchat is missing (%s): run `make setup`.", WEBCHAT_JS)
+    logger.info("Website on http://%s:%d (Rasa at %s)", host, port, rasa_public_url())
+    web.run_app(make_app(), host=host, port=port, print=None)
+
+
+if __name__ == "__main__":
+    main()
