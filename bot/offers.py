@@ -30,14 +30,14 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable
+from typing import Any
 
 from bot.config_errors import PROJECT_ROOT, ConfigError, read_yaml
 from bot.plans import (
@@ -65,7 +65,7 @@ KINDS: tuple[str, ...] = ("discount", "pause", "downgrade", "upgrade", "credit",
 VARIANTS: tuple[str, ...] = ("hot", "cold")
 SEGMENTS: tuple[str, ...] = ("high", "medium", "low", "unprofitable")
 CENT = Decimal("0.01")
-ZERO = Decimal("0")
+ZERO = Decimal(0)
 
 
 def _cents(value: Decimal) -> Decimal:
@@ -103,7 +103,7 @@ def _check_language(language: str) -> None:
         raise ValueError(f"unsupported language {language!r}; expected one of {LANGUAGES}")
 
 
-def format_eur(amount: Decimal | float | int, language: str) -> str:
+def format_eur(amount: Decimal | float, language: str) -> str:
     """Euro amount as customers read it: "1.234,50 €" in Spanish, "€1,234.50" in English."""
     _check_language(language)
     value = _cents(_as_decimal(amount))
@@ -122,7 +122,7 @@ def format_date(day: date, language: str) -> str:
     return f"{day.day} {_MONTHS_EN[day.month - 1]} {day.year}"
 
 
-def format_pct(pct: Decimal | float | int, language: str) -> str:
+def format_pct(pct: Decimal | float, language: str) -> str:
     """"15 %" / "15%" (decimal comma in Spanish: "12,5 %")."""
     _check_language(language)
     value = _as_decimal(pct).normalize()
@@ -157,15 +157,15 @@ def add_months(day: date, months: int) -> date:
 class SegmentThresholds:
     """Monthly EUR thresholds of the value segments; a margin <= 0 is always "unprofitable"."""
 
-    high_min_revenue: Decimal = Decimal("50")
-    high_min_margin: Decimal = Decimal("25")
-    medium_min_revenue: Decimal = Decimal("25")
-    medium_min_margin: Decimal = Decimal("10")
+    high_min_revenue: Decimal = Decimal(50)
+    high_min_margin: Decimal = Decimal(25)
+    medium_min_revenue: Decimal = Decimal(25)
+    medium_min_margin: Decimal = Decimal(10)
 
 
 @dataclass(frozen=True)
 class CatalogueSettings:
-    max_cost_margin_months: Decimal = Decimal("6")
+    max_cost_margin_months: Decimal = Decimal(6)
     max_pause_months: int = 3
     segments: SegmentThresholds = SegmentThresholds()
 
@@ -862,7 +862,7 @@ def best_offer(catalogue: Catalogue, ctx: CustomerContext, reason: str, *,
     return ranked[0] if ranked else None
 
 
-def segment_for(monthly_revenue: Decimal | float | int, monthly_margin: Decimal | float | int,
+def segment_for(monthly_revenue: Decimal | float, monthly_margin: Decimal | float,
                 thresholds: SegmentThresholds | Catalogue | None = None) -> str:
     """The customer's value segment: "high", "medium", "low" or "unprofitable" (margin <= 0).
 

@@ -44,6 +44,7 @@ LANGUAGES: tuple[str, ...] = ("es", "en")
 DEFAULT_LANGUAGE = "es"
 DEMO_CUSTOMERS = 7
 ANONYMOUS_VALUE = "anonymous"
+BRAND_COLOR = "#2b1b6b"
 CHAT_STORAGE_KEY = "chat_session"  # where rasa-webchat keeps its session (fixed in the widget)
 
 WEBCHAT_JS_KEY = web.AppKey("webchat_js", Path)
@@ -119,6 +120,8 @@ button{background:#2b1b6b;color:#fff;border-color:#2b1b6b;cursor:pointer}
 .error{border-left:4px solid #c62828}
 .notice{color:#c62828}
 footer{max-width:46rem;margin:0 auto 6rem;padding:0 1.5rem;font-size:.85rem;color:#5b6275}
+.rw-widget-container,.rw-widget-container *{font-family:inherit}
+.rw-launcher{background-color:#2b1b6b}
 """
 
 PAGE_JS = """(function () {
@@ -202,6 +205,7 @@ def content_security_policy(socket_url: str) -> str:
         "script-src 'self'",
         "style-src 'self' 'unsafe-inline'",  # the widget injects its own <style> elements
         "img-src 'self' data: https:",
+        "font-src 'self' data:",
         f"connect-src {' '.join(connect)}",
         "base-uri 'none'",
         "form-action 'self'",
@@ -257,6 +261,7 @@ def _layout(lang: str, title: str, header_extra: str, body: str) -> str:
         "<!doctype html>\n"
         f'<html lang="{esc(lang)}">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<link rel="icon" href="data:,">\n'
         f"<title>{esc(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
         '<header><div><h1>Nubia Telecom</h1>'
         f'<p class="tagline">{esc(TEXTS[lang]["tagline"])}</p></div>{header_extra}</header>\n'
@@ -277,8 +282,10 @@ def _lang_nav(lang: str, visitor_ref: str | None) -> str:
 def render_page(customers: list[dict[str, str]], visitor: Visitor, socket_url: str) -> str:
     lang = visitor.language
     t = TEXTS[lang]
-    options = [f'<option value="{ANONYMOUS_VALUE}"'
-               f'{" selected" if visitor.ref is None else ""}>{esc(t["anonymous"])}</option>']
+    anonymous_selected = " selected" if visitor.ref is None else ""
+    anonymous_option = (f'<option value="{ANONYMOUS_VALUE}"{anonymous_selected}>'
+                        f'{esc(t["anonymous"])}</option>')
+    options = [anonymous_option]
     for c in customers:
         selected = " selected" if c["ref"] == visitor.ref else ""
         options.append(
@@ -298,6 +305,9 @@ def render_page(customers: list[dict[str, str]], visitor: Visitor, socket_url: s
             "socketPath": "/socket.io/",
             "customData": {"language": lang},
             "title": "Nubia Telecom",
+            "mainColor": BRAND_COLOR,
+            "userBackgroundColor": BRAND_COLOR,
+            "userTextColor": "#ffffff",
             "subtitle": t["widget_subtitle"],
             "inputTextFieldHint": t["widget_hint"],
             "connectingText": t["widget_connecting"],

