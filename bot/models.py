@@ -81,6 +81,7 @@ class Subscription(Base):
     discount_pct = Column(Integer, nullable=True)
     discount_until = Column(Date, nullable=True)
     paused_until = Column(Date, nullable=True)
+    revert_plan_code = Column(String(40), nullable=True)  # plan to go back to after a free upgrade
     running_offer_id = Column(String(60), nullable=True)
     running_offer_until = Column(Date, nullable=True)
     cancel_requested_at = Column(DateTime, nullable=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Optional
 
@@ -68,14 +68,8 @@ def _reference(prefix: str) -> str:
 
 
 def _offer_params_json(offer: RankedOffer) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in offer.params.items():
-        if isinstance(v, (date, datetime)):
-            out[k] = v.isoformat()
-        elif isinstance(v, Decimal):
-            out[k] = str(v)
-        else:
-            out[k] = v
+    """What is stored with the case: the priced parameters and the text shown, per language."""
+    out = offer.json_params()
     out["_text"] = {"es": offer.describe("es"), "en": offer.describe("en")}
     return out
 
@@ -342,17 +336,21 @@ class RetentionService:
         end = date.fromisoformat(params["end_date"]) if params.get("end_date") else None
         if sub is not None:
             if offer.kind == "discount":
+                sub.list_price = sub.list_price or sub.monthly_price
                 sub.monthly_price = Decimal(str(params["new_price"]))
-                sub.discount_pct = int(params["discount_pct"])
+                sub.discount_pct = int(Decimal(str(params["discount_pct"])))
                 sub.discount_until = end
             elif offer.kind == "pause":
                 sub.status = "paused"
                 sub.paused_until = date.fromisoformat(params["resume_date"])
                 end = sub.paused_until
-            elif offer.kind in ("downgrade", "upgrade") and params.get("target_plan"):
+            elif offer.kind == "downgrade" and params.get("target_plan"):
                 sub.plan_code = params["target_plan"]
-                if offer.kind == "downgrade":
-                    sub.list_price = sub.monthly_price = Decimal(str(params["new_price"]))
+                sub.list_price = sub.monthly_price = Decimal(str(params["new_price"]))
+            elif offer.kind == "upgrade" and params.get("target_plan"):
+                # Free for `months`; expire_offers() puts the customer back afterwards.
+                sub.revert_plan_code = sub.plan_code
+                sub.plan_code = params["target_plan"]
             sub.running_offer_id = offer.offer_id
             sub.running_offer_until = end or (self.today + timedelta(days=90))
         offer.outcome, offer.decided_at = "accepted", utcnow()
@@ -365,3 +363,22 @@ class RetentionService:
 
 def conversation_customer(session: Session, ref: str | None) -> Customer | None:
     return find_customer(session, ref=ref) if ref else None
+
+
+def expire_offers(session: Session, today: date | None = None) -> int:
+    """End offers whose time is over: discounts, pauses and free upgrades. Returns how many."""
+    from bot.models import Subscription
+
+    today = today or date.today()
+    rows = session.scalars(select(Subscription).where(
+        Subscription.running_offer_until.is_not(None), Subscription.running_offer_until < today,
+        Subscription.status != "cancelled")).all()
+    for sub in rows:
+        if sub.discount_until is not None and sub.discount_until < today:
+            sub.monthly_price, sub.discount_pct, sub.discount_until = sub.list_price, None, None
+        if sub.status == "paused" and sub.paused_until is not None and sub.paused_until <= today:
+            sub.status, sub.paused_until = "active", None
+        if sub.revert_plan_code:
+            sub.plan_code, sub.revert_plan_code = sub.revert_plan_code, None
+        sub.running_offer_id = sub.running_offer_until = None
+    return len(rows)

@@ -141,6 +141,7 @@ class Stack:
             "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
             **(extra_env or {}),
         }
+        self.tracker_db = self.tmp_dir / "tracker.db"  # Rasa's SQL tracker store (SQLite)
         self.credentials_path = self.tmp_dir / "credentials.yml"
         self.endpoints_path = self.tmp_dir / "endpoints.yml"
         self.services: list[Service] = []
@@ -245,7 +246,7 @@ class Stack:
             "tracker_store:\n"
             "  type: SQL\n"
             "  dialect: sqlite\n"
-            f"  db: {json.dumps(str(self.tmp_dir / 'tracker.db'))}\n",
+            f"  db: {json.dumps(str(self.tracker_db))}\n",
             encoding="utf-8")
 
     def _seed(self) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 16:43:16.608861
+Create Date: 2026-11-23 16:52:43.956085
 """
 from alembic import op
 import sqlalchemy as sa
@@ -100,6 +100,7 @@ def upgrade() -> None:
     sa.Column('discount_pct', sa.Integer(), nullable=True),
     sa.Column('discount_until', sa.Date(), nullable=True),
     sa.Column('paused_until', sa.Date(), nullable=True),
+    sa.Column('revert_plan_code', sa.String(length=40), nullable=True),
     sa.Column('running_offer_id', sa.String(length=60), nullable=True),
     sa.Column('running_offer_until', sa.Date(), nullable=True),
     sa.Column('cancel_requested_at', sa.DateTime(), nullable=True),

@@ -1,0 +1,35 @@
+"""Database fixtures: a real, migrated and seeded database per test (SQLite in tmp_path)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from sqlalchemy.orm import Session
+
+from bot.db import session_factory, upgrade_database
+from bot.seed import seed
+
+
+def make_database(directory: Path, customers: int = 40) -> str:
+    url = f"sqlite:///{directory / 'retention.db'}"
+    upgrade_database(url)
+    with session_factory(url)() as session:
+        seed(session, customers)
+        session.commit()
+    return url
+
+
+@pytest.fixture()
+def db_url(tmp_path: Path) -> str:
+    return make_database(tmp_path)
+
+
+@pytest.fixture()
+def db_session(db_url: str) -> Iterator[Session]:
+    session = session_factory(db_url)()
+    try:
+        yield session
+    finally:
+        session.close()

@@ -1,0 +1,281 @@
+"""End-to-end: a real Chromium talks to the website's chat widget, which talks to Rasa.
+
+Needs the whole stack (``stack`` fixture: seeded database, action server, Rasa with the model
+under ``models/``, website) and Debian's Chromium at /usr/bin/chromium. The bot's exact words
+change as the conversation design evolves, so replies are checked for their language only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+import socketio
+from playwright.sync_api import Browser, Page, Route, sync_playwright
+
+from bot.channels import issue_web_token
+from tests.stack import Stack
+
+pytestmark = pytest.mark.e2e
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+RESULTS_DIR = PROJECT_ROOT / "test-results"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+REPLY_TIMEOUT_MS = 90_000
+BOT_TEXT = ".rw-group-message.rw-from-response .rw-message-text"
+
+SPANISH_ONLY_WORDS = frozenset("""
+    que de del el la los las por para con una uno tu te tus su sus es está estás eres puedo puedes
+    quieres quiere gracias hola lo siento vaya pero cuál cual qué cómo como motivo baja darte
+    ayudarte ayudar cliente contrato tarifa oferta ofrecerte mes meses euros nos has hemos
+""".split())
+ENGLISH_ONLY_WORDS = frozenset("""
+    the you your to and is are what why sorry want would could please with this that have we our
+    can help hear cancel cancelling subscription offer month months thank thanks hello hi if let
+    will of for it my how which reason
+""".split())
+SPANISH_CHARS = re.compile(r"[áéíóúñ¿¡]", re.IGNORECASE)
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[^\W\d_]+", text.lower())
+
+
+def assert_spanish(text: str) -> None:
+    found = words(text)
+    spanish = [w for w in found if w in SPANISH_ONLY_WORDS]
+    english = [w for w in found if w in ENGLISH_ONLY_WORDS]
+    assert SPANISH_CHARS.search(text) or len(spanish) >= 2, f"not Spanish: {text!r}"
+    assert not english, f"English words {english} in a Spanish reply: {text!r}"
+
+
+def assert_english(text: str) -> None:
+    found = words(text)
+    spanish = [w for w in found if w in SPANISH_ONLY_WORDS]
+    english = [w for w in found if w in ENGLISH_ONLY_WORDS]
+    assert len(english) >= 2, f"not English: {text!r}"
+    assert not spanish and not re.search(r"[¿¡]", text), \
+        f"Spanish words {spanish} in an English reply: {text!r}"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail("Chromium is missing: apt-get install -y chromium", pytrace=False)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM),
+                                              args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture()
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="es-ES")
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture()
+def console(page: Page) -> list[str]:
+    """What the page logs (the widget logs "connect:<id>" and "session_confirm:<id> ...")."""
+    lines: list[str] = []
+    page.on("console", lambda msg: lines.append(msg.text))
+    return lines
+
+
+def bot_texts(page: Page) -> list[str]:
+    return [t.strip() for t in page.locator(BOT_TEXT).all_inner_texts() if t.strip()]
+
+
+def chat(page: Page, text: str) -> str:
+    """Open the widget, send ``text`` and return everything the bot answered (joined)."""
+    page.locator(".rw-launcher").click()
+    box = page.locator(".rw-new-message")
+    box.wait_for(state="visible", timeout=10_000)
+    page.wait_for_function("() => (window.sessionStorage.getItem('chat_session') || '')"
+                           ".includes('session_id')", timeout=30_000)
+    before = len(bot_texts(page))
+    box.fill(text)
+    box.press("Enter")
+    page.locator(".rw-group-message.rw-from-client").filter(has_text=text).first.wait_for(
+        timeout=10_000)
+    page.wait_for_function(
+        f"() => document.querySelectorAll({json.dumps(BOT_TEXT)}).length > {before}",
+        timeout=REPLY_TIMEOUT_MS)
+    # the widget shows a burst of messages one by one: wait until it stays still
+    stable_since, count = time.monotonic(), len(bot_texts(page))
+    while time.monotonic() - stable_since < 4.0:
+        page.wait_for_timeout(500)
+        now = len(bot_texts(page))
+        if now != count:
+            stable_since, count = time.monotonic(), now
+    return "\n".join(bot_texts(page)[before:])
+
+
+def test_spanish_customer_gets_a_spanish_reply(stack: Stack, page: Page,
+                                               console: list[str]) -> None:
+    response = page.goto(f"{stack.web_url}/?customer=C00001")
+    assert response is not None and response.status == 200
+    assert page.locator("h1").inner_text() == "Nubia Telecom"
+    assert page.locator("#login-status").get_attribute("data-customer") == "C00001"
+    reply = chat(page, "quiero darme de baja")
+    RESULTS_DIR.mkdir(exist_ok=True)
+    page.screenshot(path=str(RESULTS_DIR / "webchat.png"))
+    assert_spanish(reply)
+    assert any(line.startswith("session_confirm:") for line in console)
+
+
+def test_english_customer_gets_an_english_reply(stack: Stack, page: Page) -> None:
+    response = page.goto(f"{stack.web_url}/?customer=C00002&lang=en")
+    assert response is not None and response.status == 200
+    assert page.locator("html").get_attribute("lang") == "en"
+    reply = chat(page, "I want to cancel my subscription")
+    assert_english(reply)
+
+
+def test_anonymous_visitor_can_chat(stack: Stack, page: Page) -> None:
+    response = page.goto(stack.web_url + "/")
+    assert response is not None and response.status == 200
+    assert page.locator("#customer-select").input_value() == "anonymous"
+    reply = chat(page, "quiero darme de baja")
+    assert_spanish(reply)
+
+
+def test_unknown_customer_is_a_400_page(stack: Stack, page: Page) -> None:
+    response = page.goto(f"{stack.web_url}/?customer=C99999")
+    assert response is not None and response.status == 400
+    assert "C99999" in page.locator("#error-message").inner_text()
+    assert page.locator(".rw-launcher").count() == 0
+
+
+def test_switching_customer_starts_a_fresh_conversation(stack: Stack, page: Page) -> None:
+    page.goto(f"{stack.web_url}/?customer=C00001")
+    page.wait_for_function("() => (window.sessionStorage.getItem('chat_session') || '')"
+                           ".includes('session_id')", timeout=30_000)
+    first = page.evaluate("() => JSON.parse(sessionStorage.getItem('chat_session')).session_id")
+    page.locator("#customer-select").select_option("C00003")
+    page.wait_for_url(re.compile(r"customer=C00003"))
+    page.wait_for_function("() => (window.sessionStorage.getItem('chat_session') || '')"
+                           ".includes('session_id')", timeout=30_000)
+    second = page.evaluate("() => JSON.parse(sessionStorage.getItem('chat_session')).session_id")
+    assert first != second
+    assert page.locator("#login-status").get_attribute("data-customer") == "C00003"
+
+
+def test_forged_token_gets_no_connection(stack: Stack, page: Page, console: list[str]) -> None:
+    forged = jwt.encode({"sub": "C00001", "exp": int(time.time()) + 600},
+                        "not-the-secret-" + "f" * 40, algorithm="HS256")
+
+    def swap_token(route: Route) -> None:
+        original = route.fetch()
+        body = re.sub(r"token=[A-Za-z0-9_.\-]+", f"token={forged}", original.text())
+        route.fulfill(response=original, body=body)
+
+    page.route(re.compile(r".*/\?customer=C00001.*"), swap_token)
+    page.goto(f"{stack.web_url}/?customer=C00001")
+    assert forged in page.content()
+    page.wait_for_function(
+        "() => window.performance.getEntriesByType('resource')"
+        ".some(e => e.name.includes('/socket.io/'))", timeout=20_000)
+    page.wait_for_timeout(5_000)
+    print("CONSOLE", console)
+    assert not any(line.startswith(("connect:", "session_confirm:")) for line in console), \
+        console
+
+
+# --- the same channel without a browser: a socket.io client, and Rasa's tracker store -------
+
+
+async def _socket_exchange(url: str, query_token: str | None, custom_data: dict[str, Any],
+                           text: str) -> tuple[str, list[dict[str, Any]]]:
+    client = socketio.AsyncClient(reconnection=False)
+    confirmed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    replies: list[dict[str, Any]] = []
+
+    @client.on("session_confirm")
+    async def on_confirm(session_id: Any) -> None:
+        if not confirmed.done():
+            confirmed.set_result(str(session_id))
+
+    @client.on("bot_uttered")
+    async def on_bot(message: dict[str, Any]) -> None:
+        replies.append(message)
+
+    target = f"{url}?token={query_token}" if query_token else url
+    await client.connect(target, socketio_path="/socket.io", transports=["websocket"],
+                         wait_timeout=20)
+    try:
+        await client.emit("session_request", {"session_id": None})
+        session_id = await asyncio.wait_for(confirmed, 20)
+        await client.emit("user_uttered", {"message": text, "customData": custom_data,
+                                           "session_id": session_id})
+        deadline = time.monotonic() + REPLY_TIMEOUT_MS / 1000
+        while not replies and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)
+    finally:
+        await client.disconnect()
+    return session_id, replies
+
+
+def _user_events(tracker_db: Path, sender_suffix: str) -> list[tuple[str, dict[str, Any]]]:
+    with sqlite3.connect(tracker_db) as conn:
+        rows = conn.execute("SELECT sender_id, data FROM events WHERE type_name = 'user' "
+                            "AND sender_id LIKE ?", (f"%{sender_suffix}",)).fetchall()
+    return [(sender, json.loads(data)) for sender, data in rows]
+
+
+def test_socket_identity_comes_from_the_token_not_from_custom_data(stack: Stack) -> None:
+    token = issue_web_token("C00001", stack.jwt_secret, 600)
+    forged = {"language": "es", "customer_ref": "C00002", "authenticated": False}
+    session_id, replies = asyncio.run(
+        _socket_exchange(stack.rasa_url, token, forged, "quiero darme de baja"))
+    assert replies, "no bot reply over socket.io"
+    events = _user_events(stack.tracker_db, session_id)
+    assert [sender for sender, _ in events] == [f"web-C00001-{session_id}"]
+    metadata = events[0][1]["metadata"]
+    assert metadata["customer_ref"] == "C00001"
+    assert metadata["authenticated"] is True
+    assert metadata["channel"] == "web"
+    assert metadata["language"] == "es"
+
+
+def test_anonymous_socket_cannot_claim_a_customer(stack: Stack) -> None:
+    forged = {"language": "en", "customer_ref": "C00001", "authenticated": True}
+    session_id, _ = asyncio.run(
+        _socket_exchange(stack.rasa_url, None, forged, "I want to cancel my subscription"))
+    events = _user_events(stack.tracker_db, session_id)
+    assert [sender for sender, _ in events] == [f"web-anon-{session_id}"]
+    assert events[0][1]["metadata"]["customer_ref"] is None
+    assert events[0][1]["metadata"]["authenticated"] is False
+
+
+@pytest.mark.parametrize("kind", ["forged", "expired", "garbage"])
+def test_bad_tokens_are_refused_by_rasa(stack: Stack, kind: str) -> None:
+    token = {
+        "forged": issue_web_token("C00001", "not-the-secret-" + "g" * 40, 600),
+        "expired": issue_web_token("C00001", stack.jwt_secret, 60, now=time.time() - 3600),
+        "garbage": "abc.def.ghi",
+    }[kind]
+
+    async def attempt() -> None:
+        client = socketio.AsyncClient(reconnection=False)
+        try:
+            await client.connect(f"{stack.rasa_url}?token={token}", socketio_path="/socket.io",
+                                 transports=["websocket"], wait_timeout=10)
+        finally:
+            await client.disconnect()
+
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        asyncio.run(attempt())

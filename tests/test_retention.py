@@ -1,0 +1,183 @@
+"""Hot-retention rules on a real (SQLite) database with the real offer catalogue."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.action_plans import find_by_token, render_text, write_plan
+from bot.customers import find_customer
+from bot.models import ActionPlan, CaseOffer, RetentionCase
+from bot.retention import MAX_SAVE_ATTEMPTS, Conversation, RetentionService, Turn, expire_offers
+from tests.db_fixtures import db_session, db_url  # noqa: F401
+
+TODAY = date(2026, 11, 23)
+
+
+def conv(session: Session, ref: str | None, stage: str | None = None, cid: str = "conv-1",
+         language: str = "es") -> Conversation:
+    customer = find_customer(session, ref=ref) if ref else None
+    return Conversation(conversation_id=cid, language=language, channel="web",
+                        customer_id=customer.id if customer else None,
+                        verified=customer is not None, stage=stage)
+
+
+def responses(turn: Turn) -> list[str]:
+    return [r.response for r in turn.replies]
+
+
+@pytest.fixture()
+def svc(db_session: Session) -> RetentionService:  # noqa: F811
+    return RetentionService(db_session, today=TODAY)
+
+
+def test_cancel_with_reason_in_one_message_gets_matched_offer(svc: RetentionService,
+                                                               db_session: Session) -> None:  # noqa: F811
+    turn = svc.start(conv(db_session, "C00001"), reason="price", verbatim="me doy de baja, es caro")
+    assert responses(turn)[:2] == ["utter_empathy_cancel", "utter_ack_price"]
+    assert "utter_ask_reason" not in responses(turn)  # never asked again
+    assert turn.stage == "offer"
+    case = db_session.scalar(select(RetentionCase))
+    assert case.reason == "price" and case.reason_verbatim == "me doy de baja, es caro"
+    assert case.monthly_revenue_at_stake > 0
+    assert [o.outcome for o in case.offers] == ["pending"]
+    text = turn.replies[-1].params["offer_text"]
+    assert "€" in text and "{" not in text
+
+
+def test_accepting_applies_offer_once_with_reference(svc: RetentionService,
+                                                     db_session: Session) -> None:  # noqa: F811
+    c = conv(db_session, "C00001")
+    svc.start(c, reason="price", verbatim="caro")
+    customer = find_customer(db_session, ref="C00001")
+    before = Decimal(customer.current_subscription.monthly_price)
+    turn = svc.accept(conv(db_session, "C00001", stage="offer"))
+    assert responses(turn) == ["utter_offer_accepted"]
+    reference = turn.replies[0].params["reference"]
+    case = db_session.scalar(select(RetentionCase))
+    assert case.status == "retained" and case.reference == reference
+    sub = customer.current_subscription
+    offer = case.offers[0]
+    if offer.kind == "discount":
+        assert Decimal(sub.monthly_price) < before
+    assert sub.running_offer_id == offer.offer_id
+    after_first = Decimal(sub.monthly_price)
+    # The same "yes" delivered twice (a retried webhook) applies nothing twice.
+    again = svc.accept(conv(db_session, "C00001", stage="offer"))
+    assert again.replies[0].params["reference"] == reference
+    assert Decimal(sub.monthly_price) == after_first
+    assert db_session.scalar(select(func.count()).select_from(RetentionCase)) == 1
+
+
+def test_decline_gives_one_alternative_then_cancels(svc: RetentionService,
+                                                    db_session: Session) -> None:  # noqa: F811
+    svc.start(conv(db_session, "C00001"), reason="competitor", verbatim="me voy a otra")
+    first = svc.decline(conv(db_session, "C00001", stage="offer"))
+    assert responses(first) == ["utter_offer_alternative", "utter_offer"]
+    second = svc.decline(conv(db_session, "C00001", stage="offer"))
+    assert responses(second) == ["utter_cancel_confirmed"]
+    case = db_session.scalar(select(RetentionCase))
+    assert len(case.offers) == MAX_SAVE_ATTEMPTS
+    assert [o.outcome for o in case.offers] == ["declined", "declined"]
+    assert case.status == "cancelled" and case.confirmation_number.startswith("BAJA-")
+    sub = find_customer(db_session, ref="C00001").current_subscription
+    assert sub.status == "cancelled" and sub.cancel_effective_date == TODAY + timedelta(days=2)
+    params = second.replies[0].params
+    assert params["confirmation"] == case.confirmation_number and params["effective_date"]
+
+
+def test_firm_cancel_at_once_and_retry_is_idempotent(svc: RetentionService,
+                                                     db_session: Session) -> None:  # noqa: F811
+    svc.start(conv(db_session, "C00002"), reason=None)
+    turn = svc.cancel(conv(db_session, "C00002", stage="ask_reason"))
+    assert responses(turn) == ["utter_cancel_confirmed"]
+    confirmation = turn.replies[0].params["confirmation"]
+    retry = svc.cancel(conv(db_session, "C00002", stage="closed"))
+    assert responses(retry) == ["utter_already_cancelled"]
+    assert retry.replies[0].params["confirmation"] == confirmation
+    assert db_session.scalar(select(func.count()).select_from(RetentionCase)) == 1
+
+
+def test_insisting_while_offer_pending_cancels(svc: RetentionService, db_session: Session) -> None:  # noqa: F811
+    svc.start(conv(db_session, "C00001"), reason="price", verbatim="caro")
+    turn = svc.start(conv(db_session, "C00001", stage="offer"))
+    assert responses(turn) == ["utter_cancel_confirmed"]
+
+
+def test_unverified_visitor_cannot_cancel_or_accept(svc: RetentionService,
+                                                    db_session: Session) -> None:  # noqa: F811
+    anon = conv(db_session, None)
+    turn = svc.start(anon, reason="price", verbatim="caro")
+    assert turn.stage == "verify" and "utter_need_verification" in responses(turn)
+    assert svc.cancel(anon).stage == "verify"
+    assert svc.accept(conv(db_session, None, stage="offer")).replies[0].response in (
+        "utter_anything_else", "utter_need_verification")
+    case = db_session.scalar(select(RetentionCase))
+    assert case.customer_id is None and case.offers == [] and case.status == "open"
+
+
+def test_unclear_reason_one_follow_up_then_other_with_words(svc: RetentionService,
+                                                            db_session: Session) -> None:  # noqa: F811
+    svc.start(conv(db_session, "C00002"))
+    first = svc.clarify(conv(db_session, "C00002", stage="ask_reason"), "pues no sé, cosas")
+    assert responses(first) == ["utter_ask_reason_again"]
+    second = svc.clarify(conv(db_session, "C00002", stage="clarify_reason"), "mi cuñado dice")
+    assert responses(second)[0] == "utter_reason_other_noted"
+    case = db_session.scalar(select(RetentionCase))
+    assert case.reason == "other"
+    assert "pues no sé, cosas" in case.reason_verbatim and "mi cuñado dice" in case.reason_verbatim
+
+
+def test_unprofitable_customer_gets_no_costly_offer(svc: RetentionService,
+                                                    db_session: Session) -> None:  # noqa: F811
+    javier = find_customer(db_session, ref="C00003")
+    from bot.customers import profile_of
+
+    assert profile_of(javier, TODAY).value_segment == "unprofitable"
+    for reason in ("price", "competitor", "service_failure", "billing_error"):
+        case_conv = conv(db_session, "C00003", cid=f"conv-{reason}")
+        svc.start(case_conv, reason=reason, verbatim=reason)
+    costs = db_session.scalars(select(CaseOffer.cost)).all()
+    assert all(Decimal(c) == 0 for c in costs)
+
+
+def test_reason_without_cancel_wish_is_recognised(svc: RetentionService,
+                                                  db_session: Session) -> None:  # noqa: F811
+    turn = svc.set_reason(conv(db_session, "C00005"), "service_failure", "la fibra se cae")
+    assert responses(turn)[0] == "utter_ack_service_failure"
+    case = db_session.scalar(select(RetentionCase))
+    assert case.reason == "service_failure" and case.status == "open"
+
+
+def test_low_usage_action_plan_is_written_with_checkins(svc: RetentionService,
+                                                        db_session: Session) -> None:  # noqa: F811
+    c = conv(db_session, "C00004")
+    svc.start(c, reason="low_usage", verbatim="no lo uso")
+    case = db_session.scalar(select(RetentionCase))
+    marta = find_customer(db_session, ref="C00004")
+    plan = write_plan(db_session, case, marta, "ver series en la tele",
+                      "no sé cómo funciona la app", "es", today=TODAY)
+    assert plan.customer_commitments and plan.company_commitments and plan.gift
+    assert [c.due_date for c in plan.checkins] == [TODAY + timedelta(days=d) for d in (14, 30, 60)]
+    text = render_text(plan)
+    assert "Tú te comprometes a:" in text and "Nosotros nos comprometemos a:" in text
+    assert find_by_token(db_session, plan.token) is plan
+    assert case.status == "retained"
+    # Writing it again (a retried message) returns the same plan.
+    assert write_plan(db_session, case, marta, "x", "y", "es") is plan
+    assert db_session.scalar(select(func.count()).select_from(ActionPlan)) == 1
+
+
+def test_expired_discount_goes_back_to_list_price(svc: RetentionService,
+                                                  db_session: Session) -> None:  # noqa: F811
+    svc.start(conv(db_session, "C00001"), reason="price", verbatim="caro")
+    svc.accept(conv(db_session, "C00001", stage="offer"))
+    sub = find_customer(db_session, ref="C00001").current_subscription
+    assert sub.running_offer_until is not None
+    assert expire_offers(db_session, sub.running_offer_until + timedelta(days=1)) == 1
+    assert Decimal(sub.monthly_price) == Decimal(sub.list_price)
+    assert sub.running_offer_id is None
