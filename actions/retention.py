@@ -84,19 +84,3 @@ class ActionKeepService(Action):
                   domain: Dict[Text, Any]) -> List[EventType]:
         with service() as (_, svc):
             return emit(svc.keep(conversation_of(tracker)), dispatcher)
-
-
-class ActionAfterVerification(Action):
-    def name(self) -> Text:
-        return "action_after_verification"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[EventType]:
-        conv = conversation_of(tracker)
-        if not conv.verified:
-            dispatcher.utter_message(response="utter_verify_failed")
-            from rasa_sdk.events import SlotSet
-
-            return [SlotSet("retention_stage", None)]
-        with service() as (_, svc):
-            return emit(svc.after_verification(conv), dispatcher)

@@ -139,8 +139,7 @@ class RetentionService:
             turn.say(f"utter_ack_{reason}")
             turn.slots["churn_reason"] = reason
         if not conv.verified:
-            turn.stage = "verify"
-            return turn.say("utter_need_verification")
+            return self.ask_identity(turn)
         if case.reason is None:
             turn.stage = "ask_reason"
             return turn.say("utter_ask_reason")
@@ -157,11 +156,10 @@ class RetentionService:
         self._record_reason(case, reason, verbatim)
         turn.say(f"utter_ack_{reason}")
         if not conv.verified:
-            turn.stage = "verify"
-            return turn.say("utter_need_verification")
+            return self.ask_identity(turn)
         if already_offered and conv.stage == "offer":
             # A new reason while an offer is pending: look for a better match.
-            self._decline_pending(case)
+            self.decline_pending(case)
         return self._next_offer(conv, case, turn)
 
     def clarify(self, conv: Conversation, verbatim: str | None) -> Turn:
@@ -204,10 +202,11 @@ class RetentionService:
                     reference=case.reference)
             return Turn().say("utter_anything_else")
         if not conv.verified or case.customer_id is None:
-            return Turn(stage="verify").say("utter_need_verification")
+            return self.ask_identity(Turn())
         if pending.kind == "action_plan":
             pending.outcome, pending.decided_at = "accepted", utcnow()
-            return Turn(stage="action_plan", slots={"offer_id": pending.offer_id})
+            return Turn(stage="plan_goal", slots={"offer_id": pending.offer_id}).say(
+                "utter_ask_plan_goal")
         self._apply(case, pending)
         turn = Turn(stage="closed", slots={"offer_id": pending.offer_id})
         return turn.say("utter_offer_accepted", offer_text=pending.params["_text"][conv.language],
@@ -220,7 +219,7 @@ class RetentionService:
             return self.keep(conv)
         if case is None or self._pending_offer(case) is None:
             return Turn().say("utter_anything_else")
-        self._decline_pending(case)
+        self.decline_pending(case)
         if len(case.offers) >= MAX_SAVE_ATTEMPTS:
             return self.cancel(conv)
         turn = Turn(slots={"case_id": float(case.id)})
@@ -241,9 +240,8 @@ class RetentionService:
             return closed
         case = self.open_case(conv)
         if not conv.verified or case.customer_id is None:
-            return Turn(stage="verify", slots={"case_id": float(case.id)}).say(
-                "utter_need_verification")
-        self._decline_pending(case)
+            return self.ask_identity(Turn(slots={"case_id": float(case.id)}))
+        self.decline_pending(case)
         customer = self._customer(case)
         assert customer is not None
         sub = customer.current_subscription
@@ -264,6 +262,11 @@ class RetentionService:
             effective_date=self._format_date(effective, conv.language))
 
     # ------------------------------------------------------------- helpers
+    @staticmethod
+    def ask_identity(turn: Turn) -> Turn:
+        turn.stage = "verify_ref"
+        return turn.say("utter_need_verification").say("utter_ask_verify_ref")
+
     def _closed_cancellation(self, conv: Conversation) -> Turn | None:
         case = self.current_case(conv)
         if case is not None and case.status == "cancelled":
@@ -288,7 +291,7 @@ class RetentionService:
         accepted = [o for o in case.offers if o.outcome == "accepted"]
         return accepted[-1] if accepted else None
 
-    def _decline_pending(self, case: RetentionCase) -> None:
+    def decline_pending(self, case: RetentionCase) -> None:
         for offer in case.offers:
             if offer.outcome == "pending":
                 offer.outcome, offer.decided_at = "declined", utcnow()

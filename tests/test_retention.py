@@ -112,8 +112,8 @@ def test_unverified_visitor_cannot_cancel_or_accept(svc: RetentionService,
                                                     db_session: Session) -> None:  # noqa: F811
     anon = conv(db_session, None)
     turn = svc.start(anon, reason="price", verbatim="caro")
-    assert turn.stage == "verify" and "utter_need_verification" in responses(turn)
-    assert svc.cancel(anon).stage == "verify"
+    assert turn.stage == "verify_ref" and "utter_need_verification" in responses(turn)
+    assert svc.cancel(anon).stage == "verify_ref"
     assert svc.accept(conv(db_session, None, stage="offer")).replies[0].response in (
         "utter_anything_else", "utter_need_verification")
     case = db_session.scalar(select(RetentionCase))

@@ -1,0 +1,127 @@
+"""Benchmark of the NLU pipeline, written to ``docs/benchmarks.md`` (``make benchmark``).
+
+1. Trains the chosen pipeline (``config.yml``) and Rasa's default ``rasa init`` pipeline
+   (``benchmarks/rasa_init_config.yml``) on the same data (``data/nlu``) and evaluates both on
+   our held-out set and on the third-party shared set (test only, never trained on).
+2. Rasa cross-validation per intent of the chosen pipeline on the training data.
+Figures are from one run on this machine; timings are reported as ratios only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bot.nlu_eval import SHARED_EVAL, evaluate, load_holdout, load_shared, parser_predict
+from bot.nlu_model import Parser
+
+ROOT = Path(__file__).resolve().parent.parent
+RASA = str(Path(sys.executable).parent / "rasa")
+PIPELINES = {"chosen (config.yml)": ROOT / "config.yml",
+             "rasa init default": ROOT / "benchmarks" / "rasa_init_config.yml"}
+
+
+def train_nlu(config: Path, out: Path) -> tuple[Path, float]:
+    start = time.monotonic()
+    subprocess.run([RASA, "train", "nlu", "--config", str(config), "--nlu", str(ROOT / "data" / "nlu"),
+                    "--out", str(out), "--fixed-model-name", "nlu"], check=True, cwd=ROOT,
+                   stdout=subprocess.DEVNULL)
+    return out / "nlu.tar.gz", time.monotonic() - start
+
+
+def cross_validate(folds: int, out: Path) -> dict:
+    subprocess.run([RASA, "test", "nlu", "--cross-validation", "--folds", str(folds), "--config",
+                    str(ROOT / "config.yml"), "--nlu", str(ROOT / "data" / "nlu"), "--out", str(out)],
+                   check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    return json.loads((out / "intent_report.json").read_text())
+
+
+def fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="NLU benchmark -> docs/benchmarks.md")
+    ap.add_argument("--folds", type=int, default=3)
+    ap.add_argument("--skip-cv", action="store_true")
+    ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = ap.parse_args(argv)
+    holdout = load_holdout()
+    shared = load_shared() if SHARED_EVAL.exists() else None
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, config in PIPELINES.items():
+            model, seconds = train_nlu(config, Path(tmp) / name.split()[0])
+            parser = Parser(model)
+            start = time.monotonic()
+            res = evaluate(parser_predict(parser), holdout, shared)
+            res["train_seconds"] = seconds
+            res["parse_seconds"] = time.monotonic() - start
+            results[name] = res
+            print(name, json.dumps({k: v for k, v in res.items() if k != "per_intent"}), flush=True)
+        cv = None if args.skip_cv else cross_validate(args.folds, Path(tmp) / "cv")
+    write_report(Path(args.out), results, cv, args.folds, len(holdout),
+                 len(shared) if shared else 0)
+    return 0
+
+
+def write_report(path: Path, results: dict[str, dict], cv: dict | None, folds: int,
+                 n_holdout: int, n_shared: int) -> None:
+    chosen, base = results["chosen (config.yml)"], results["rasa init default"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Reproduce with `make benchmark` (about 15 minutes on 2 cores). Figures come from one run;",
+        "speed is given as a ratio between the two pipelines measured in the same run.",
+        "",
+        "## NLU: chosen pipeline vs Rasa's default `rasa init` pipeline, same training data",
+        "",
+        f"Held-out set: `tests/nlu_holdout/` ({n_holdout} utterances, Spanish and English, written",
+        "separately from the training data, never trained on). Shared set:",
+        f"`../shared/eval/cancel_detection_en.tsv` ({n_shared} real third-party English utterances,",
+        "test only).",
+        "",
+        "| metric | chosen (config.yml) | rasa init default | target |",
+        "|---|---|---|---|",
+    ]
+    rows = [
+        ("cancel-detection F1, held-out", lambda r: r["cancel_detection_holdout"]["f1"], ">= 0.97"),
+        ("cancel-detection F1, shared set", lambda r: r.get("cancel_detection_shared", {}).get("f1"), ">= 0.90"),
+        ("cancel-detection precision, shared set", lambda r: r.get("cancel_detection_shared", {}).get("precision"), ""),
+        ("cancel-detection recall, shared set", lambda r: r.get("cancel_detection_shared", {}).get("recall"), ""),
+        ("churn-reason macro-F1, held-out", lambda r: r["reason_macro_f1"], ">= 0.90"),
+        ("intent accuracy, held-out", lambda r: r["intent_accuracy"], ""),
+        ("intent macro-F1, held-out", lambda r: r["intent_macro_f1"], ""),
+    ]
+    for label, get, target in rows:
+        lines.append(f"| {label} | {fmt(get(chosen))} | {fmt(get(base))} | {target} |")
+    ratio_train = chosen["train_seconds"] / base["train_seconds"]
+    ratio_parse = chosen["parse_seconds"] / base["parse_seconds"]
+    lines += ["", f"Training time ratio chosen/default: {ratio_train:.2f}; parsing time ratio: {ratio_parse:.2f}.", ""]
+    if cv:
+        lines += [f"## Cross-validation per intent (chosen pipeline, {folds} folds, training data)", "",
+                  "| intent | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        for intent, m in sorted(cv.items()):
+            if isinstance(m, dict) and "f1-score" in m and intent not in ("macro avg", "weighted avg", "micro avg"):
+                lines.append(f"| {intent} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1-score']:.3f} | {m['support']} |")
+        for avg in ("macro avg", "weighted avg"):
+            if avg in cv:
+                m = cv[avg]
+                lines.append(f"| **{avg}** | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1-score']:.3f} | {m['support']} |")
+        lines.append("")
+    lines += ["## Held-out per intent (chosen pipeline)", "", "| intent | precision | recall | F1 | support |",
+              "|---|---|---|---|---|"]
+    for intent, m in chosen["per_intent"].items():
+        lines.append(f"| {intent} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
