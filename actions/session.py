@@ -19,7 +19,9 @@ PROFILE_SLOTS = ("customer_id", "customer_ref", "customer_first_name", "plan_nam
 def identity_slots(metadata: Dict[Text, Any]) -> Dict[Text, Any]:
     """Profile slots for the identity the *channel* vouched for (never client-supplied text).
 
-    The website channel sets ``customer_ref`` + ``authenticated`` from a verified JWT.
+    The website channel sets ``customer_ref`` + ``authenticated`` from a verified JWT; the
+    Twilio channels set ``customer_phone`` + ``phone_verified`` for a signed request from the
+    number. Channels strip these keys from anything a client sends.
     """
     values: Dict[Text, Any] = {k: None for k in PROFILE_SLOTS}
     values["verified"] = False
@@ -30,10 +32,12 @@ def identity_slots(metadata: Dict[Text, Any]) -> Dict[Text, Any]:
     if language in ("es", "en"):
         values["language"] = language
     ref = metadata.get("customer_ref") if metadata.get("authenticated") is True else None
-    if not ref:
+    phone = metadata.get("customer_phone") if metadata.get("phone_verified") is True else None
+    if not ref and not phone:
         return values
     with session_scope() as session:
-        customer = find_customer(session, ref=str(ref))
+        customer = (find_customer(session, ref=str(ref)) if ref
+                    else find_customer(session, phone=str(phone)))
         if customer is None:
             return values
         profile = profile_of(customer)

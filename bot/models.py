@@ -209,3 +209,67 @@ class ProcessedMessage(Base):
     id = Column(Integer, primary_key=True)
     key = Column(String(128), nullable=False, unique=True)
     created_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+class HandoffTicket(Base):
+    """A conversation handed to a person, with a summary an agent can act on in ten seconds."""
+
+    __tablename__ = "handoff_tickets"
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(128), nullable=False, index=True)
+    case_id = Column(Integer, ForeignKey("retention_cases.id"), nullable=True, index=True)
+    customer_id = Column(Integer, ForeignKey("customers.id"), nullable=True, index=True)
+    channel = Column(String(20), nullable=False, default="web")
+    language = Column(String(2), nullable=False, default="es")
+    trigger = Column(String(20), nullable=False)  # asked|not_understood|angry|high_value
+    status = Column(String(20), nullable=False, default="waiting", index=True)
+    # waiting|in_progress|resolved|callback
+    summary = Column(JSON, nullable=False, default=dict)
+    sentiment = Column(String(10), nullable=True)  # negative|neutral|positive
+    out_of_hours = Column(Boolean, nullable=False, default=False)
+    assigned_to = Column(String(80), nullable=True)
+    notify_attempts = Column(Integer, nullable=False, default=0)
+    notified_at = Column(DateTime, nullable=True)
+    created_at = Column(DateTime, nullable=False, default=utcnow, index=True)
+    resolved_at = Column(DateTime, nullable=True)
+
+
+class ColdCase(Base):
+    """A customer who cancelled in hot, to be contacted again once cooled down (seed 000)."""
+
+    __tablename__ = "cold_cases"
+
+    id = Column(Integer, primary_key=True)
+    case_id = Column(Integer, ForeignKey("retention_cases.id"), nullable=False, unique=True)
+    customer_id = Column(Integer, ForeignKey("customers.id"), nullable=False, index=True)
+    reason = Column(String(30), nullable=False, index=True)
+    status = Column(String(20), nullable=False, default="cooling", index=True)
+    # cooling|waiting_fix|due|claimed|sent|won_back|declined|no_answer|skipped
+    due_on = Column(Date, nullable=False, index=True)
+    problem_solved_at = Column(DateTime, nullable=True)
+    offer_id = Column(String(60), nullable=True)
+    offer_params = Column(JSON, nullable=False, default=dict)
+    offer_cost = Column(Numeric(10, 2), nullable=True)
+    attempts = Column(Integer, nullable=False, default=0)
+    claimed_by = Column(String(64), nullable=True)
+    claimed_at = Column(DateTime, nullable=True)
+    sent_at = Column(DateTime, nullable=True)
+    message_sid = Column(String(64), nullable=True)
+    outcome_at = Column(DateTime, nullable=True)
+    reference = Column(String(32), nullable=True, unique=True)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+class DashboardUser(Base):
+    """Supervisors and agents of the analytics dashboard (passwords hashed, never stored)."""
+
+    __tablename__ = "dashboard_users"
+
+    id = Column(Integer, primary_key=True)
+    username = Column(String(80), nullable=False, unique=True)
+    password_hash = Column(String(255), nullable=False)
+    role = Column(String(20), nullable=False, default="supervisor")  # admin|supervisor|agent
+    can_see_contact = Column(Boolean, nullable=False, default=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    last_login_at = Column(DateTime, nullable=True)

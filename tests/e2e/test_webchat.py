@@ -181,20 +181,31 @@ def test_switching_customer_starts_a_fresh_conversation(stack: Stack, page: Page
 def test_forged_token_gets_no_connection(stack: Stack, page: Page, console: list[str]) -> None:
     forged = jwt.encode({"sub": "C00001", "exp": int(time.time()) + 600},
                         "not-the-secret-" + "f" * 40, algorithm="HS256")
+    anchor = "var cfg = JSON.parse(cfgNode.textContent);"
 
-    def swap_token(route: Route) -> None:
+    def forge_page_js(route: Route) -> None:
+        # swap the signed token for a forged one just before the widget starts (the page
+        # itself stays as served, so the browser treats it like any other visit)
         original = route.fetch()
-        body = re.sub(r"token=[A-Za-z0-9_.\-]+", f"token={forged}", original.text())
-        route.fulfill(response=original, body=body)
+        script = original.text()
+        assert anchor in script
+        swap = (f"cfg.widget.socketUrl = cfg.widget.socketUrl.replace("
+                f"/token=[^&]+/, {json.dumps('token=' + forged)});")
+        route.fulfill(response=original, body=script.replace(anchor, anchor + swap))
 
-    page.route(re.compile(r".*/\?customer=C00001.*"), swap_token)
+    page.route("**/static/page.js", forge_page_js)
     page.goto(f"{stack.web_url}/?customer=C00001")
-    assert forged in page.content()
     page.wait_for_function(
         "() => window.performance.getEntriesByType('resource')"
-        ".some(e => e.name.includes('/socket.io/'))", timeout=20_000)
-    page.wait_for_timeout(5_000)
-    print("CONSOLE", console)
+        f".some(e => e.name.includes({json.dumps('token=' + forged)}))", timeout=20_000)
+    page.wait_for_function(
+        "() => true", timeout=1_000)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not any("invalid or expired token" in line
+                                                  for line in console):
+        page.wait_for_timeout(250)
+    page.wait_for_timeout(2_000)
+    assert any("invalid or expired token" in line for line in console), console
     assert not any(line.startswith(("connect:", "session_confirm:")) for line in console), \
         console
 
@@ -224,7 +235,7 @@ async def _socket_exchange(url: str, query_token: str | None, custom_data: dict[
         replies.append(message)
 
     target = f"{url}?token={query_token}" if query_token else url
-    await client.connect(target, socketio_path="/socket.io", transports=["websocket"],
+    await client.connect(target, socketio_path="/socket.io", transports=["polling"],
                          wait_timeout=20)
     try:
         await client.emit("session_request", {"session_id": None})
@@ -284,7 +295,7 @@ def test_bad_tokens_are_refused_by_rasa(stack: Stack, kind: str) -> None:
         client = socketio.AsyncClient(reconnection=False)
         try:
             await client.connect(f"{stack.rasa_url}?token={token}", socketio_path="/socket.io",
-                                 transports=["websocket"], wait_timeout=10)
+                                 transports=["polling"], wait_timeout=10)
         finally:
             await client.disconnect()
 

@@ -1,0 +1,74 @@
+"""Rasa's REST channel for anonymous callers, with input hygiene.
+
+Rasa's own ``RestInput`` passes the request's ``metadata`` into the conversation verbatim,
+so a caller could claim to be any customer. Here the identity keys that only a trusted
+channel may set are removed, the message is length-capped, and malformed bodies get a
+clear 400 instead of a server error.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
+
+from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.rest import RestInput
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+# Keys that identify a customer: only channels that verified the identity may set them.
+SERVER_OWNED_KEYS = frozenset({"channel", "customer_ref", "authenticated", "customer_phone",
+                               "phone_verified"})
+MAX_MESSAGE_CHARS = 2000
+MAX_SENDER_CHARS = 128
+
+
+def public_metadata(raw: Any, channel: str) -> Dict[Text, Any]:
+    """Client metadata without identity keys, plus the channel name."""
+    clean = {k: v for k, v in raw.items()
+             if isinstance(k, str) and k.strip().lower() not in SERVER_OWNED_KEYS} \
+        if isinstance(raw, dict) else {}
+    clean["channel"] = channel
+    clean["authenticated"] = False
+    return clean
+
+
+class PublicRestInput(RestInput):
+    @classmethod
+    def name(cls) -> Text:
+        return "rest"
+
+    def get_metadata(self, request: Request) -> Optional[Dict[Text, Any]]:
+        body = request.json if isinstance(request.json, dict) else {}
+        return public_metadata(body.get("metadata"), "rest")
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        inner = super().blueprint(on_new_message)
+        bp = Blueprint("public_rest_webhook", url_prefix="/webhooks/rest")
+        receive = next(r.handler for r in inner._future_routes if r.uri.endswith("/webhook"))
+
+        @bp.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @bp.route("/webhook", methods=["POST"])
+        async def webhook(request: Request) -> HTTPResponse:
+            try:
+                body = json.loads(request.body or b"")
+            except (ValueError, UnicodeDecodeError):
+                return response.json({"error": "the body must be JSON: "
+                                      '{"sender": "...", "message": "..."}'}, status=400)
+            if not isinstance(body, dict):
+                return response.json({"error": "the body must be a JSON object"}, status=400)
+            message, sender = body.get("message"), body.get("sender", "default")
+            if message is not None and not isinstance(message, str):
+                return response.json({"error": "'message' must be a string"}, status=400)
+            if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_CHARS:
+                return response.json({"error": f"'sender' must be a non-empty string of at most "
+                                      f"{MAX_SENDER_CHARS} characters"}, status=400)
+            body["message"] = (message or "")[:MAX_MESSAGE_CHARS]
+            request.parsed_json = body
+            return await receive(request)
+
+        return bp
