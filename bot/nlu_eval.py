@@ -49,7 +49,7 @@ def load_holdout(directory: Path = HOLDOUT_DIR) -> list[Example]:
 
 def load_shared(path: Path = SHARED_EVAL) -> list[tuple[str, bool]]:
     with path.open(encoding="utf-8") as fh:
-        return [(row["text"], row["cancel"] == "1") for row in csv.DictReader(fh, delimiter="\t")]
+        return [(row["text"], row["cancel"] == "1") for row in csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)]
 
 
 def binary_f1(gold: list[bool], pred: list[bool]) -> dict[str, float]:

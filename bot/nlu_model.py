@@ -55,6 +55,9 @@ class Parser:
     def __init__(self, model: Path | str | None = None) -> None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         logging.getLogger("rasa").setLevel(logging.ERROR)
+        from rasa.utils.log_utils import configure_structlog
+
+        configure_structlog(logging.WARNING)
         from rasa.core.agent import Agent
 
         self.model_path = latest_model(model)

@@ -67,7 +67,10 @@ class PublicRestInput(RestInput):
             if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_CHARS:
                 return response.json({"error": f"'sender' must be a non-empty string of at most "
                                       f"{MAX_SENDER_CHARS} characters"}, status=400)
-            body["message"] = (message or "")[:MAX_MESSAGE_CHARS]
+            if not (message or "").strip():
+                return response.json({"error": "'message' is empty: write what you need, e.g. "
+                                      '"quiero darme de baja"'}, status=400)
+            body["message"] = message[:MAX_MESSAGE_CHARS]
             request.parsed_json = body
             return await receive(request)
 
