@@ -1,1 +1,9 @@
-"""Thin Rasa SDK actions: they translate between the tracker and ``bot/``."""
+"""Thin Rasa SDK actions: they translate between the tracker and ``bot/``.
+
+The business data files are validated when the action server imports this package, so an
+invalid catalogue stops start-up with an error naming the file and the entry.
+"""
+
+from bot.check import validate_all
+
+validate_all()

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from bot.customers import customer_context, find_customer, profile_of
 from bot.models import CaseOffer, Customer, RetentionCase, utcnow
 from bot.offers import Catalogue, RankedOffer, load_catalogue, rank_offers
+from bot.policy import Policy, load_policy
 from bot.reasons import REASONS
 
 MAX_SAVE_ATTEMPTS = 2
@@ -76,9 +77,10 @@ def _offer_params_json(offer: RankedOffer) -> dict[str, Any]:
 
 class RetentionService:
     def __init__(self, session: Session, catalogue: Catalogue | None = None,
-                 today: date | None = None) -> None:
+                 today: date | None = None, policy: Policy | None = None) -> None:
         self.session = session
         self.catalogue = catalogue or load_catalogue()
+        self.policy = policy or load_policy()
         self.today = today or date.today()
 
     # ----------------------------------------------------------------- cases
@@ -98,7 +100,8 @@ class RetentionService:
             return case
         case = RetentionCase(conversation_id=conv.conversation_id, channel=conv.channel,
                              language=conv.language, status=OPEN,
-                             customer_id=conv.customer_id if conv.verified else None)
+                             customer_id=conv.customer_id if conv.verified else None,
+                             holdout=self.policy.in_holdout(conv.conversation_id))
         self._set_revenue(case)
         self.session.add(case)
         self.session.flush()
@@ -302,7 +305,8 @@ class RetentionService:
             return self._merge(turn, self.cancel(conv))
         customer = self._customer(case)
         ranked: list[RankedOffer] = []
-        if customer is not None and case.reason is not None:
+        # Holdout cases (the control group) get no offer, only the choice to cancel or stay.
+        if customer is not None and case.reason is not None and not case.holdout:
             ctx = customer_context(self.session, customer, self.today)
             already = {o.offer_id for o in case.offers}
             ranked = rank_offers(self.catalogue, ctx, case.reason, today=self.today, exclude=already)
