@@ -9,6 +9,9 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import conversation_of, emit, latest_text, reason_from_intent, service
+from actions.handoff import hand_off, handoff_instead
+from bot.handoff import in_office_hours, now_utc
+from bot.policy import load_policy
 
 
 class ActionStartRetention(Action):
@@ -18,10 +21,17 @@ class ActionStartRetention(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
         _, reason = reason_from_intent(tracker.get_intent_of_latest_message())
+        conv = conversation_of(tracker)
+        trigger = handoff_instead(tracker, conv.customer_id if conv.verified else None, starting=True)
+        # In office hours a person takes over before any offer; out of hours the assistant goes on.
+        person_now = bool(trigger) and in_office_hours(load_policy().handoff, now_utc())
         with service() as (_, svc):
-            turn = svc.start(conversation_of(tracker), reason=reason,
-                             verbatim=latest_text(tracker) if reason else None)
-            return emit(turn, dispatcher)
+            turn = svc.start(conv, reason=reason, verbatim=latest_text(tracker) if reason else None,
+                             make_offer=not person_now)
+            events = emit(turn, dispatcher)
+        if trigger and turn.stage != "closed":
+            return events + hand_off(dispatcher, tracker, trigger)
+        return events
 
 
 class ActionSetReason(Action):
@@ -31,9 +41,15 @@ class ActionSetReason(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
         _, reason = reason_from_intent(tracker.get_intent_of_latest_message())
+        angry = handoff_instead(tracker, None, starting=False) == "angry"
+        person_now = angry and in_office_hours(load_policy().handoff, now_utc())
         with service() as (_, svc):
-            turn = svc.set_reason(conversation_of(tracker), reason or "other", latest_text(tracker))
-            return emit(turn, dispatcher)
+            turn = svc.set_reason(conversation_of(tracker), reason or "other", latest_text(tracker),
+                                  make_offer=not person_now)
+            events = emit(turn, dispatcher)
+        if angry and turn.stage != "closed":
+            return events + hand_off(dispatcher, tracker, "angry")
+        return events
 
 
 class ActionClarifyReason(Action):

@@ -95,13 +95,3 @@ class ActionNoteLookalike(Action):
         dispatcher.utter_message(
             response="utter_change_plan" if intent == "change_plan" else "utter_cancel_other")
         return []
-
-
-class ActionHandoff(Action):
-    def name(self) -> Text:
-        return "action_handoff"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[EventType]:
-        dispatcher.utter_message(response="utter_handoff")
-        return [SlotSet("retention_stage", None)]

@@ -126,7 +126,7 @@ class RetentionService:
 
     # ------------------------------------------------------------ the turns
     def start(self, conv: Conversation, reason: str | None = None,
-              verbatim: str | None = None) -> Turn:
+              verbatim: str | None = None, make_offer: bool = True) -> Turn:
         """The customer says they want to leave (maybe with the reason in the same message)."""
         closed = self._closed_cancellation(conv)
         if closed is not None:
@@ -141,6 +141,8 @@ class RetentionService:
             self._record_reason(case, reason, verbatim)
             turn.say(f"utter_ack_{reason}")
             turn.slots["churn_reason"] = reason
+        if not make_offer:  # a person takes over (handoff)
+            return turn
         if not conv.verified:
             return self.ask_identity(turn)
         if case.reason is None:
@@ -148,7 +150,8 @@ class RetentionService:
             return turn.say("utter_ask_reason")
         return self._next_offer(conv, case, turn)
 
-    def set_reason(self, conv: Conversation, reason: str, verbatim: str | None) -> Turn:
+    def set_reason(self, conv: Conversation, reason: str, verbatim: str | None,
+                   make_offer: bool = True) -> Turn:
         """A churn reason was stated, with or without a wish to cancel."""
         closed = self._closed_cancellation(conv)
         if closed is not None:
@@ -158,6 +161,8 @@ class RetentionService:
         already_offered = bool(case.offers)
         self._record_reason(case, reason, verbatim)
         turn.say(f"utter_ack_{reason}")
+        if not make_offer:  # a person takes over (handoff)
+            return turn
         if not conv.verified:
             return self.ask_identity(turn)
         if already_offered and conv.stage == "offer":

@@ -1,0 +1,84 @@
+"""Handoff to a person (rules in ``bot.handoff``): tickets, pause, callback out of hours."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ConversationPaused, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import conversation_of, latest_text, service
+from bot.handoff import is_angry, notify, open_ticket
+from bot.models import Customer
+from bot.policy import load_policy
+
+
+def _when(opening: Any, language: str) -> str:
+    if language == "en":
+        return opening.strftime("%A %d %B at %H:%M")
+    days = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
+    return f"el {days[opening.weekday()]} {opening.strftime('%d/%m')} a partir de las {opening.strftime('%H:%M')}"
+
+
+def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, trigger: str) -> List[EventType]:
+    """Open the ticket and tell the customer what happens next; pause in office hours."""
+    conv = conversation_of(tracker)
+    with service() as (session, svc):
+        case = svc.current_case(conv)
+        decision = open_ticket(session, conversation_id=conv.conversation_id, trigger=trigger,
+                               channel=conv.channel, language=conv.language, verbatim=latest_text(tracker),
+                               customer_id=conv.customer_id if conv.verified else None,
+                               case=case if case is not None and case.status == "open" else None)
+        notify(session, decision.ticket, timeout=3.0)
+        if not decision.in_office_hours:
+            dispatcher.utter_message(response="utter_handoff_callback",
+                                     callback_time=_when(decision.opening, conv.language))
+            return []
+    dispatcher.utter_message(response="utter_handoff")
+    dispatcher.utter_message(json_message={"handoff": True})
+    return [SlotSet("retention_stage", None), ConversationPaused()]
+
+
+def handoff_instead(tracker: Tracker, conv_customer_id: Optional[int], starting: bool) -> Optional[str]:
+    """The trigger that sends this turn to a person instead of the assistant, if any."""
+    if is_angry(latest_text(tracker)):
+        return "angry"
+    if starting and conv_customer_id is not None:
+        policy = load_policy()
+        with service() as (session, _):
+            customer = session.get(Customer, conv_customer_id)
+            sub = customer.current_subscription if customer else None
+            if sub is not None and float(sub.monthly_price) >= policy.handoff.high_value_monthly_revenue:
+                return "high_value"
+    return None
+
+
+class ActionHandoff(Action):
+    def name(self) -> Text:
+        return "action_handoff"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        return hand_off(dispatcher, tracker, "asked")
+
+
+class ActionFallback(Action):
+    """Rephrase request; after N turns in a row the assistant did not understand, a person."""
+
+    def name(self) -> Text:
+        return "action_fallback"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        streak = 0
+        for event in reversed(tracker.events):
+            if event.get("event") == "user":
+                if (event.get("parse_data") or {}).get("intent", {}).get("name") == "nlu_fallback":
+                    streak += 1
+                else:
+                    break
+        if streak >= load_policy().handoff.not_understood_turns:
+            return hand_off(dispatcher, tracker, "not_understood")
+        dispatcher.utter_message(response="utter_default")
+        return []
