@@ -51,7 +51,17 @@ def identity_slots(metadata: Dict[Text, Any]) -> Dict[Text, Any]:
             verified=True,
         )
         values.setdefault("language", profile.language)
+        values["retention_stage"] = _winback_stage(session, customer.id)
     return values
+
+
+def _winback_stage(session: Any, customer_id: int) -> Any:
+    """A customer answering a cold (win-back) SMS: the conversation starts on that offer."""
+    try:
+        from bot.campaigns import pending_winback
+    except ImportError:  # campaigns not installed in this build
+        return None
+    return "winback" if pending_winback(session, customer_id) is not None else None
 
 
 class ActionSessionStart(Action):

@@ -1,0 +1,48 @@
+"""Answers to a cold (win-back) SMS: rules in ``bot.campaigns``."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import conversation_of, service
+
+
+class ActionWinbackAccept(Action):
+    def name(self) -> Text:
+        return "action_winback_accept"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        from bot.campaigns import accept_winback, pending_winback
+
+        conv = conversation_of(tracker)
+        with service() as (session, _):
+            cold = pending_winback(session, conv.customer_id) if conv.customer_id else None
+            if cold is None:
+                dispatcher.utter_message(response="utter_anything_else")
+                return [SlotSet("retention_stage", None)]
+            reference = accept_winback(session, cold)
+            text = (cold.offer_params or {}).get("_text", {}).get(conv.language, "")
+        dispatcher.utter_message(response="utter_winback_accepted", reference=reference, offer_text=text)
+        return [SlotSet("retention_stage", "closed")]
+
+
+class ActionWinbackDecline(Action):
+    def name(self) -> Text:
+        return "action_winback_decline"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        from bot.campaigns import decline_winback, pending_winback
+
+        conv = conversation_of(tracker)
+        with service() as (session, _):
+            cold = pending_winback(session, conv.customer_id) if conv.customer_id else None
+            if cold is not None:
+                decline_winback(session, cold)
+        dispatcher.utter_message(response="utter_winback_declined")
+        return [SlotSet("retention_stage", "closed")]

@@ -1,0 +1,49 @@
+"""Start the Rasa server as ``make run`` does: channels from credentials.yml, the HTTP API
+enabled only with an auth token (used by agents to reply and resume handed-off chats).
+
+The token is ``RASA_API_TOKEN``, or a random one kept in ``var/rasa_api_token`` so that the
+other local processes (agent endpoints) can read it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TOKEN_FILE = PROJECT_ROOT / "var" / "rasa_api_token"
+
+
+def rasa_api_token() -> str:
+    value = (os.environ.get("RASA_API_TOKEN") or "").strip()
+    if value:
+        return value
+    if TOKEN_FILE.exists() and TOKEN_FILE.read_text().strip():
+        return TOKEN_FILE.read_text().strip()
+    TOKEN_FILE.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(TOKEN_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    return token
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--port", default=os.environ.get("RASA_PORT", "5005"))
+    ap.add_argument("--model", default=str(PROJECT_ROOT / "models"))
+    args = ap.parse_args(argv)
+    rasa = str(Path(sys.executable).parent / "rasa")
+    cmd = [rasa, "run", "--model", args.model, "--port", str(args.port), "--cors", "*",
+           "--credentials", str(PROJECT_ROOT / "credentials.yml"),
+           "--endpoints", str(PROJECT_ROOT / "endpoints.yml"),
+           "--enable-api", "--auth-token", rasa_api_token()]
+    os.execv(rasa, cmd)
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
