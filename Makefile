@@ -64,6 +64,7 @@ $(MODEL_STAMP): $(STAMP) $(TRAIN_INPUTS)
 train: $(MODEL_STAMP)
 
 run: setup train
+	$(PY) -m bot.check
 	@echo ""
 	@echo "  Website demo (chat widget):  http://localhost:8080"
 	@echo "  Rasa server (REST, socket.io): http://localhost:5005  (REST: /webhooks/rest/webhook)"
