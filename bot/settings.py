@@ -54,7 +54,9 @@ def web_jwt_secret(secret_file: Path | None = None) -> str:
         # O_EXCL: if two processes start at once, only one writes and both read its secret.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        for _ in range(50):  # the other process may not have written it yet
+        fd = None
+    if fd is None:
+        for _ in range(50):  # another process created it and may not have written it yet
             stored = path.read_text(encoding="utf-8").strip()
             if stored:
                 return stored
@@ -84,3 +86,56 @@ def web_host() -> str:
 def web_port() -> int:
     """Port of the demo website (``WEB_PORT``, 8080)."""
     return _env_int("WEB_PORT", 8080)
+
+
+# --- Twilio (SMS and voice channels, outbound SMS) ----------------------------------------
+
+
+def twilio_account_sid() -> str | None:
+    """Account SID (``TWILIO_ACCOUNT_SID``, "AC..."): outbound SMS authenticate with it."""
+    return _env("TWILIO_ACCOUNT_SID")
+
+
+def twilio_auth_token() -> str | None:
+    """Auth token (``TWILIO_AUTH_TOKEN``): signs Twilio's webhooks and authenticates our calls.
+
+    Without it every webhook request is refused (403): nothing can be validated.
+    """
+    return _env("TWILIO_AUTH_TOKEN")
+
+
+def twilio_number() -> str | None:
+    """Our Twilio phone number in E.164 (``TWILIO_NUMBER``), the sender of outbound SMS."""
+    return _env("TWILIO_NUMBER")
+
+
+def twilio_agent_number() -> str | None:
+    """Where voice calls are transferred when the customer asks for a person
+    (``TWILIO_AGENT_NUMBER``, E.164 or a SIP URI); unset: no transfer is offered."""
+    return _env("TWILIO_AGENT_NUMBER")
+
+
+def public_base_url() -> str | None:
+    """The public address Twilio calls (``PUBLIC_BASE_URL``, e.g. an ngrok URL), no trailing /.
+
+    Behind a proxy or tunnel the server sees another URL than the one Twilio signed, so
+    signatures are checked against this base + the request path, and voice ``action`` URLs
+    are built on it. Unset: the request's own URL is used.
+    """
+    value = _env("PUBLIC_BASE_URL")
+    return value.rstrip("/") if value else None
+
+
+def twilio_voice(language: str) -> str:
+    """Polly voice for spoken replies: ``TWILIO_VOICE_ES`` (Polly.Lucia) or
+    ``TWILIO_VOICE_EN`` (Polly.Joanna)."""
+    if language == "en":
+        return _env("TWILIO_VOICE_EN") or "Polly.Joanna"
+    return _env("TWILIO_VOICE_ES") or "Polly.Lucia"
+
+
+def twilio_api_base_url() -> str | None:
+    """Override of Twilio's REST API address (``TWILIO_API_BASE_URL``), only for tests and
+    stand-ins; unset in production (the client talks to https://api.twilio.com)."""
+    value = _env("TWILIO_API_BASE_URL")
+    return value.rstrip("/") if value else None

@@ -8,9 +8,9 @@ What runs, all on 127.0.0.1 with fresh free ports and a fresh temporary director
 
 1. ``python -m bot.seed`` on a new SQLite database (``DATABASE_URL``);
 2. the action server, ``python -m rasa_sdk --actions actions --port P`` (``GET /health``);
-3. Rasa, ``rasa run -m MODEL`` with generated credentials (``rest`` + the signed socket.io
-   channel) and endpoints (action server; SQL tracker store in the temporary directory)
-   (``GET /`` says "Hello from Rasa");
+3. Rasa, ``rasa run -m MODEL`` with generated credentials (the project's REST channel + the
+   signed socket.io channel) and endpoints (action server; SQL tracker store in the temporary
+   directory) (``GET /`` says "Hello from Rasa");
 4. the website, ``python -m bot.web`` with ``RASA_PUBLIC_URL`` pointing at that Rasa
    (``GET /healthz``).
 
@@ -42,6 +42,8 @@ from typing import IO, Any, final
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = PROJECT_ROOT / "models"
+# the REST channel of credentials.yml (Rasa's RestInput with input hygiene, same webhook path)
+REST_CHANNEL = "bot.channels.rest.PublicRestInput"
 
 
 def venv_bin() -> Path:
@@ -114,7 +116,7 @@ class Stack:
 
     def __init__(self, model: str | Path | None = None, *, timeout: float | None = None,
                  extra_env: dict[str, str] | None = None,
-                 session_persistence: bool = True) -> None:
+                 session_persistence: bool = True, extra_credentials: str = "") -> None:
         found = find_model(model)
         if found is None:
             raise StackError(f"no trained model in {model or DEFAULT_MODEL_DIR}: "
@@ -122,6 +124,8 @@ class Stack:
         self.model = found
         self.timeout = timeout or float(os.environ.get("STACK_TIMEOUT", "420"))
         self.session_persistence = session_persistence
+        # more channels for Rasa's credentials file (YAML appended as is), e.g. the Twilio ones
+        self.extra_credentials = extra_credentials
         self.tmp_dir = Path(tempfile.mkdtemp(prefix="nubia-stack-"))
         self.database_url = f"sqlite:///{self.tmp_dir / 'retention.db'}"
         self.action_port, self.rasa_port, self.web_port = free_ports(3)
@@ -233,12 +237,13 @@ class Stack:
 
     def _write_config(self) -> None:
         self.credentials_path.write_text(
-            "rest:\n"
+            f"{REST_CHANNEL}:\n"
             "bot.channels.web.SignedSocketIOInput:\n"
             "  user_message_evt: user_uttered\n"
             "  bot_message_evt: bot_uttered\n"
             f"  session_persistence: {'true' if self.session_persistence else 'false'}\n"
-            "  metadata_key: customData\n",
+            "  metadata_key: customData\n"
+            + (self.extra_credentials.rstrip("\n") + "\n" if self.extra_credentials else ""),
             encoding="utf-8")
         self.endpoints_path.write_text(
             "action_endpoint:\n"

@@ -10,8 +10,9 @@ travels in the handshake's query string (``socketUrl: "http://rasa:5005?token=..
 * no token: an anonymous visitor.
 
 Every user message reaches Rasa with metadata built on the server: the client's ``customData``
-without the reserved keys, then ``channel="web"``, ``customer_ref`` (or None) and
-``authenticated``. A client can never set those three itself.
+without the reserved identity keys (``RESERVED_METADATA_KEYS``: these three and the phone
+identity keys of ``bot.channels.rest``), then ``channel="web"``, ``customer_ref`` (or None)
+and ``authenticated``. A client can never set any of them itself.
 
 With ``session_persistence: true`` the conversation (sender) id is ``web-<ref>-<session id>``
 or ``web-anon-<session id>``, so a session id used by one customer can never continue another
@@ -40,13 +41,15 @@ from socketio import AsyncServer
 from socketio.exceptions import ConnectionRefusedError as SocketIOConnectionRefused
 
 from bot.channels import InvalidWebToken, verify_web_token
+from bot.channels.rest import MAX_MESSAGE_CHARS, SERVER_OWNED_KEYS
 from bot.settings import web_jwt_secret
 
 logger = logging.getLogger(__name__)
 
 CHANNEL_NAME = "web"
-RESERVED_METADATA_KEYS = frozenset({"channel", "customer_ref", "authenticated"})
-DEFAULT_MAX_MESSAGE_CHARS = 4000
+# Identity keys only the server may set (plus every key the REST channel treats as such).
+RESERVED_METADATA_KEYS = frozenset({"channel", "customer_ref", "authenticated"}) | SERVER_OWNED_KEYS
+DEFAULT_MAX_MESSAGE_CHARS = MAX_MESSAGE_CHARS  # the same cap as the REST channel
 MAX_METADATA_CHARS = 8000
 SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -221,6 +224,10 @@ class SignedSocketIOInput(SocketIOInput):
         session_id = requested or uuid.uuid4().hex
         if self.session_persistence:
             sender = sender_for(self.identity_of(sid), session_id)
+            previous = self.senders.get(sid)
+            if previous is not None and previous != sender:
+                await _maybe_await(self._sio().leave_room(sid, previous,
+                                                          namespace=self.namespace))
             self.senders[sid] = sender
             await _maybe_await(self._sio().enter_room(sid, sender, namespace=self.namespace))
         await self._sio().emit("session_confirm", session_id, room=sid, namespace=self.namespace)

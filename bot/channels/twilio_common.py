@@ -1,0 +1,666 @@
+"""What the Twilio SMS and voice channels share: trust, idempotency and rendering.
+
+Everything here is plain Python (no Sanic request handling), so it is unit-tested without a
+server:
+
+* **Signatures.** Twilio signs each webhook with the account's auth token over the URL it
+  called plus the POST parameters (``X-Twilio-Signature``). :func:`signed_url` rebuilds that
+  URL (``PUBLIC_BASE_URL`` + path + query behind a proxy or tunnel, else the request's URL)
+  and :func:`signature_is_valid` checks it with the ``twilio`` library's ``RequestValidator``.
+  The form is parsed by :func:`parse_form` *keeping blank values*: Twilio signs empty
+  parameters too, and Sanic's ``request.form`` drops them.
+* **Idempotency.** Twilio retries webhooks; :func:`claim` records a key (``sms:<MessageSid>``,
+  ``voice:<CallSid>:<turn>``) in the ``processed_messages`` table and says whether this is
+  its first delivery.
+* **Rendering.** Bot messages are collected (:class:`CollectingOutput`) and turned into SMS
+  text (:func:`render_sms`: numbered choices instead of buttons, no markdown or emoji,
+  ordered segments of at most 1,600 characters) or speech (:func:`render_voice`: no
+  buttons, links or emoji; spoken choices). The choices offered last are remembered per
+  conversation (:class:`BoundedTTLStore`) so that a reply "1" or a key press maps back to
+  the button's payload.
+
+Payload contract with the actions (a bot message's ``custom`` JSON):
+
+* ``{"handoff": true}``: the customer asked for a person (voice: ``<Dial>`` the agent);
+* ``{"end_call": true}``: the conversation is over (voice: ``<Hangup>`` after speaking);
+* ``{"language": "es"|"en"}``: the conversation's language, when an action knows it.
+
+Until the actions send them, ``utter_handoff`` and ``utter_goodbye`` (Rasa adds the response
+name to each bot message as ``utter_action``) mean the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+from urllib.parse import parse_qs
+
+from rasa.core.channels.channel import OutputChannel
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from twilio.request_validator import RequestValidator
+
+from bot.channels.rest import SERVER_OWNED_KEYS
+from bot.customers import find_customer
+from bot.db import session_scope
+from bot.models import ProcessedMessage
+
+logger = logging.getLogger(__name__)
+
+SMS_SEGMENT_CHARS = 1600  # Twilio's limit for one message body
+MAX_INBOUND_CHARS = 2000
+LANGUAGES = ("es", "en")
+DEFAULT_LANGUAGE = "es"
+
+HANDOFF_KEY = "handoff"
+END_CALL_KEY = "end_call"
+LANGUAGE_KEY = "language"
+HANDOFF_RESPONSES = frozenset({"utter_handoff"})
+END_CALL_RESPONSES = frozenset({"utter_goodbye"})
+
+E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+# --- signatures -----------------------------------------------------------------------------
+
+
+class FormParams(dict[str, list[str]]):
+    """POST parameters with every value kept (``getlist`` is what ``RequestValidator`` uses)."""
+
+    def getlist(self, name: str) -> list[str]:
+        return list(self.get(name, []))
+
+    def first(self, name: str) -> str | None:
+        values = self.get(name)
+        return values[0] if values else None
+
+
+def parse_form(body: bytes | None) -> FormParams:
+    """An ``application/x-www-form-urlencoded`` body, blank values included."""
+    try:
+        text = (body or b"").decode("utf-8")
+    except UnicodeDecodeError:
+        return FormParams()
+    return FormParams(parse_qs(text, keep_blank_values=True))
+
+
+def signed_url(request_url: str, path: str, query_string: str, public_base: str | None) -> str:
+    """The URL Twilio signed: ``public_base`` + path (+ query) when set, else the request URL."""
+    if not public_base:
+        return request_url
+    url = public_base.rstrip("/") + path
+    return f"{url}?{query_string}" if query_string else url
+
+
+def signature_is_valid(auth_token: str | None, url: str, params: FormParams,
+                       signature: str | None) -> bool:
+    """True only for a request signed with ``auth_token`` for exactly this URL and body."""
+    if not auth_token or not signature:
+        return False
+    try:
+        return bool(RequestValidator(auth_token).validate(url, params, signature))
+    except Exception:  # a malformed URL or header must never become a 500
+        logger.warning("Could not check a Twilio signature.", exc_info=True)
+        return False
+
+
+def base_url_of(request_url: str, public_base: str | None) -> str:
+    """``scheme://host[:port]`` for absolute URLs we hand to Twilio."""
+    if public_base:
+        return public_base.rstrip("/")
+    match = re.match(r"^(https?://[^/?#]+)", request_url)
+    return match.group(1) if match else ""
+
+
+# --- identity -------------------------------------------------------------------------------
+
+
+def e164(value: str | None) -> str | None:
+    """The sender's number in E.164, or None (withheld numbers, short codes, other channels)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.lower().startswith(("whatsapp:", "tel:")):
+        value = value.split(":", 1)[1]
+    value = value.replace(" ", "")
+    return value if E164_RE.match(value) else None
+
+
+def mask_phone(phone: str | None) -> str:
+    """The number for logs: only its last four digits are shown."""
+    if not phone:
+        return "unknown"
+    return "*" * max(len(phone) - 4, 0) + phone[-4:]
+
+
+def server_metadata(channel: str, phone: str | None, verified: bool,
+                    extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Message metadata built on the server: ``extra`` minus the identity keys, plus ours."""
+    metadata = {k: v for k, v in (extra or {}).items()
+                if isinstance(k, str) and k.strip().lower() not in SERVER_OWNED_KEYS}
+    metadata["channel"] = channel
+    metadata["authenticated"] = False
+    if phone:
+        metadata["customer_phone"] = phone
+        metadata["phone_verified"] = bool(verified)
+    return metadata
+
+
+def profile_language(phone: str | None) -> str | None:
+    """The language on file for the customer with this number (blocking: DB)."""
+    if not phone:
+        return None
+    try:
+        with session_scope() as session:
+            customer = find_customer(session, phone=phone)
+            language = customer.language if customer is not None else None
+    except Exception:
+        logger.warning("Could not look up the language of %s.", mask_phone(phone), exc_info=True)
+        return None
+    return language if language in LANGUAGES else None
+
+
+def clean_inbound(text: str | None) -> str:
+    """Inbound text for the bot: trimmed, capped, and never a ``/intent`` payload.
+
+    Only the server turns a reply into a payload (a numbered choice); a leading ``/`` from
+    the customer is dropped so nobody can inject intents or entities.
+    """
+    text = (text or "").strip()
+    while text.startswith("/"):
+        text = text[1:].lstrip()
+    return text[:MAX_INBOUND_CHARS]
+
+
+# --- idempotency ----------------------------------------------------------------------------
+
+
+def claim(key: str) -> bool:
+    """Record ``key``; True the first time it is seen, False for a repeat (blocking: DB).
+
+    If the database cannot be written the message is processed anyway (logged): a rare
+    double turn is better than losing what the customer said.
+    """
+    try:
+        with session_scope() as session:
+            session.add(ProcessedMessage(key=key[:128]))
+            session.flush()
+    except IntegrityError:
+        return False
+    except SQLAlchemyError:
+        logger.error("Could not record idempotency key %s; processing it anyway.", key,
+                     exc_info=True)
+    return True
+
+
+def release(key: str) -> None:
+    """Forget ``key`` so that Twilio's retry is processed (the first attempt failed)."""
+    try:
+        with session_scope() as session:
+            session.execute(delete(ProcessedMessage).where(ProcessedMessage.key == key[:128]))
+    except Exception:
+        logger.warning("Could not release idempotency key %s.", key, exc_info=True)
+
+
+# --- bounded memory -------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+class BoundedTTLStore(Generic[T]):
+    """A small thread-safe LRU map whose entries expire (choices offered, call state...)."""
+
+    def __init__(self, max_items: int = 10_000, ttl_seconds: float = 3600.0) -> None:
+        self.max_items = max(1, max_items)
+        self.ttl_seconds = ttl_seconds
+        self._items: OrderedDict[str, tuple[float, T]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, key: str, value: T) -> None:
+        with self._lock:
+            self._items[key] = (time.monotonic(), value)
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_items:
+                self._items.popitem(last=False)
+
+    def get(self, key: str) -> T | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            stamp, value = item
+            if time.monotonic() - stamp > self.ttl_seconds:
+                del self._items[key]
+                return None
+            self._items.move_to_end(key)
+            return value
+
+    def pop(self, key: str) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+# --- bot messages ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Choice:
+    title: str
+    payload: str
+
+
+@dataclass
+class BotMessage:
+    """One bot utterance as Rasa handed it to the channel."""
+
+    text: str = ""
+    choices: list[Choice] = field(default_factory=list)
+    image: str | None = None
+    custom: dict[str, Any] = field(default_factory=dict)
+    utter_action: str | None = None
+
+    @classmethod
+    def from_rasa(cls, message: Mapping[str, Any]) -> BotMessage:
+        text = message.get("text")
+        buttons = message.get("buttons") or message.get("quick_replies") or []
+        choices = []
+        for button in buttons if isinstance(buttons, list) else []:
+            if not isinstance(button, Mapping):
+                continue
+            title = str(button.get("title") or "").strip()
+            payload = str(button.get("payload") or "").strip()
+            if title and payload:
+                choices.append(Choice(title, payload))
+        custom = message.get("custom")
+        image = message.get("image")
+        action = message.get("utter_action")
+        return cls(text=text if isinstance(text, str) else "", choices=choices,
+                   image=image if isinstance(image, str) and image else None,
+                   custom=dict(custom) if isinstance(custom, Mapping) else {},
+                   utter_action=action if isinstance(action, str) else None)
+
+    @property
+    def handoff(self) -> bool:
+        return self.custom.get(HANDOFF_KEY) is True or self.utter_action in HANDOFF_RESPONSES
+
+    @property
+    def end_call(self) -> bool:
+        return self.custom.get(END_CALL_KEY) is True or self.utter_action in END_CALL_RESPONSES
+
+    @property
+    def language(self) -> str | None:
+        value = self.custom.get(LANGUAGE_KEY)
+        return value if value in LANGUAGES else None
+
+
+class CollectingOutput(OutputChannel):
+    """Collects whole bot messages (buttons, custom JSON and response name included)."""
+
+    def __init__(self, channel_name: str) -> None:
+        self._name = channel_name
+        self.messages: list[BotMessage] = []
+
+    def name(self) -> str:  # type: ignore[override]
+        # the instance's name: Rasa picks response variations by the output channel's name
+        return self._name
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        try:
+            self.messages.append(BotMessage.from_rasa(message))
+        except Exception:  # a strange message must not break the turn
+            logger.warning("Ignored a bot message the channel could not read.", exc_info=True)
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        self.messages.append(BotMessage(text=text))
+
+
+def turn_language(messages: Iterable[BotMessage]) -> str | None:
+    """The language the actions announced in this turn (custom ``language``), if any."""
+    found = None
+    for message in messages:
+        found = message.language or found
+    return found
+
+
+# --- text clean-up --------------------------------------------------------------------------
+
+_EMOJI_RE = re.compile(
+    "["
+    "\U0001F000-\U0001FAFF"  # emoticons, pictographs, transport, flags, symbols & pictographs
+    "\U00002600-\U000027BF"  # misc symbols, dingbats
+    "\U00002B00-\U00002BFF"  # arrows, stars
+    "\U00002300-\U000023FF"  # misc technical (watch, hourglass...)
+    "\U0000FE00-\U0000FE0F"  # variation selectors
+    "\U0000200D"  # zero-width joiner
+    "\U000020E3"  # combining keycap
+    "\U000E0000-\U000E007F"  # tags
+    "]+")
+_LINK_RE = re.compile(r"\[([^\]\n]+)\]\((\S+?)\)")
+_URL_RE = re.compile(r"(?:https?://|www\.)[^\s)>\]]+", re.IGNORECASE)
+_BOLD_RE = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", re.DOTALL)
+_ITALIC_STAR_RE = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
+_ITALIC_UNDERSCORE_RE = re.compile(r"(?<![\w_])_(?=\S)([^_\n]+?)(?<=\S)_(?![\w_])")
+_STRIKE_RE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
+_CODE_RE = re.compile(r"`+([^`]+)`+")
+_HEADING_RE = re.compile(r"^\s{0,3}#{1,6}\s+", re.MULTILINE)
+_QUOTE_RE = re.compile(r"^\s{0,3}>\s?", re.MULTILINE)
+_BULLET_RE = re.compile(r"^\s*[-*+•]\s+", re.MULTILINE)
+_RULE_RE = re.compile(r"^\s*([-*_])(\s*\1){2,}\s*$", re.MULTILINE)
+_TYPOGRAPHY = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-",
+                             "…": "...", "\u00a0": " ", "\u2009": " ", "\u202f": " "})
+
+
+def strip_emoji(text: str) -> str:
+    return _EMOJI_RE.sub("", text)
+
+
+def plain_text(text: str, *, links: bool) -> str:
+    """Text without markdown, emoji or typographic characters that phones render badly.
+
+    ``links=True`` keeps addresses (``[label](url)`` becomes ``label: url``); ``links=False``
+    drops them (speech), keeping only a link's label.
+    """
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFC", text).translate(_TYPOGRAPHY)
+    text = _LINK_RE.sub((lambda m: f"{m.group(1)}: {m.group(2)}") if links
+                        else (lambda m: m.group(1)), text)
+    if not links:
+        text = re.sub(r"[:\s]*" + _URL_RE.pattern, " ", text, flags=re.IGNORECASE)
+    text = _RULE_RE.sub("", text)
+    text = _HEADING_RE.sub("", text)
+    text = _QUOTE_RE.sub("", text)
+    text = _BULLET_RE.sub("- " if links else "", text)
+    text = _CODE_RE.sub(r"\1", text)
+    for _ in range(2):  # nested emphasis
+        text = _BOLD_RE.sub(r"\2", text)
+        text = _STRIKE_RE.sub(r"\1", text)
+        text = _ITALIC_STAR_RE.sub(r"\1", text)
+        text = _ITALIC_UNDERSCORE_RE.sub(r"\1", text)
+    text = re.sub(r"[ \t]*" + _EMOJI_RE.pattern + r"[ \t]*(?=[,.;:!?])", "", text)  # "hola 🙂."
+    text = strip_emoji(text)
+    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    text = re.sub(r"[ \t]+", " ", text)
+    text = re.sub(r" *\n *", "\n", text)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    if not links:
+        text = re.sub(r"\s+([,.;:!?])", r"\1", text)
+        text = re.sub(r"[:,]\s*(?=[.!?]|$)", "", text)
+    return text.strip()
+
+
+# --- SMS ------------------------------------------------------------------------------------
+
+
+def _join_numbers(numbers: list[int], conjunction: str) -> str:
+    words = [str(n) for n in numbers]
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + f" {conjunction} " + words[-1]
+
+
+def sms_choice_prompt(count: int, language: str) -> str:
+    """``Responde 1 o 2.`` / ``Reply 1 or 2.``: how to pick one of ``count`` choices by SMS."""
+    numbers = list(range(1, count + 1))
+    if language == "en":
+        return f"Reply {_join_numbers(numbers, 'or')}."
+    return f"Responde {_join_numbers(numbers, 'o')}."
+
+
+def sms_choice_block(choices: list[Choice], language: str) -> str:
+    lines = [f"{i}. {plain_text(choice.title, links=True)}" for i, choice in enumerate(choices, 1)]
+    return "\n".join(lines + [sms_choice_prompt(len(choices), language)])
+
+
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+
+
+def _pieces(text: str, limit: int) -> list[tuple[str, bool]]:
+    """``(piece, starts_a_paragraph)`` pairs, each piece at most ``limit`` characters long.
+
+    A paragraph that fits stays whole; a longer one is cut between sentences, and a sentence
+    that is still too long between words (a word longer than ``limit`` is cut as it is).
+    """
+    out: list[tuple[str, bool]] = []
+    for paragraph in re.split(r"\n{2,}", text):
+        paragraph = paragraph.strip()
+        if not paragraph:
+            continue
+        if len(paragraph) <= limit:
+            out.append((paragraph, True))
+            continue
+        first = True
+        for sentence in _SENTENCE_END_RE.split(paragraph):
+            sentence = sentence.strip()
+            if not sentence:
+                continue
+            if len(sentence) <= limit:
+                out.append((sentence, first))
+                first = False
+                continue
+            run = ""
+            for word in sentence.split():
+                while len(word) > limit:
+                    if run:
+                        out.append((run, first))
+                        first, run = False, ""
+                    out.append((word[:limit], first))
+                    first, word = False, word[limit:]
+                candidate = f"{run} {word}" if run else word
+                if len(candidate) <= limit:
+                    run = candidate
+                else:
+                    out.append((run, first))
+                    first, run = False, word
+            if run:
+                out.append((run, first))
+                first = False
+    return out
+
+
+def split_segments(text: str, limit: int = SMS_SEGMENT_CHARS) -> list[str]:
+    """Split ``text`` into ordered segments of at most ``limit`` characters.
+
+    Breaks fall between paragraphs or sentences when possible. When there is more than one
+    segment each starts with ``(i/n)``, since separate messages can arrive out of order.
+    """
+    text = text.strip()
+    if not text:
+        return []
+    if len(text) <= limit:
+        return [text]
+    room = limit - len("(99/99) ")
+    segments: list[str] = []
+    current = ""
+    for piece, new_paragraph in _pieces(text, room):
+        candidate = f"{current}{chr(10) * 2 if new_paragraph else ' '}{piece}" if current else piece
+        if len(candidate) <= room:
+            current = candidate
+        else:
+            segments.append(current)
+            current = piece
+    if current:
+        segments.append(current)
+    total = len(segments)
+    return [f"({i}/{total}) {segment}" for i, segment in enumerate(segments, 1)]
+
+
+@dataclass
+class RenderedSMS:
+    segments: list[str]
+    choices: list[Choice]
+
+
+def render_sms(messages: list[BotMessage], language: str, limit: int = SMS_SEGMENT_CHARS,
+               max_segments: int | None = None) -> RenderedSMS:
+    """One turn's bot messages as SMS text.
+
+    The messages are joined with blank lines; the last message with buttons gets them as a
+    numbered list with "Responde 1 o 2" (earlier buttons, if any, are listed without numbers
+    so that a reply number is never ambiguous). Images become their address. A text needing
+    more than ``max_segments`` segments is cut at a word and ends with "...".
+    """
+    last_with_choices = max((i for i, m in enumerate(messages) if m.choices), default=-1)
+    parts: list[str] = []
+    for index, message in enumerate(messages):
+        text = plain_text(message.text, links=True)
+        if message.choices:
+            if index == last_with_choices:
+                block = sms_choice_block(message.choices, language)
+            else:
+                block = "\n".join(f"- {plain_text(c.title, links=True)}" for c in message.choices)
+            text = f"{text}\n{block}" if text else block
+        if message.image:
+            text = f"{text}\n{message.image}" if text else message.image
+        if text:
+            parts.append(text)
+    choices = messages[last_with_choices].choices if last_with_choices >= 0 else []
+    text = "\n\n".join(parts)
+    segments = split_segments(text, limit)
+    if max_segments is not None and len(segments) > max_segments:
+        logger.warning("An SMS reply needing %d segments was cut to %d.", len(segments),
+                       max_segments)
+        budget = max(1, max_segments * (limit - len("(99/99) ")) - 200)
+        while len(segments) > max_segments and budget > 0:
+            cut = text[:budget].rsplit(" ", 1)[0].rstrip(" ,.;:") + "..."
+            segments = split_segments(cut, limit)
+            budget -= limit // 4
+    return RenderedSMS(segments, list(choices))
+
+
+_CHOICE_RE = re.compile(r"^\s*(?:n[º°o.]?\s*|#\s*|opci[oó]n\s*|option\s*)?(\d{1,2})\s*[.)!]?\s*$",
+                        re.IGNORECASE)
+_SPOKEN_NUMBERS = {
+    "uno": 1, "una": 1, "one": 1, "el uno": 1, "la uno": 1, "number one": 1, "la primera": 1,
+    "dos": 2, "two": 2, "el dos": 2, "number two": 2, "la segunda": 2,
+    "tres": 3, "three": 3, "el tres": 3, "cuatro": 4, "four": 4, "cinco": 5, "five": 5,
+}
+
+
+def choice_number(text: str | None) -> int | None:
+    """The number a reply picks ("1", "2.", "opción 2", "uno", "two"), or None."""
+    if not text:
+        return None
+    match = _CHOICE_RE.match(text)
+    if match:
+        return int(match.group(1))
+    spoken = re.sub(r"[^\w\s]", "", text.strip().lower())
+    return _SPOKEN_NUMBERS.get(spoken)
+
+
+def resolve_choice(choices: list[Choice] | None, text: str | None) -> str | None:
+    """The payload of the choice ``text`` picks among ``choices``; None if it picks none."""
+    number = choice_number(text)
+    if not choices or number is None or not 1 <= number <= len(choices):
+        return None
+    return choices[number - 1].payload
+
+
+# --- voice ----------------------------------------------------------------------------------
+
+_YES = ("sí", "si", "yes")
+_NO = ("no",)
+
+
+def _starts_with_word(title: str, words: tuple[str, ...]) -> bool:
+    first = re.split(r"[\s,.!]+", title.strip().lower(), maxsplit=1)[0]
+    return first in words
+
+
+def voice_choice_prompt(choices: list[Choice], language: str) -> str:
+    """How to answer out loud or with the keypad: "Di sí o no, o pulsa 1 o 2."."""
+    count = len(choices)
+    numbers = list(range(1, count + 1))
+    if count == 2 and _starts_with_word(choices[0].title, _YES) \
+            and _starts_with_word(choices[1].title, _NO):
+        return "Say yes or no, or press 1 or 2." if language == "en" \
+            else "Di sí o no, o pulsa 1 o 2."
+    options = " ".join(f"{i}: {plain_text(c.title, links=False).rstrip('.')}."
+                       for i, c in enumerate(choices, 1))
+    if language == "en":
+        return (f"You can say one of these options or press its number. {options} "
+                f"Press {_join_numbers(numbers, 'or')}.")
+    return (f"Puedes decir una de estas opciones o pulsar su número. {options} "
+            f"Pulsa {_join_numbers(numbers, 'o')}.")
+
+
+@dataclass
+class RenderedVoice:
+    sentences: list[str]
+    choices: list[Choice]
+    handoff: bool = False
+    end_call: bool = False
+
+
+def speakable(text: str) -> str:
+    """Text for ``<Say>``: no markdown, links or emoji, lines joined into sentences."""
+    text = plain_text(text, links=False)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # a line break is a pause: end each line as a sentence
+    text = " ".join(line if line[-1] in ".!?:;," else f"{line}." for line in lines)
+    text = re.sub(r"(?<=[^\s.!?:;,])\s+-\s+", ", ", text)
+    return text.strip()
+
+
+def render_voice(messages: list[BotMessage], language: str) -> RenderedVoice:
+    """One turn's bot messages as things to say (images and bare custom JSON are skipped)."""
+    sentences: list[str] = []
+    choices: list[Choice] = []
+    for message in messages:
+        text = speakable(message.text)
+        if message.choices:
+            choices = list(message.choices)
+            prompt = voice_choice_prompt(choices, language)
+            text = f"{text} {prompt}" if text else prompt
+        if text:
+            sentences.append(text)
+    return RenderedVoice(sentences, choices,
+                         handoff=any(m.handoff for m in messages),
+                         end_call=any(m.end_call for m in messages))
+
+
+def bcp47(language: str) -> str:
+    return "en-US" if language == "en" else "es-ES"
+
+
+def pick_language(*candidates: str | None) -> str:
+    """The first supported language among ``candidates``, Spanish otherwise."""
+    for candidate in candidates:
+        if candidate in LANGUAGES:
+            return candidate
+    return DEFAULT_LANGUAGE
+
+
+@dataclass(frozen=True)
+class ConversationState:
+    """What the channel needs from the tracker after a turn."""
+
+    language: str | None = None
+    paused: bool = False  # handed off to a person: the assistant stays silent
+
+
+async def conversation_state(app: Any, sender_id: str) -> ConversationState:
+    """The ``language`` slot and pause state of ``sender_id``'s tracker in this Rasa server."""
+    agent = getattr(getattr(app, "ctx", None), "agent", None)
+    store = getattr(agent, "tracker_store", None)
+    if store is None:
+        return ConversationState()
+    try:
+        tracker = await store.retrieve(sender_id)
+    except Exception:
+        logger.warning("Could not read the tracker of %s.", sender_id, exc_info=True)
+        return ConversationState()
+    if tracker is None:
+        return ConversationState()
+    value = tracker.get_slot(LANGUAGE_KEY)
+    return ConversationState(value if value in LANGUAGES else None, bool(tracker.is_paused()))
