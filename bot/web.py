@@ -110,7 +110,9 @@ header .tagline{margin:0;font-size:.9rem;opacity:.85}
 nav.lang a{color:#fff;margin-left:.5rem;text-decoration:none;padding:.15rem .45rem;
 border-radius:4px;border:1px solid transparent}
 nav.lang a[aria-current="true"]{border-color:#fff;font-weight:600}
-main{max-width:46rem;margin:2rem auto;padding:0 1.5rem}
+main,footer{max-width:46rem;padding:0 1.5rem;margin-right:auto;
+margin-left:max(0px,calc((100% - 46rem - 400px) / 2))}
+main{margin-top:2rem;margin-bottom:2rem}
 .card{background:#fff;border-radius:10px;padding:1.25rem 1.5rem;
 box-shadow:0 1px 3px rgba(0,0,0,.08);margin-bottom:1.25rem}
 label{font-weight:600;display:block;margin-bottom:.35rem}
@@ -119,7 +121,7 @@ button{background:#2b1b6b;color:#fff;border-color:#2b1b6b;cursor:pointer}
 .status{margin:.75rem 0 0}
 .error{border-left:4px solid #c62828}
 .notice{color:#c62828}
-footer{max-width:46rem;margin:0 auto 6rem;padding:0 1.5rem;font-size:.85rem;color:#5b6275}
+footer{margin-bottom:6rem;font-size:.85rem;color:#5b6275}
 .rw-widget-container,.rw-widget-container *{font-family:inherit}
 .rw-launcher{background-color:#2b1b6b}
 """

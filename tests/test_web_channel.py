@@ -34,7 +34,8 @@ from bot.web import make_app
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-" + "x" * 56
-FORGED_KEYS = {"customer_ref": "C00002", "authenticated": True, "channel": "sms"}
+FORGED_KEYS = {"customer_ref": "C00002", "authenticated": True, "channel": "sms",
+               "customer_phone": "+447700900001", "phone_verified": True}
 
 
 def token_for(ref: str = "C00001", secret: str = SECRET, ttl: int = 600) -> str:
@@ -95,6 +96,7 @@ def make_channel(session_persistence: bool = False) -> tuple[SignedSocketIOInput
     assert channel.sio is not None
     channel.sio.emit = AsyncMock()  # type: ignore[method-assign]
     channel.sio.enter_room = AsyncMock()  # type: ignore[method-assign]
+    channel.sio.leave_room = AsyncMock()  # type: ignore[method-assign]
     return channel, received
 
 
@@ -231,6 +233,16 @@ def test_session_persistence_namespaces_the_conversation_by_owner() -> None:
     assert [m.sender_id for m in received] == ["web-C00001-abc123", "web-anon-abc123"]
     channel.sio.enter_room.assert_any_await(  # type: ignore[union-attr]
         "lucia", "web-C00001-abc123", namespace=None)
+
+
+def test_a_new_session_request_leaves_the_previous_room() -> None:
+    channel, _ = make_channel(session_persistence=True)
+    connect(channel, "sid", "EIO=4")
+    asyncio.run(channel.on_session_request("sid", {"session_id": "first"}))
+    asyncio.run(channel.on_session_request("sid", {"session_id": "second"}))
+    channel.sio.leave_room.assert_awaited_once_with(  # type: ignore[union-attr]
+        "sid", "web-anon-first", namespace=None)
+    assert channel.senders["sid"] == "web-anon-second"
 
 
 def test_session_request_with_bad_session_id_gets_a_new_one() -> None:

@@ -7,19 +7,18 @@ change as the conversation design evolves, so replies are checked for their lang
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import re
 import sqlite3
 import time
-from collections.abc import Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import jwt
 import pytest
-import socketio
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 from bot.channels import issue_web_token
@@ -48,7 +47,6 @@ ENGLISH_ONLY_WORDS = frozenset({
     "cancel", "cancelling", "subscription", "offer", "month", "months", "thank", "thanks",
     "hello", "hi", "if", "let", "will", "of", "for", "it", "my", "how", "which", "reason",
 })
-T = TypeVar("T")
 SPANISH_CHARS = re.compile(r"[áéíóúñ¿¡]", re.IGNORECASE)
 
 
@@ -157,6 +155,12 @@ def test_anonymous_visitor_can_chat(stack: Stack, page: Page) -> None:
     assert_spanish(reply)
 
 
+def test_rest_channel_answers(stack: Stack) -> None:
+    replies = stack.rest("e2e-rest-1", "quiero darme de baja")
+    assert replies and all(r["recipient_id"] == "e2e-rest-1" for r in replies)
+    assert_spanish("\n".join(r.get("text", "") for r in replies))
+
+
 def test_unknown_customer_is_a_400_page(stack: Stack, page: Page) -> None:
     response = page.goto(f"{stack.web_url}/?customer=C99999")
     assert response is not None and response.status == 400
@@ -198,8 +202,6 @@ def test_forged_token_gets_no_connection(stack: Stack, page: Page, console: list
     page.wait_for_function(
         "() => window.performance.getEntriesByType('resource')"
         f".some(e => e.name.includes({json.dumps('token=' + forged)}))", timeout=20_000)
-    page.wait_for_function(
-        "() => true", timeout=1_000)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not any("invalid or expired token" in line
                                                   for line in console):
@@ -213,57 +215,106 @@ def test_forged_token_gets_no_connection(stack: Stack, page: Page, console: list
 # --- the same channel without a browser: a socket.io client, and Rasa's tracker store -------
 
 
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine in its own thread (sync Playwright keeps a loop busy in this one)."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+class PollingSocket:
+    """A minimal socket.io client (Engine.IO v4, long-polling) for talking to Rasa directly."""
+
+    def __init__(self, rasa_url: str, token: str | None = None) -> None:
+        self.base = f"{rasa_url}/socket.io/?EIO=4&transport=polling"
+        handshake = self._get(self.base + (f"&token={token}" if token else ""), timeout=10)
+        assert handshake and handshake[0].startswith("0"), handshake
+        self.url = f"{self.base}&sid={json.loads(handshake[0][1:])['sid']}"
+        self.events: list[list[Any]] = []
+
+    @staticmethod
+    def _get(url: str, timeout: float) -> list[str]:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.read().decode("utf-8").split("\x1e")
+
+    def send(self, packet: str) -> None:
+        request = urllib.request.Request(self.url, data=packet.encode("utf-8"), method="POST",
+                                         headers={"Content-Type": "text/plain;charset=UTF-8"})
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            assert resp.status == 200
+
+    def receive(self) -> list[str]:
+        """One long poll; answers pings, returns the socket.io packets."""
+        packets = []
+        for packet in self._get(self.url, timeout=60):
+            if packet == "2":
+                self.send("3")
+            elif packet:
+                packets.append(packet)
+        return packets
+
+    def connect(self) -> str:
+        """Join the default namespace: the server's answer ("40..." accepted, "44..." refused)."""
+        self.send("40")
+        while True:
+            for packet in self.receive():
+                if packet.startswith(("40", "44")):
+                    return packet
+                self._keep(packet)
+
+    def emit(self, event: str, *args: Any) -> None:
+        self.send("42" + json.dumps([event, *args]))
+
+    def wait_for(self, event: str, timeout: float) -> list[Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for i, found in enumerate(self.events):
+                if found[0] == event:
+                    return self.events.pop(i)[1:]
+            for packet in self.receive():
+                self._keep(packet)
+        raise AssertionError(f"no {event!r} within {timeout} s; got {self.events}")
+
+    def _keep(self, packet: str) -> None:
+        if packet.startswith("42"):
+            self.events.append(json.loads(packet[2:]))
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.send("1")
 
 
-async def _socket_exchange(url: str, query_token: str | None, custom_data: dict[str, Any],
-                           text: str) -> tuple[str, list[dict[str, Any]]]:
-    client = socketio.AsyncClient(reconnection=False)
-    confirmed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    replies: list[dict[str, Any]] = []
-
-    @client.on("session_confirm")
-    async def on_confirm(session_id: Any) -> None:
-        if not confirmed.done():
-            confirmed.set_result(str(session_id))
-
-    @client.on("bot_uttered")
-    async def on_bot(message: dict[str, Any]) -> None:
-        replies.append(message)
-
-    target = f"{url}?token={query_token}" if query_token else url
-    await client.connect(target, socketio_path="/socket.io", transports=["polling"],
-                         wait_timeout=20)
+def socket_exchange(rasa_url: str, token: str | None, custom_data: dict[str, Any],
+                    text: str) -> tuple[str, list[Any]]:
+    """Connect, start a session, send one message; the session id and the first bot reply."""
+    sock = PollingSocket(rasa_url, token)
     try:
-        await client.emit("session_request", {"session_id": None})
-        session_id = await asyncio.wait_for(confirmed, 20)
-        await client.emit("user_uttered", {"message": text, "customData": custom_data,
-                                           "session_id": session_id})
-        deadline = time.monotonic() + REPLY_TIMEOUT_MS / 1000
-        while not replies and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-        await asyncio.sleep(1.0)
+        assert sock.connect().startswith("40")
+        sock.emit("session_request", {"session_id": None})
+        session_id = sock.wait_for("session_confirm", 20)[0]
+        sock.emit("user_uttered", {"message": text, "customData": custom_data,
+                                   "session_id": session_id})
+        reply = sock.wait_for("bot_uttered", REPLY_TIMEOUT_MS / 1000)
     finally:
-        await client.disconnect()
-    return session_id, replies
+        sock.close()
+    return str(session_id), reply
 
 
-def _user_events(tracker_db: Path, sender_suffix: str) -> list[tuple[str, dict[str, Any]]]:
-    with sqlite3.connect(tracker_db) as conn:
-        rows = conn.execute("SELECT sender_id, data FROM events WHERE type_name = 'user' "
-                            "AND sender_id LIKE ?", (f"%{sender_suffix}",)).fetchall()
-    return [(sender, json.loads(data)) for sender, data in rows]
+def _user_events(tracker_db: Path, session_id: str,
+                 timeout: float = 30.0) -> list[tuple[str, dict[str, Any]]]:
+    """The user events Rasa stored for a session (it saves the tracker after the bot's turn,
+    which can end after the first reply was sent, so wait for them)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with contextlib.closing(sqlite3.connect(tracker_db)) as conn:
+                rows = conn.execute("SELECT sender_id, data FROM events WHERE type_name = 'user' "
+                                    "AND sender_id LIKE ?", (f"%-{session_id}",)).fetchall()
+        except sqlite3.OperationalError:  # the table does not exist yet
+            rows = []
+        if rows or time.monotonic() > deadline:
+            return [(sender, json.loads(data)) for sender, data in rows]
+        time.sleep(0.25)
 
 
 def test_socket_identity_comes_from_the_token_not_from_custom_data(stack: Stack) -> None:
     token = issue_web_token("C00001", stack.jwt_secret, 600)
     forged = {"language": "es", "customer_ref": "C00002", "authenticated": False}
-    session_id, replies = run_async(
-        _socket_exchange(stack.rasa_url, token, forged, "quiero darme de baja"))
-    assert replies, "no bot reply over socket.io"
+    session_id, reply = socket_exchange(stack.rasa_url, token, forged, "quiero darme de baja")
+    assert reply, "no bot reply over socket.io"
     events = _user_events(stack.tracker_db, session_id)
     assert [sender for sender, _ in events] == [f"web-C00001-{session_id}"]
     metadata = events[0][1]["metadata"]
@@ -275,8 +326,8 @@ def test_socket_identity_comes_from_the_token_not_from_custom_data(stack: Stack)
 
 def test_anonymous_socket_cannot_claim_a_customer(stack: Stack) -> None:
     forged = {"language": "en", "customer_ref": "C00001", "authenticated": True}
-    session_id, _ = run_async(
-        _socket_exchange(stack.rasa_url, None, forged, "I want to cancel my subscription"))
+    session_id, _ = socket_exchange(stack.rasa_url, None, forged,
+                                    "I want to cancel my subscription")
     events = _user_events(stack.tracker_db, session_id)
     assert [sender for sender, _ in events] == [f"web-anon-{session_id}"]
     assert events[0][1]["metadata"]["customer_ref"] is None
@@ -290,14 +341,10 @@ def test_bad_tokens_are_refused_by_rasa(stack: Stack, kind: str) -> None:
         "expired": issue_web_token("C00001", stack.jwt_secret, 60, now=time.time() - 3600),
         "garbage": "abc.def.ghi",
     }[kind]
-
-    async def attempt() -> None:
-        client = socketio.AsyncClient(reconnection=False)
-        try:
-            await client.connect(f"{stack.rasa_url}?token={token}", socketio_path="/socket.io",
-                                 transports=["polling"], wait_timeout=10)
-        finally:
-            await client.disconnect()
-
-    with pytest.raises(socketio.exceptions.ConnectionError):
-        run_async(attempt())
+    sock = PollingSocket(stack.rasa_url, token)
+    try:
+        answer = sock.connect()
+    finally:
+        sock.close()
+    assert answer.startswith("44"), answer
+    assert "invalid or expired token" in answer
