@@ -25,13 +25,14 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: help setup venv db train run test test-unit test-rasa lint benchmark clean
+.PHONY: help setup venv db train run test test-unit test-rasa lint benchmark campaign clean
 
 help:
 	@echo "make run        set everything up and start the assistant (Ctrl-C stops all)"
 	@echo "make test       run every test and check (pytest, data validation, story tests, NLU eval)"
 	@echo "make setup      only create .venv, install npm packages, migrate and seed the database"
 	@echo "make train      train the model if data or config changed"
+	@echo "make campaign   send due cold (win-back) SMS now (schedule it, e.g. every 15 minutes)"
 	@echo "make benchmark  NLU cross-validation + shared eval set + baseline comparison (docs/benchmarks.md)"
 
 $(STAMP): requirements.txt constraints.txt
@@ -86,6 +87,9 @@ test-rasa: $(STAMP) $(MODEL_STAMP)
 	$(RASA) test core --stories tests/stories --model models/retention.tar.gz \
 	  --fail-on-prediction-errors --out results/core
 	$(PY) -m bot.nlu_eval --model models/retention.tar.gz --out results/nlu
+
+campaign: $(STAMP)
+	$(PY) -m bot.campaigns run
 
 benchmark: $(STAMP)
 	$(PY) -m bot.benchmark

@@ -9,6 +9,7 @@ from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import slots_from
+from bot.campaigns import pending_winback
 from bot.customers import find_customer, profile_of
 from bot.db import session_scope
 
@@ -57,10 +58,6 @@ def identity_slots(metadata: Dict[Text, Any]) -> Dict[Text, Any]:
 
 def _winback_stage(session: Any, customer_id: int) -> Any:
     """A customer answering a cold (win-back) SMS: the conversation starts on that offer."""
-    try:
-        from bot.campaigns import pending_winback
-    except ImportError:  # campaigns not installed in this build
-        return None
     return "winback" if pending_winback(session, customer_id) is not None else None
 
 

@@ -9,6 +9,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import conversation_of, service
+from bot.campaigns import accept_winback, decline_winback, pending_winback, winback_offer_text
 
 
 class ActionWinbackAccept(Action):
@@ -17,8 +18,6 @@ class ActionWinbackAccept(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        from bot.campaigns import accept_winback, pending_winback
-
         conv = conversation_of(tracker)
         with service() as (session, _):
             cold = pending_winback(session, conv.customer_id) if conv.customer_id else None
@@ -26,7 +25,7 @@ class ActionWinbackAccept(Action):
                 dispatcher.utter_message(response="utter_anything_else")
                 return [SlotSet("retention_stage", None)]
             reference = accept_winback(session, cold)
-            text = (cold.offer_params or {}).get("_text", {}).get(conv.language, "")
+            text = winback_offer_text(cold, conv.language)
         dispatcher.utter_message(response="utter_winback_accepted", reference=reference, offer_text=text)
         return [SlotSet("retention_stage", "closed")]
 
@@ -37,8 +36,6 @@ class ActionWinbackDecline(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        from bot.campaigns import decline_winback, pending_winback
-
         conv = conversation_of(tracker)
         with service() as (session, _):
             cold = pending_winback(session, conv.customer_id) if conv.customer_id else None

@@ -11,6 +11,7 @@ from bot.config_errors import ConfigError
 
 
 def validate_all() -> None:
+    from bot.campaigns import load_campaigns
     from bot.offers import load_catalogue
     from bot.plans import load_plans
     from bot.policy import load_policy
@@ -18,6 +19,7 @@ def validate_all() -> None:
     load_plans()
     load_catalogue()
     load_policy()
+    load_campaigns()
 
 
 def main() -> int:
@@ -26,7 +28,7 @@ def main() -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print("data files OK: data/plans.yml, data/offers.yml, data/retention.yml")
+    print("data files OK: data/plans.yml, data/offers.yml, data/retention.yml, data/campaigns.yml")
     return 0
 
 

@@ -263,6 +263,10 @@ class RetentionService:
         case.confirmation_number = _reference("BAJA")
         if case.reason is None:
             case.reason = "other"
+        # Every hot cancellation becomes a cold (win-back) case, contacted after the cool-down.
+        from bot.campaigns import schedule_cold_case
+
+        schedule_cold_case(self.session, case, self.today, self.policy)
         prof = profile_of(customer, self.today)
         plan_name = prof.plan_name_en if conv.language == "en" else prof.plan_name_es
         return Turn(stage="closed", slots={"case_id": float(case.id)}).say(
