@@ -25,13 +25,14 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: help setup venv db train run test test-unit test-rasa lint benchmark campaign clean
+.PHONY: help setup venv db train run test test-unit test-rasa lint benchmark campaign dashboard-user clean
 
 help:
 	@echo "make run        set everything up and start the assistant (Ctrl-C stops all)"
 	@echo "make test       run every test and check (pytest, data validation, story tests, NLU eval)"
 	@echo "make setup      only create .venv, install npm packages, migrate and seed the database"
 	@echo "make train      train the model if data or config changed"
+	@echo "make dashboard-user NAME=ana [ROLE=supervisor|agent|admin]  create a dashboard login"
 	@echo "make campaign   send due cold (win-back) SMS now (schedule it, e.g. every 15 minutes)"
 	@echo "make benchmark  NLU cross-validation + shared eval set + baseline comparison (docs/benchmarks.md)"
 
@@ -55,6 +56,7 @@ $(NODE_STAMP): web/package.json web/package-lock.json
 
 db: $(STAMP)
 	$(PY) -m bot.seed
+	$(PY) -m analytics.demo_data
 
 setup: $(STAMP) $(NODE_STAMP) db
 
@@ -70,6 +72,8 @@ run: setup train
 	@echo "  Website demo (chat widget):  http://localhost:8080"
 	@echo "  Rasa server (REST, socket.io): http://localhost:5005  (REST: /webhooks/rest/webhook)"
 	@echo "  Action server:               http://localhost:5055"
+	@echo "  Supervisor dashboard:        http://localhost:8050  (create a login: make dashboard-user NAME=ana)"
+	@echo "  Twilio webhooks:             /webhooks/twilio/webhook (SMS), /webhooks/twilio_voice/webhook (voice)"
 	@echo "  Ctrl-C stops everything."
 	@echo ""
 	$(VENV)/bin/honcho start -f Procfile
@@ -87,6 +91,9 @@ test-rasa: $(STAMP) $(MODEL_STAMP)
 	$(RASA) test core --stories tests/stories --model models/retention.tar.gz \
 	  --fail-on-prediction-errors --out results/core
 	$(PY) -m bot.nlu_eval --model models/retention.tar.gz --out results/nlu
+
+dashboard-user: $(STAMP)
+	$(PY) -m analytics.users create $(or $(NAME),supervisor) --role $(or $(ROLE),supervisor)
 
 campaign: $(STAMP)
 	$(PY) -m bot.campaigns run

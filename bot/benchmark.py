@@ -23,6 +23,7 @@ from bot.nlu_model import Parser
 ROOT = Path(__file__).resolve().parent.parent
 RASA = str(Path(sys.executable).parent / "rasa")
 PIPELINES = {"chosen (config.yml)": ROOT / "config.yml",
+             "DIET + same features": ROOT / "benchmarks" / "diet_use_config.yml",
              "rasa init default": ROOT / "benchmarks" / "rasa_init_config.yml"}
 
 
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, config in PIPELINES.items():
-            model, seconds = train_nlu(config, Path(tmp) / name.split()[0])
+            model, seconds = train_nlu(config, Path(tmp) / str(len(results)))
             parser = Parser(model)
             start = time.monotonic()
             res = evaluate(parser_predict(parser), holdout, shared)
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def write_report(path: Path, results: dict[str, dict], cv: dict | None, folds: int,
                  n_holdout: int, n_shared: int) -> None:
+    names = list(results)
     chosen, base = results["chosen (config.yml)"], results["rasa init default"]
     lines = [
         "# Benchmarks",
@@ -86,8 +88,8 @@ def write_report(path: Path, results: dict[str, dict], cv: dict | None, folds: i
         f"`../shared/eval/cancel_detection_en.tsv` ({n_shared} real third-party English utterances,",
         "test only).",
         "",
-        "| metric | chosen (config.yml) | rasa init default | target |",
-        "|---|---|---|---|",
+        "| metric | " + " | ".join(names) + " | target |",
+        "|---|" + "---|" * len(names) + "---|",
     ]
     rows = [
         ("cancel-detection F1, held-out", lambda r: r["cancel_detection_holdout"]["f1"], ">= 0.97"),
@@ -99,7 +101,7 @@ def write_report(path: Path, results: dict[str, dict], cv: dict | None, folds: i
         ("intent macro-F1, held-out", lambda r: r["intent_macro_f1"], ""),
     ]
     for label, get, target in rows:
-        lines.append(f"| {label} | {fmt(get(chosen))} | {fmt(get(base))} | {target} |")
+        lines.append(f"| {label} | " + " | ".join(fmt(get(results[n])) for n in names) + f" | {target} |")
     ratio_train = chosen["train_seconds"] / base["train_seconds"]
     ratio_parse = chosen["parse_seconds"] / base["parse_seconds"]
     lines += ["", f"Training time ratio chosen/default: {ratio_train:.2f}; parsing time ratio: {ratio_parse:.2f}.", ""]

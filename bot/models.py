@@ -12,6 +12,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     Numeric,
     String,
@@ -70,6 +71,7 @@ class Customer(Base):
 
 class Subscription(Base):
     __tablename__ = "subscriptions"
+    __table_args__ = (Index("ix_subscriptions_cancellations", "customer_id", "status", "cancel_requested_at"),)
 
     id = Column(Integer, primary_key=True)
     customer_id = Column(Integer, ForeignKey("customers.id"), nullable=False, index=True)
@@ -124,6 +126,10 @@ class RetentionCase(Base):
     """One retention conversation: who, why, what was offered, how it ended."""
 
     __tablename__ = "retention_cases"
+    # Covering index of the analytics dashboard's main queries (migration 0003).
+    __table_args__ = (Index("ix_retention_cases_scope", "opened_at", "status", "reason", "holdout", "channel",
+                            "language", "customer_id", "closed_at", "accepted_offer_id",
+                            "monthly_revenue_at_stake", "offer_cost"),)
 
     id = Column(Integer, primary_key=True)
     conversation_id = Column(String(128), nullable=False, index=True)
@@ -150,7 +156,8 @@ class RetentionCase(Base):
 
 class CaseOffer(Base):
     __tablename__ = "case_offers"
-    __table_args__ = (UniqueConstraint("case_id", "position"),)
+    __table_args__ = (UniqueConstraint("case_id", "position"),
+                      Index("ix_case_offers_case_outcome", "case_id", "offer_id", "kind", "variant", "outcome", "cost"))
 
     id = Column(Integer, primary_key=True)
     case_id = Column(Integer, ForeignKey("retention_cases.id"), nullable=False, index=True)

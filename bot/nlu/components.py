@@ -73,7 +73,8 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {**DenseFeaturizer.get_default_config(), "batch_size": 64, "denoise": True}
+        # `scale` weighs the sentence embedding against sparse features in linear classifiers.
+        return {**DenseFeaturizer.get_default_config(), "batch_size": 64, "denoise": True, "scale": 1.0}
 
     def __init__(self, config: Dict[Text, Any], name: Text) -> None:
         super().__init__(name, config)
@@ -83,6 +84,8 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
     def validate_config(cls, config: Dict[Text, Any]) -> None:
         if int(config.get("batch_size", 1)) < 1:
             raise ValueError("SentenceEncoderFeaturizer: batch_size must be >= 1")
+        if float(config.get("scale", 1.0)) <= 0:
+            raise ValueError("SentenceEncoderFeaturizer: scale must be > 0")
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -103,7 +106,7 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
         for start in range(0, len(todo), size):
             batch = todo[start:start + size]
             vectors = np.asarray(self.encoder.encode([m.get(TEXT) for m in batch]), dtype=np.float32)
-            vectors = vectors.reshape(len(batch), -1)
+            vectors = vectors.reshape(len(batch), -1) * float(self._config["scale"])
             for message, vector in zip(batch, vectors):
                 self.add_features_to_message(None, vector.reshape(1, -1), TEXT, message)
 
