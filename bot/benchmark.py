@@ -110,11 +110,13 @@ def write_report(path: Path, results: dict[str, dict], cv: dict | None, folds: i
                   "| intent | precision | recall | F1 | support |", "|---|---|---|---|---|"]
         for intent, m in sorted(cv.items()):
             if isinstance(m, dict) and "f1-score" in m and intent not in ("macro avg", "weighted avg", "micro avg"):
-                lines.append(f"| {intent} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1-score']:.3f} | {m['support']} |")
+                lines.append(f"| {intent} | {m['precision']:.3f}"
+                             f" | {m['recall']:.3f} | {m['f1-score']:.3f} | {m['support']} |")
         for avg in ("macro avg", "weighted avg"):
             if avg in cv:
                 m = cv[avg]
-                lines.append(f"| **{avg}** | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1-score']:.3f} | {m['support']} |")
+                lines.append(f"| **{avg}** | {m['precision']:.3f} | {m['recall']:.3f}"
+                             f" | {m['f1-score']:.3f} | {m['support']} |")
         lines.append("")
     lines += ["## Held-out per intent (chosen pipeline)", "", "| intent | precision | recall | F1 | support |",
               "|---|---|---|---|---|"]

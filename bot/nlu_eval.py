@@ -49,7 +49,8 @@ def load_holdout(directory: Path = HOLDOUT_DIR) -> list[Example]:
 
 def load_shared(path: Path = SHARED_EVAL) -> list[tuple[str, bool]]:
     with path.open(encoding="utf-8") as fh:
-        return [(row["text"], row["cancel"] == "1") for row in csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)]
+        rows = csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)  # texts contain quotes
+        return [(row["text"], row["cancel"] == "1") for row in rows]
 
 
 def binary_f1(gold: list[bool], pred: list[bool]) -> dict[str, float]:
