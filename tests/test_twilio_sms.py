@@ -610,7 +610,7 @@ def test_english_sms_cancel_reason_offer_then_cancellation(twilio_stack: TwilioS
                                                            stack_db: str) -> None:
     text = "\n".join(sms(twilio_stack, JOHN, "I want to cancel, it's too expensive"))
     assert_phone_friendly(text)
-    assert "1. Yes, I'd like that" in text and "2. No, I want to cancel" in text
+    assert "1. Yes, I'd like that" in text and "2. No, close my account" in text
     assert text.rstrip().endswith("Reply 1 or 2.")
 
     done = "\n".join(sms(twilio_stack, JOHN, "2"))
