@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
@@ -21,9 +22,15 @@ def _when(opening: Any, language: str) -> str:
     return f"el {days[opening.weekday()]} {opening.strftime('%d/%m')} a partir de las {opening.strftime('%H:%M')}"
 
 
-def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, trigger: str) -> List[EventType]:
-    """Open the ticket and tell the customer what happens next; pause in office hours."""
+def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, trigger: str,
+             customer_id: Optional[int] = None) -> List[EventType]:
+    """Open the ticket and tell the customer what happens next; pause in office hours.
+
+    ``customer_id`` names a customer verified in this very turn (not yet in the tracker's slots).
+    """
     conv = conversation_of(tracker)
+    if customer_id is not None:
+        conv = replace(conv, customer_id=customer_id, verified=True)
     with service() as (session, svc):
         case = svc.current_case(conv)
         decision = open_ticket(session, conversation_id=conv.conversation_id, trigger=trigger,
@@ -38,6 +45,19 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, trigger: str) -
     dispatcher.utter_message(response="utter_handoff")
     dispatcher.utter_message(json_message={"handoff": True})
     return [SlotSet("retention_stage", None), ConversationPaused()]
+
+
+def follow_up_angry_cancellation(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+    """An angry customer who insists on leaving is let go at once; a person follows up later."""
+    conv = conversation_of(tracker)
+    with service() as (session, svc):
+        decision = open_ticket(session, conversation_id=conv.conversation_id, trigger="angry",
+                               channel=conv.channel, language=conv.language, verbatim=latest_text(tracker),
+                               customer_id=conv.customer_id if conv.verified else None, case=svc.current_case(conv))
+        if decision.ticket.status == "waiting":
+            decision.ticket.status = "callback"  # nothing to take over: the cancellation is done
+        notify(session, decision.ticket, timeout=3.0)
+    dispatcher.utter_message(response="utter_angry_followup")
 
 
 def handoff_instead(tracker: Tracker, conv_customer_id: Optional[int], starting: bool) -> Optional[str]:

@@ -9,7 +9,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import conversation_of, emit, latest_text, reason_from_intent, service
-from actions.handoff import hand_off, handoff_instead
+from actions.handoff import follow_up_angry_cancellation, hand_off, handoff_instead
 from bot.handoff import in_office_hours, now_utc
 from bot.policy import load_policy
 
@@ -89,7 +89,11 @@ class ActionCancelSubscription(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
         with service() as (_, svc):
-            return emit(svc.cancel(conversation_of(tracker)), dispatcher)
+            turn = svc.cancel(conversation_of(tracker))
+            events = emit(turn, dispatcher)
+        if turn.stage == "closed" and handoff_instead(tracker, None, starting=False) == "angry":
+            follow_up_angry_cancellation(dispatcher, tracker)
+        return events
 
 
 class ActionKeepService(Action):

@@ -10,7 +10,10 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import conversation_of, emit, latest_text, service, slots_from
+from actions.handoff import hand_off, handoff_instead
 from actions.session import identity_slots
+from bot.handoff import in_office_hours, now_utc
+from bot.policy import load_policy
 from bot.verification import answer
 
 
@@ -34,4 +37,12 @@ class ActionVerifyIdentity(Action):
                                       "language": conv.language})
             events += slots_from(profile)
             verified = replace(conv, customer_id=step.customer_id, verified=True, stage=None)
-            return events + emit(svc.after_verification(verified), dispatcher)
+            if handoff_instead(tracker, step.customer_id, starting=True) == "high_value" and in_office_hours(
+                    load_policy().handoff, now_utc()):
+                high_value = True
+            else:
+                high_value = False
+                events += emit(svc.after_verification(verified), dispatcher)
+        if high_value:  # a valuable account that wants to leave: a person takes over now
+            return events + hand_off(dispatcher, tracker, "high_value", customer_id=step.customer_id)
+        return events

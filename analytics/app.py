@@ -54,6 +54,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
+from analytics import agent as agent_desk
 from analytics import metrics as m
 from bot.db import database_url, session_factory
 from bot.models import DashboardUser, utcnow
@@ -755,6 +756,7 @@ def queue_body(user: CurrentUser, filters: m.Filters) -> list[Any]:
         html.P(f"{waiting} waiting, {len(rows) - waiting} in progress or to call back. "
                f"Refreshed {utcnow():%H:%M:%S} UTC.", className="note", id="queue-summary"),
         table_card(m.queue_table(rows), user, export_href("queue", filters), page_size=20),
+        agent_desk.ticket_controls(rows, user),
     ]
 
 
@@ -882,6 +884,7 @@ def create_app(db_url: str | None = None, tracker_db_url: str | None = None, *, 
     server.add_url_rule("/logout", "logout", logout, methods=["GET", "POST"])
     server.add_url_rule("/healthz", "healthz", healthz)
     server.add_url_rule("/export/<name>.csv", "export", export)
+    agent_desk.register(server)  # POST /agent/conversations/<id>/reply|resume
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

@@ -34,7 +34,8 @@ def _post_events(conversation_id: str, events: list[dict[str, Any]], token: str,
                  base_url: str | None = None) -> None:
     quoted = urllib.parse.quote(conversation_id, safe="")
     url = (f"{base_url or rasa_api_url()}/conversations/{quoted}/tracker/events"
-           f"?output_channel=latest&include_events=NONE&token={urllib.parse.quote(token)}")
+           f"?output_channel=latest&execute_side_effects=true&include_events=NONE"
+           f"&token={urllib.parse.quote(token)}")
     req = urllib.request.Request(url, data=json.dumps(events).encode("utf-8"),
                                  headers={"Content-Type": "application/json"}, method="POST")
     try:
@@ -71,7 +72,9 @@ def reply(session: Session, conversation_id: str, text: str, agent: str, token: 
 def resume(session: Session, conversation_id: str, agent: str, token: str,
            base_url: str | None = None) -> HandoffTicket | None:
     """Hand the conversation back to the assistant and resolve the ticket."""
-    _post_events(conversation_id, [{"event": "resume"}], token, base_url)
+    # `action_listen` closes the paused turn, so the customer's next message is a new turn.
+    _post_events(conversation_id, [{"event": "resume"}, {"event": "action", "name": "action_listen"}],
+                 token, base_url)
     ticket = _ticket(session, conversation_id)
     if ticket is not None and ticket.status != "resolved":
         ticket.status, ticket.resolved_at = "resolved", utcnow()

@@ -118,9 +118,16 @@ def parse_policy(raw: Any, path: Path = DEFAULT_POLICY) -> Policy:
     office_days = office.get("days")
     if not isinstance(office_days, list) or not office_days or any(d not in DAYS for d in office_days):
         raise ConfigError.at(path, f"must be a list of {', '.join(DAYS)}", "handoff.office_hours.days")
+    high_value = _number(path, handoff.get("high_value_monthly_revenue"), "handoff.high_value_monthly_revenue",
+                         0, 100000)
+    env_high = os.environ.get("RETENTION_HIGH_VALUE_EUR")
+    if env_high not in (None, ""):
+        try:
+            high_value = float(env_high)
+        except ValueError as exc:
+            raise ConfigError(f"RETENTION_HIGH_VALUE_EUR must be a number, got {env_high!r}") from exc
     handoff_policy = HandoffPolicy(
-        high_value_monthly_revenue=_number(path, handoff.get("high_value_monthly_revenue"),
-                                           "handoff.high_value_monthly_revenue", 0, 100000),
+        high_value_monthly_revenue=high_value,
         not_understood_turns=int(_number(path, handoff.get("not_understood_turns", 2),
                                          "handoff.not_understood_turns", 1, 10)),
         timezone=tz, days=tuple(office_days),

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd = [rasa, "run", "--model", args.model, "--port", str(args.port), "--cors", "*",
            "--credentials", str(PROJECT_ROOT / "credentials.yml"),
            "--endpoints", str(PROJECT_ROOT / "endpoints.yml"),
-           "--enable-api", "--auth-token", rasa_api_token()]
+           "--enable-api", f"--auth-token={rasa_api_token()}"]  # "=": a token may start with "-"
     os.execv(rasa, cmd)
     return 0  # not reached
 

@@ -116,7 +116,8 @@ class Stack:
 
     def __init__(self, model: str | Path | None = None, *, timeout: float | None = None,
                  extra_env: dict[str, str] | None = None,
-                 session_persistence: bool = True, extra_credentials: str = "") -> None:
+                 session_persistence: bool = True, extra_credentials: str = "",
+                 rasa_api_token: str | None = None) -> None:
         found = find_model(model)
         if found is None:
             raise StackError(f"no trained model in {model or DEFAULT_MODEL_DIR}: "
@@ -126,6 +127,8 @@ class Stack:
         self.session_persistence = session_persistence
         # more channels for Rasa's credentials file (YAML appended as is), e.g. the Twilio ones
         self.extra_credentials = extra_credentials
+        # with a token, Rasa's HTTP API is enabled (``--enable-api --auth-token``), as ``make run`` does
+        self.rasa_api_token = rasa_api_token
         self.tmp_dir = Path(tempfile.mkdtemp(prefix="nubia-stack-"))
         self.database_url = f"sqlite:///{self.tmp_dir / 'retention.db'}"
         self.action_port, self.rasa_port, self.web_port = free_ports(3)
@@ -176,7 +179,9 @@ class Stack:
                     [str(bin_dir / "rasa"), "run", "-m", str(self.model),
                      "--port", str(self.rasa_port), "-i", "127.0.0.1",
                      "--credentials", str(self.credentials_path),
-                     "--endpoints", str(self.endpoints_path), "--cors", "*"],
+                     "--endpoints", str(self.endpoints_path), "--cors", "*",
+                     # "=": a token may start with "-"
+                     *(["--enable-api", f"--auth-token={self.rasa_api_token}"] if self.rasa_api_token else [])],
                     self.rasa_url + "/",
                     lambda status, body: status == 200 and "Hello from Rasa" in body,
                     self.tmp_dir / "rasa.log"),

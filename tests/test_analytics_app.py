@@ -27,7 +27,7 @@ from tests.db_fixtures import make_database
 PASSWORD = "correct horse battery"
 PHONE = re.compile(r"\+447700900\d{3}")
 EMAIL = re.compile(r"[a-z.]+\.\d+@example\.com")
-API_PREFIXES = ("/_dash-", "/_reload-hash", "/_favicon", "/export/", "/assets/")
+API_PREFIXES = ("/_dash-", "/_reload-hash", "/_favicon", "/export/", "/assets/", "/agent/")
 
 
 class Clock:
