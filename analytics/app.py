@@ -60,6 +60,7 @@ from bot.db import database_url, session_factory
 from bot.models import DashboardUser, utcnow
 from bot.offers import SEGMENTS
 from bot.reasons import REASONS
+from bot.settings import persistent_secret
 
 logger = logging.getLogger(__name__)
 
@@ -111,30 +112,7 @@ def _env(name: str) -> str | None:
 
 def secret_key(path: Path | None = None) -> str:
     """``ANALYTICS_SECRET_KEY``, else a random key created once in ``var/analytics_secret`` (mode 600)."""
-    value = _env("ANALYTICS_SECRET_KEY")
-    if value:
-        return value
-    path = path or SECRET_FILE
-    try:
-        stored = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        stored = ""
-    if stored:
-        return stored
-    path.parent.mkdir(parents=True, exist_ok=True)
-    candidate = secrets.token_urlsafe(48)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process won the race: use its key
-        for _ in range(50):
-            stored = path.read_text(encoding="utf-8").strip()
-            if stored:
-                return stored
-            time.sleep(0.02)
-        raise RuntimeError(f"{path} exists but is empty; delete it or set ANALYTICS_SECRET_KEY") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(candidate + "\n")
-    return candidate
+    return persistent_secret("ANALYTICS_SECRET_KEY", path or SECRET_FILE)
 
 
 def session_hours() -> float:

@@ -9,26 +9,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import sys
 from pathlib import Path
+
+from bot.settings import persistent_secret
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TOKEN_FILE = PROJECT_ROOT / "var" / "rasa_api_token"
 
 
 def rasa_api_token() -> str:
-    value = (os.environ.get("RASA_API_TOKEN") or "").strip()
-    if value:
-        return value
-    if TOKEN_FILE.exists() and TOKEN_FILE.read_text().strip():
-        return TOKEN_FILE.read_text().strip()
-    TOKEN_FILE.parent.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(32)
-    fd = os.open(TOKEN_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(token + "\n")
-    return token
+    return persistent_secret("RASA_API_TOKEN", TOKEN_FILE)
 
 
 def main(argv: list[str] | None = None) -> int:

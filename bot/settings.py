@@ -31,17 +31,15 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {value!r}") from exc
 
 
-def web_jwt_secret(secret_file: Path | None = None) -> str:
-    """HS256 secret shared by the website (signs) and the Rasa web channel (verifies).
+def persistent_secret(env_name: str, path: Path) -> str:
+    """The secret in ``env_name``, else a random one created once in ``path`` (mode 600).
 
-    ``WEB_JWT_SECRET`` wins. Without it a random secret is created once and stored in
-    ``var/web_jwt_secret`` (mode 600), so the Rasa process and the web process on one machine
-    agree on it without any configuration.
+    Processes on one machine share it without configuration; if two start at once, only one
+    writes (``O_EXCL``) and both read its secret.
     """
-    value = _env("WEB_JWT_SECRET")
+    value = _env(env_name)
     if value:
         return value
-    path = secret_file or WEB_JWT_SECRET_FILE
     try:
         stored = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
@@ -51,21 +49,24 @@ def web_jwt_secret(secret_file: Path | None = None) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     candidate = secrets.token_urlsafe(48)
     try:
-        # O_EXCL: if two processes start at once, only one writes and both read its secret.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        fd = None
-    if fd is None:
-        for _ in range(50):  # another process created it and may not have written it yet
+        for _ in range(50):  # the other process may not have written it yet
             stored = path.read_text(encoding="utf-8").strip()
             if stored:
                 return stored
             time.sleep(0.02)
-        raise RuntimeError(f"{path} exists but is empty; delete it or set WEB_JWT_SECRET")
+        raise RuntimeError(f"{path} exists but is empty; delete it or set {env_name}") from None
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(candidate + "\n")
     os.chmod(path, 0o600)
     return candidate
+
+
+def web_jwt_secret(secret_file: Path | None = None) -> str:
+    """HS256 secret shared by the website (signs) and the Rasa web channel (verifies):
+    ``WEB_JWT_SECRET``, else ``var/web_jwt_secret``."""
+    return persistent_secret("WEB_JWT_SECRET", secret_file or WEB_JWT_SECRET_FILE)
 
 
 def web_token_ttl_seconds() -> int:
