@@ -1,4 +1,9 @@
-"""Answers to a cold (win-back) SMS: rules in ``bot.campaigns``."""
+"""Answers to a cold (win-back) SMS: rules in ``bot.campaigns``.
+
+A "sí"/"no" outside any question in the conversation goes here too: whether a win-back offer is
+waiting is read from the database, not from the conversation, because the SMS was sent by the
+campaign runner, outside Rasa.
+"""
 
 from __future__ import annotations
 
@@ -39,7 +44,9 @@ class ActionWinbackDecline(Action):
         conv = conversation_of(tracker)
         with service() as (session, _):
             cold = pending_winback(session, conv.customer_id) if conv.customer_id else None
-            if cold is not None:
-                decline_winback(session, cold)
+            if cold is None:  # a plain "no" outside any question
+                dispatcher.utter_message(response="utter_anything_else")
+                return [SlotSet("retention_stage", None)]
+            decline_winback(session, cold)
         dispatcher.utter_message(response="utter_winback_declined")
         return [SlotSet("retention_stage", "closed")]

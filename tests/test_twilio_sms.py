@@ -658,3 +658,53 @@ def test_opt_out_keyword_reaches_no_conversation(twilio_stack: TwilioStack,
     assert "SMS opt-out case" in twilio_stack.logs("rasa", 400)
     assert TOKEN not in twilio_stack.logs("rasa", 2000)
     assert twilio_stack.auth_token not in twilio_stack.logs("rasa", 2000)
+
+
+@pytest.mark.e2e
+def test_cancel_then_cold_sms_then_yes_reactivates(twilio_stack: TwilioStack, stack_db: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole win-back path: hot cancellation by SMS -> campaign SMS through the Twilio
+    stand-in after the cool-down -> the customer answers "sí" -> subscription reactivated."""
+    import asyncio
+    from datetime import datetime, timedelta
+
+    from bot.campaigns import run_campaign
+    from bot.db import session_factory
+    from bot.models import ColdCase
+    from bot.sms import SmsSender
+    from tests.twilio_standin import TWILIO_NUMBER, TwilioApiStandIn
+
+    carlos = "+447700900004"  # C00005, Spanish, marketing consent in the seed
+    done = "\n".join(sms(twilio_stack, carlos, "no quiero ofertas, tramita mi baja ahora mismo"))
+    assert re.search(r"BAJA-[0-9A-F]{8}", done), done
+    with session_scope() as session:
+        customer = find_customer(session, ref="C00005")
+        assert customer.current_subscription.status == "cancelled"
+        cold = session.scalar(select(ColdCase).where(ColdCase.customer_id == customer.id))
+        assert cold is not None and cold.status in ("cooling", "waiting_fix")
+        due_on = cold.due_on
+        if cold.status == "waiting_fix":  # the open outage is fixed
+            cold.status, cold.problem_solved_at = "cooling", datetime(2026, 1, 1)
+
+    with TwilioApiStandIn() as standin:
+        monkeypatch.setenv("TWILIO_ACCOUNT_SID", standin.account_sid)
+        monkeypatch.setenv("TWILIO_AUTH_TOKEN", standin.auth_token)
+        monkeypatch.setenv("TWILIO_NUMBER", TWILIO_NUMBER)
+        monkeypatch.setenv("TWILIO_API_BASE_URL", standin.base_url)
+        sender = SmsSender.from_env(backoff_seconds=0.0)
+        when = datetime.combine(due_on + timedelta(days=1), datetime.min.time()) + timedelta(hours=10)
+        factory = session_factory(stack_db)
+        summary = asyncio.run(run_campaign(factory, sender, "winback-test", when, False, None))
+        to_carlos = [m for m in standin.messages if m["To"] == carlos]
+        assert len(to_carlos) == 1, (summary, standin.messages)
+        assert "SI" in to_carlos[0]["Body"].upper() and "CANCEL" not in to_carlos[0]["Body"].upper()
+
+    answer = "\n".join(sms(twilio_stack, carlos, "sí"))
+    assert_phone_friendly(answer)
+    reference = re.search(r"referencia es ([A-Z]+-[A-Z0-9]+)", answer)
+    assert reference, answer
+    with session_scope() as session:
+        customer = find_customer(session, ref="C00005")
+        assert customer.current_subscription.status == "active"
+        cold = session.scalar(select(ColdCase).where(ColdCase.customer_id == customer.id))
+        assert cold.status == "won_back" and cold.reference == reference.group(1)
