@@ -674,11 +674,15 @@ def test_cancel_then_cold_sms_then_yes_reactivates(twilio_stack: TwilioStack, st
     from bot.sms import SmsSender
     from tests.twilio_standin import TWILIO_NUMBER, TwilioApiStandIn
 
-    carlos = "+447700900004"  # C00005, Spanish, marketing consent in the seed
+    carlos = "+447700900030"  # C00031: a seeded customer no other test uses, made Spanish and consenting
+    with session_scope() as session:
+        customer = find_customer(session, ref="C00031")
+        customer.language, customer.consent_sms_marketing, customer.sms_opted_out_at = "es", True, None
+        customer.timezone = "Europe/Madrid"
     done = "\n".join(sms(twilio_stack, carlos, "no quiero ofertas, tramita mi baja ahora mismo"))
     assert re.search(r"BAJA-[0-9A-F]{8}", done), done
     with session_scope() as session:
-        customer = find_customer(session, ref="C00005")
+        customer = find_customer(session, ref="C00031")
         assert customer.current_subscription.status == "cancelled"
         cold = session.scalar(select(ColdCase).where(ColdCase.customer_id == customer.id))
         assert cold is not None and cold.status in ("cooling", "waiting_fix")
@@ -704,7 +708,7 @@ def test_cancel_then_cold_sms_then_yes_reactivates(twilio_stack: TwilioStack, st
     reference = re.search(r"referencia es ([A-Z]+-[A-Z0-9]+)", answer)
     assert reference, answer
     with session_scope() as session:
-        customer = find_customer(session, ref="C00005")
+        customer = find_customer(session, ref="C00031")
         assert customer.current_subscription.status == "active"
         cold = session.scalar(select(ColdCase).where(ColdCase.customer_id == customer.id))
         assert cold.status == "won_back" and cold.reference == reference.group(1)

@@ -111,6 +111,17 @@ def signature_is_valid(auth_token: str | None, url: str, params: FormParams,
         return False
 
 
+def signed_params(request: Any, auth_token: str | None, public_base: str | None, kind: str) -> FormParams | None:
+    """The webhook's form parameters when Twilio signed the request, else None (answer 403)."""
+    params = parse_form(request.body)
+    url = signed_url(request.url, request.path, request.query_string, public_base)
+    if signature_is_valid(auth_token, url, params, request.headers.get("X-Twilio-Signature")):
+        return params
+    logger.warning("Refused a %s webhook request with a missing or invalid Twilio signature (from %s).",
+                   kind, request.ip)
+    return None
+
+
 def base_url_of(request_url: str, public_base: str | None) -> str:
     """``scheme://host[:port]`` for absolute URLs we hand to Twilio."""
     if public_base:

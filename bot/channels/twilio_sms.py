@@ -49,15 +49,13 @@ from bot.channels.twilio_common import (
     conversation_state,
     e164,
     mask_phone,
-    parse_form,
     pick_language,
     profile_language,
     release,
     render_sms,
     resolve_choice,
     server_metadata,
-    signature_is_valid,
-    signed_url,
+    signed_params,
     turn_language,
 )
 from bot.customers import find_customer
@@ -261,13 +259,8 @@ class TwilioSMSInput(InputChannel):
 
         @bp.route("/webhook", methods=["POST"])
         async def webhook(request: Request) -> HTTPResponse:
-            params = parse_form(request.body)
-            url = signed_url(request.url, request.path, request.query_string,
-                             self.public_base_url)
-            if not signature_is_valid(self.auth_token, url, params,
-                                      request.headers.get("X-Twilio-Signature")):
-                logger.warning("Refused an SMS webhook request with a missing or invalid "
-                               "Twilio signature (from %s).", request.ip)
+            params = signed_params(request, self.auth_token, self.public_base_url, "SMS")
+            if params is None:
                 return response.text("Forbidden", status=403)
             try:
                 return await self.handle(request, params, on_new_message)

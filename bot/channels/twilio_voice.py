@@ -52,15 +52,13 @@ from bot.channels.twilio_common import (
     clean_inbound,
     conversation_state,
     e164,
-    parse_form,
     pick_language,
     profile_language,
     release,
     render_voice,
     resolve_choice,
     server_metadata,
-    signature_is_valid,
-    signed_url,
+    signed_params,
     turn_language,
     voice_choice_prompt,
 )
@@ -232,13 +230,8 @@ class TwilioVoiceInput(InputChannel):
 
         @bp.route("/webhook", methods=["POST"])
         async def webhook(request: Request) -> HTTPResponse:
-            params = parse_form(request.body)
-            url = signed_url(request.url, request.path, request.query_string,
-                             self.public_base_url)
-            if not signature_is_valid(self.auth_token, url, params,
-                                      request.headers.get("X-Twilio-Signature")):
-                logger.warning("Refused a voice webhook request with a missing or invalid "
-                               "Twilio signature (from %s).", request.ip)
+            params = signed_params(request, self.auth_token, self.public_base_url, "voice")
+            if params is None:
                 return response.text("Forbidden", status=403)
             try:
                 return twiml_reply(await self.handle(request, params, on_new_message))
