@@ -10,7 +10,7 @@ from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import conversation_of, latest_text, service
-from bot.handoff import is_angry, notify, open_ticket
+from bot.handoff import is_angry, notify, open_ticket, retry_pending
 from bot.models import Customer
 from bot.policy import load_policy
 
@@ -37,7 +37,8 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, trigger: str,
                                channel=conv.channel, language=conv.language, verbatim=latest_text(tracker),
                                customer_id=conv.customer_id if conv.verified else None,
                                case=case if case is not None and case.status == "open" else None)
-        notify(session, decision.ticket, timeout=3.0)
+        if notify(session, decision.ticket, timeout=3.0):
+            retry_pending(session, limit=5)  # the webhook is up again: deliver earlier failures too
         if not decision.in_office_hours:
             dispatcher.utter_message(response="utter_handoff_callback",
                                      callback_time=_when(decision.opening, conv.language))

@@ -202,12 +202,20 @@ def notify(session: Session, ticket: HandoffTicket, webhook_url: str | None = No
     return ok
 
 
-def retry_pending(session: Session, webhook_url: str | None = None) -> tuple[int, int]:
-    """Retry notifications of tickets not yet delivered; returns (delivered, still failing)."""
-    pending = session.scalars(select(HandoffTicket).where(
+def retry_pending(session: Session, webhook_url: str | None = None, limit: int | None = None) -> tuple[int, int]:
+    """Retry notifications of tickets not yet delivered; returns (delivered, still failing).
+
+    Run on every new ticket (a few at a time) and by ``python -m bot.handoff retry`` (cron).
+    """
+    url = webhook_url if webhook_url is not None else os.environ.get("HANDOFF_WEBHOOK_URL", "")
+    if not url:
+        return 0, 0
+    query = select(HandoffTicket).where(
         HandoffTicket.notified_at.is_(None), HandoffTicket.status.in_(OPEN_STATUSES),
-        HandoffTicket.notify_attempts < MAX_NOTIFY_ATTEMPTS).order_by(HandoffTicket.id)).all()
-    delivered = sum(1 for t in pending if notify(session, t, webhook_url))
+        HandoffTicket.notify_attempts > 0, HandoffTicket.notify_attempts < MAX_NOTIFY_ATTEMPTS
+    ).order_by(HandoffTicket.id).limit(limit)
+    pending = session.scalars(query).all()
+    delivered = sum(1 for t in pending if notify(session, t, url))
     return delivered, len(pending) - delivered
 
 
