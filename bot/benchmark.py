@@ -42,6 +42,9 @@ def cross_validate(folds: int, out: Path) -> dict:
     return json.loads((out / "intent_report.json").read_text())
 
 
+MARKER = "<!-- kept by make benchmark -->"
+
+
 def fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
@@ -122,8 +125,12 @@ def write_report(path: Path, results: dict[str, dict], cv: dict | None, folds: i
               "|---|---|---|---|---|"]
     for intent, m in chosen["per_intent"].items():
         lines.append(f"| {intent} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
+    # Sections below the marker are kept (other measurements, written by hand from their runs).
+    kept = ""
+    if path.exists() and MARKER in path.read_text():
+        kept = path.read_text()[path.read_text().index(MARKER):]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n" + kept)
     print(f"wrote {path}")
 
 
