@@ -8,9 +8,10 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import conversation_of, latest_text, service
+from actions.common import conversation_of, emit, latest_text, service
 from bot.action_plans import plan_url, render_text, write_plan
 from bot.models import Customer
+from bot.retention import Turn
 
 
 class ActionStartActionPlan(Action):
@@ -24,9 +25,6 @@ class ActionStartActionPlan(Action):
         conv = conversation_of(tracker)
         with service() as (_, svc):
             if not conv.verified:
-                from actions.common import emit
-                from bot.retention import Turn
-
                 return emit(svc.ask_identity(Turn()), dispatcher)
             case = svc.open_case(conv)
             svc.decline_pending(case)
@@ -52,9 +50,6 @@ class ActionPlanAnswer(Action):
             case = svc.open_case(conv)
             customer = session.get(Customer, case.customer_id) if case.customer_id else None
             if customer is None:
-                from actions.common import emit
-                from bot.retention import Turn
-
                 return emit(svc.ask_identity(Turn()), dispatcher)
             plan = write_plan(session, case, customer, tracker.get_slot("plan_goal") or "",
                               text, conv.language)

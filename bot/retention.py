@@ -23,7 +23,7 @@ from typing import Any, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.customers import customer_context, find_customer, profile_of
+from bot.customers import customer_context, profile_of
 from bot.models import CaseOffer, Customer, RetentionCase, utcnow
 from bot.offers import Catalogue, RankedOffer, load_catalogue, rank_offers
 from bot.policy import Policy, load_policy
@@ -375,10 +375,6 @@ class RetentionService:
         case.reference = case.reference or _reference("RET")
         case.status = "handed_off" if offer.kind == "escalation" else "retained"
         case.closed_at = utcnow()
-
-
-def conversation_customer(session: Session, ref: str | None) -> Customer | None:
-    return find_customer(session, ref=ref) if ref else None
 
 
 def expire_offers(session: Session, today: date | None = None) -> int:
