@@ -17,6 +17,7 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
+from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import CountVectorsFeaturizer
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
@@ -117,3 +118,33 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         self._featurize(training_data.training_examples)
         return training_data
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=True)
+class ScaledCountVectorsFeaturizer(CountVectorsFeaturizer):
+    """Rasa's ``CountVectorsFeaturizer`` whose features are multiplied by ``scale``.
+
+    A linear classifier over several feature blocks (word counts, character n-grams,
+    sentence embeddings) gives each block a weight only through its numeric size; ``scale``
+    sets that weight for one block without touching the others. Character n-grams help with
+    SMS spelling ("kiero", "cancelr"), but at full weight they drown the word and embedding
+    features; the weight in config.yml was chosen by measurement (docs/benchmarks.md).
+    """
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {**CountVectorsFeaturizer.get_default_config(), "scale": 1.0}
+
+    @classmethod
+    def validate_config(cls, config: Dict[Text, Any]) -> None:
+        super().validate_config(config)
+        scale = config.get("scale", 1.0)
+        if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not scale > 0:
+            raise ValueError(f"ScaledCountVectorsFeaturizer: scale must be a number > 0, got {scale!r}")
+
+    def add_features_to_message(self, sequence: Any, sentence: Any, attribute: Text, message: Message) -> None:
+        scale = float(self._config["scale"])
+        if scale != 1.0:
+            sequence = None if sequence is None else sequence * scale
+            sentence = None if sentence is None else sentence * scale
+        super().add_features_to_message(sequence, sentence, attribute, message)
