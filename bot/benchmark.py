@@ -23,6 +23,7 @@ from bot.nlu_model import Parser
 ROOT = Path(__file__).resolve().parent.parent
 RASA = str(Path(sys.executable).parent / "rasa")
 PIPELINES = {"chosen (config.yml)": ROOT / "config.yml",
+             "without char n-grams and reason classifier": ROOT / "benchmarks" / "words_use_config.yml",
              "DIET + same features": ROOT / "benchmarks" / "diet_use_config.yml",
              "rasa init default": ROOT / "benchmarks" / "rasa_init_config.yml"}
 
@@ -81,7 +82,7 @@ def write_report(path: Path, results: dict[str, dict], cv: dict | None, folds: i
     lines = [
         "# Benchmarks",
         "",
-        "Reproduce with `make benchmark` (about 15 minutes on 2 cores). Figures come from one run;",
+        "Reproduce with `make benchmark` (about an hour on 2 cores). Figures come from one run;",
         "speed is given as a ratio between the two pipelines measured in the same run.",
         "",
         "## NLU: chosen pipeline vs Rasa's default `rasa init` pipeline, same training data",
