@@ -13,6 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from bot.db import session_scope
+from bot.nlu_model import reason_part
 from bot.offers import Catalogue, load_catalogue
 from bot.retention import Conversation, RetentionService, Turn
 
@@ -60,10 +61,8 @@ def reason_from_intent(intent: str | None) -> tuple[bool, str | None]:
     """``cancel+reason_price`` -> (True, "price"); ``reason_low_usage`` -> (False, "low_usage")."""
     if not intent:
         return False, None
-    parts = intent.split("+")
-    cancel = "cancel" in parts
-    reason = next((p[len("reason_"):] for p in parts if p.startswith("reason_")), None)
-    return cancel, reason
+    part = reason_part(intent)
+    return "cancel" in intent.split("+"), part[len("reason_"):] if part else None
 
 
 def slots_from(values: dict[str, Any]) -> list[EventType]:

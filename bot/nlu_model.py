@@ -29,12 +29,18 @@ class Understanding:
                 "reason": self.reason, "confidence": round(self.confidence, 4)}
 
 
+def reason_part(intent: Optional[str]) -> Optional[str]:
+    """The ``reason_*`` part of an intent name ("cancel+reason_price" -> "reason_price")."""
+    return next((p for p in (intent or "").split("+") if p.startswith("reason_")), None)
+
+
 def interpret(text: str, intent: Optional[str], confidence: float,
               language: Optional[str] = None) -> Understanding:
     """Map an intent to the product's vocabulary: wish to cancel + churn reason."""
     parts = (intent or "").split("+")
     cancel = any(p in CANCEL_INTENTS for p in parts)
-    reason = next((p[len("reason_"):] for p in parts if p.startswith("reason_")), None)
+    part = reason_part(intent)
+    reason = part[len("reason_"):] if part else None
     return Understanding(text=text, language=language or pick(text, None), intent=intent,
                          confidence=float(confidence), cancel=cancel, reason=reason)
 

@@ -25,6 +25,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.language import detect
+from bot.nlu_model import reason_part
 
 OTHER_LANGUAGE_INTENT = "other_language"
 
@@ -152,14 +153,6 @@ class ScaledCountVectorsFeaturizer(CountVectorsFeaturizer):
         super().add_features_to_message(sequence, sentence, attribute, message)
 
 
-def reason_part(intent: Optional[Text]) -> Optional[Text]:
-    """The ``reason_*`` part of an intent name ("cancel+reason_price" -> "reason_price")."""
-    for part in (intent or "").split("+"):
-        if part.startswith("reason_"):
-            return part
-    return None
-
-
 def with_reason(intent: Text, reason: Text) -> Text:
     """``intent`` with its ``reason_*`` part replaced by ``reason``."""
     return "+".join(reason if p.startswith("reason_") else p for p in intent.split("+"))
@@ -176,6 +169,11 @@ class ReasonClassifier(LogisticRegressionClassifier):
     intent classifier's call. Place it right after the intent classifier.
     """
 
+    def __init__(self, config: Dict[Text, Any], name: Text, model_storage: ModelStorage,
+                 resource: Resource) -> None:
+        super().__init__(config, name, model_storage, resource)
+        self._known: List[Text] = []  # every intent name seen in training: a new reason must make one
+
     def _create_training_matrix(self, training_data: TrainingData) -> Tuple[Any, List[str]]:
         examples = [e for e in training_data.intent_examples if e.get(TEXT) and reason_part(e.get(INTENT))]
         self._known = sorted({e.get(INTENT) for e in training_data.intent_examples if e.get(INTENT)})
@@ -184,7 +182,7 @@ class ReasonClassifier(LogisticRegressionClassifier):
     def persist(self) -> None:
         super().persist()
         with self._model_storage.write_to(self._resource) as model_dir:
-            (model_dir / "known_intents.json").write_text(json.dumps(getattr(self, "_known", [])))
+            (model_dir / "known_intents.json").write_text(json.dumps(self._known))
 
     @classmethod
     def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -202,7 +200,7 @@ class ReasonClassifier(LogisticRegressionClassifier):
         if not todo or not hasattr(self.clf, "classes_"):
             return messages
         probas = self.clf.predict_proba(self._create_X(todo))
-        known = set(getattr(self, "_known", []))
+        known = set(self._known)
         for message, row in zip(todo, probas):
             intent = dict(message.get(INTENT))
             for index in np.argsort(-row):
