@@ -55,12 +55,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--skip-cv", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    ap.add_argument("--only", action="append", choices=list(PIPELINES),
+                    help="train and evaluate only this pipeline (repeatable); others are taken from --results")
+    ap.add_argument("--results", help="JSON file of per-pipeline results: read first, updated after each run"
+                    " (lets the long rasa init training run apart and be merged into one report)")
     args = ap.parse_args(argv)
     holdout = load_holdout()
     shared = load_shared() if SHARED_EVAL.exists() else None
-    results: dict[str, dict] = {}
+    results_file = Path(args.results) if args.results else None
+    results: dict[str, dict] = (json.loads(results_file.read_text())
+                                if results_file and results_file.exists() else {})
     with tempfile.TemporaryDirectory() as tmp:
         for name, config in PIPELINES.items():
+            if args.only and name not in args.only:
+                continue
             model, seconds = train_nlu(config, Path(tmp) / str(len(results)))
             parser = Parser(model)
             start = time.monotonic()
@@ -69,7 +77,13 @@ def main(argv: list[str] | None = None) -> int:
             res["parse_seconds"] = time.monotonic() - start
             results[name] = res
             print(name, json.dumps({k: v for k, v in res.items() if k != "per_intent"}), flush=True)
+            if results_file:
+                results_file.write_text(json.dumps(results, indent=1))
         cv = None if args.skip_cv else cross_validate(args.folds, Path(tmp) / "cv")
+    missing = [n for n in ("chosen (config.yml)", "rasa init default") if n not in results]
+    if missing:
+        print(f"not writing {args.out}: no results for {', '.join(missing)}", file=sys.stderr)
+        return 0
     write_report(Path(args.out), results, cv, args.folds, len(holdout),
                  len(shared) if shared else 0)
     return 0
