@@ -29,6 +29,8 @@ _ES = set("""
     meses año años hace tengo tienes tiene puedo puedes podeis podéis necesito favor porfa pls
     ns nose sé se gracias grasias adios adiós hasta luego eres robot bot oferta ofertas descuento
     acepto aceptar prefiero mejor peor hay estoy estamos hijo casa verano viaje vacaciones
+    lo le les apenas utilizo utilizar uso usar usamos poco poca casi nunca siempre dejo pago pagar
+    pagando demasiado demasiada sirve roto rota averia avería cobertura llamada mudanza piso
 """.split())
 _EN = set("""
     i i'm im want wanna would like to the a an my your you u ur is are was were it it's its this

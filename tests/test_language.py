@@ -11,6 +11,8 @@ from bot.language import detect, pick
     "quiero darme de baja", "kiero darme d baja", "q me deis d baja ya xq es mu caro",
     "eh hola mira quería darme de baja de la fibra porque me sale muy caro",
     "me cobraron dos veces", "sí", "vale", "gracias", "no gracias", "¿eres un robot?",
+    # short Spanish that a statistical detector takes for Portuguese or Italian
+    "apenas lo utilizo", "casi no lo uso", "lo uso poco", "pago demasiado",
 ])
 def test_spanish(text: str) -> None:
     assert detect(text).language == "es"
@@ -34,6 +36,8 @@ def test_undecided_keeps_conversation_language(text: str) -> None:
 @pytest.mark.parametrize("text,code", [
     ("bonjour je veux annuler mon abonnement", "fr"),
     ("Guten Tag, ich möchte meinen Vertrag kündigen", "de"),
+    ("non mi serve più", "it"),
+    ("je veux résilier mon abonnement", "fr"),
 ])
 def test_other_language_is_recognised(text: str, code: str) -> None:
     found = detect(text)

@@ -14,7 +14,7 @@ from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu.components import ReasonClassifier, ScaledCountVectorsFeaturizer
+from bot.nlu.components import CancelDecider, ReasonClassifier, ScaledCountVectorsFeaturizer
 
 TEXTS = ["quiero darme de baja", "kiero darme d baja", "cancel my account", "cancela la visita del tecnico"]
 CHAR = {"analyzer": "char_wb", "min_ngram": 2, "max_ngram": 4}
@@ -108,3 +108,42 @@ def test_intents_without_a_reason_are_left_alone(tmp_path: Path) -> None:
     clf, cv = trained_reason_classifier(tmp_path)
     for intent in ("cancel", "greet"):
         assert classified("es demasiado caro", intent, clf, cv).get("intent")["name"] == intent
+
+
+def decided(ranking: list[tuple[str, float]], threshold: float = 0.5) -> tuple[str, float, list[str]]:
+    message = Message(data={"text": "x"})
+    message.set("intent", {"name": ranking[0][0], "confidence": ranking[0][1]}, add_to_output=True)
+    message.set("intent_ranking", [{"name": n, "confidence": c} for n, c in ranking], add_to_output=True)
+    CancelDecider({"threshold": threshold}).process([message])
+    intent = message.get("intent")
+    return intent["name"], round(intent["confidence"], 3), [r["name"] for r in message.get("intent_ranking")]
+
+
+def test_a_wish_to_cancel_spread_over_cancel_intents_wins() -> None:
+    # top intent "other_request", but 0.6 of the probability says "cancel"
+    name, conf, names = decided([("other_request", 0.4), ("cancel", 0.3), ("cancel+reason_price", 0.2),
+                                 ("cancel_firm", 0.1)])
+    assert (name, conf) == ("cancel", 0.6)
+    assert names.count("cancel") == 1 and names[0] == "cancel"
+    # a stated reason is kept with the wish to cancel
+    name, _, _ = decided([("reason_price", 0.45), ("cancel+reason_price", 0.35), ("cancel", 0.2)])
+    assert name == "cancel+reason_price"
+
+
+def test_a_weak_cancel_top_intent_gives_way() -> None:
+    name, conf, _ = decided([("cancel", 0.35), ("cancel_other", 0.34), ("change_plan", 0.31)])
+    assert (name, conf) == ("cancel_other", 0.65)
+    name, _, _ = decided([("cancel+reason_price", 0.4), ("reason_price", 0.35), ("greet", 0.25)])
+    assert name == "reason_price"
+
+
+def test_agreeing_decisions_are_left_alone() -> None:
+    assert decided([("cancel", 0.5), ("cancel+reason_price", 0.3), ("greet", 0.2)])[:2] == ("cancel", 0.5)
+    assert decided([("greet", 0.9), ("cancel", 0.1)])[:2] == ("greet", 0.9)
+    assert decided([("greet", 0.45), ("cancel", 0.4), ("deny", 0.15)], threshold=0.6)[0] == "greet"
+
+
+@pytest.mark.parametrize("threshold", [0, 1, -0.2, "half"])
+def test_invalid_cancel_threshold_is_a_clear_error(threshold: object) -> None:
+    with pytest.raises(ValueError, match="threshold"):
+        CancelDecider({"threshold": threshold})

@@ -25,7 +25,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.language import detect
-from bot.nlu_model import reason_part
+from bot.nlu_model import CANCEL_INTENTS, reason_part
 
 OTHER_LANGUAGE_INTENT = "other_language"
 
@@ -166,7 +166,7 @@ class ReasonClassifier(LogisticRegressionClassifier):
     each with half of the price examples. This classifier learns the reason from all of them
     at once (on the same features) and, when the intent classifier's top intent carries a
     reason, replaces that reason with its own; whether the message is a cancellation stays the
-    intent classifier's call. Place it right after the intent classifier.
+    intent classifier's call (and CancelDecider's). Place it after the intent classifier and CancelDecider.
     """
 
     def __init__(self, config: Dict[Text, Any], name: Text, model_storage: ModelStorage,
@@ -216,3 +216,71 @@ class ReasonClassifier(LogisticRegressionClassifier):
             message.set(INTENT, intent, add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
         return messages
+
+
+def is_cancel_intent(name: Optional[Text]) -> bool:
+    """True for the intents that carry a wish to cancel ("cancel", "cancel_firm", "cancel+reason_*")."""
+    return bool(name) and name.split("+")[0] in CANCEL_INTENTS
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class CancelDecider(GraphComponent):
+    """Decides "is this a wish to cancel?" on the summed probability of all cancel intents.
+
+    The wish to cancel is spread over many intents ("cancel", "cancel_firm" and one
+    "cancel+reason_*" per reason). A message can have most of its probability on them and still
+    a non-cancel top intent, or the reverse. This component sums the ranking's cancel
+    probability and, when that sum and the top intent disagree, changes the top intent:
+    to "cancel" (keeping a stated reason: "reason_price" -> "cancel+reason_price"), or away
+    from cancelling (to the stated reason alone, else the best non-cancel intent). Chosen by
+    5-fold cross-validation on the training data (docs/benchmarks.md). Place it right after the
+    intent classifier, on its full ranking (before ReasonClassifier merges reason entries).
+    """
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {"threshold": 0.5}
+
+    def __init__(self, config: Dict[Text, Any]) -> None:
+        threshold = config.get("threshold", 0.5)
+        if not isinstance(threshold, (int, float)) or not 0.0 < threshold < 1.0:
+            raise ValueError(f"CancelDecider: 'threshold' must be a number between 0 and 1, not {threshold!r}")
+        self.threshold = float(threshold)
+
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> "CancelDecider":
+        return cls(config)
+
+    def decide(self, ranking: List[Dict[Text, Any]]) -> Optional[Tuple[Text, float]]:
+        """The new top intent and its confidence, or None when the top intent stands."""
+        if not ranking:
+            return None
+        top = ranking[0]["name"]
+        mass = sum(float(r.get("confidence") or 0.0) for r in ranking if is_cancel_intent(r.get("name")))
+        if mass >= self.threshold and not is_cancel_intent(top):
+            reason = reason_part(top)
+            return ("cancel+" + reason if reason else "cancel"), mass
+        if mass < self.threshold and is_cancel_intent(top):
+            reason = reason_part(top)
+            if reason:
+                return reason, 1.0 - mass
+            rest = [r["name"] for r in ranking if not is_cancel_intent(r.get("name"))]
+            return (rest[0], 1.0 - mass) if rest else None
+        return None
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            ranking = list(message.get(INTENT_RANKING_KEY) or [])
+            decision = self.decide(ranking)
+            if decision is None:
+                continue
+            name, confidence = decision
+            intent = {**(message.get(INTENT) or {}), "name": name, "confidence": confidence}
+            ranking = [intent] + [r for r in ranking if r.get("name") != name]
+            message.set(INTENT, intent, add_to_output=True)
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
