@@ -147,3 +147,16 @@ def test_agreeing_decisions_are_left_alone() -> None:
 def test_invalid_cancel_threshold_is_a_clear_error(threshold: object) -> None:
     with pytest.raises(ValueError, match="threshold"):
         CancelDecider({"threshold": threshold})
+
+
+def test_reason_classifier_loads_after_a_cache_restore_under_another_name(tmp_path: Path) -> None:
+    # Rasa's cache can restore a trained node's files under a new node name: the stock
+    # LogisticRegressionClassifier then fails to load (its file is named after the old node).
+    trained_reason_classifier(tmp_path)
+    storage = tmp_path / "storage"
+    (storage / "reason").rename(storage / "reason_moved")
+    ctx = ExecutionContext(node_name="x", graph_schema=None)
+    clf = ReasonClassifier.load(ReasonClassifier.get_default_config(), LocalModelStorage(storage),
+                                Resource("reason_moved"), ctx)
+    assert set(clf.clf.classes_) == {"reason_price", "reason_competitor"}
+    assert "cancel+reason_price" in clf._known

@@ -187,12 +187,30 @@ class ReasonClassifier(LogisticRegressionClassifier):
     @classmethod
     def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
              execution_context: ExecutionContext, **kwargs: Any) -> "ReasonClassifier":
-        component = super().load(config, model_storage, resource, execution_context, **kwargs)
+        """Load the classifier whatever its file is called.
+
+        Rasa's LogisticRegressionClassifier names its file after the graph node, and Rasa's
+        training cache can restore that file under another node name (after a component is
+        added before this one), which makes the stock loader fail with FileNotFoundError.
+        """
+        import skops.io as sio
+
         try:
             with model_storage.read_from(resource) as model_dir:
-                component._known = json.loads((model_dir / "known_intents.json").read_text())
+                files = sorted(model_dir.glob("*.skops"))
+                if len(files) != 1:
+                    raise ValueError(f"expected one .skops file in {model_dir}, found {len(files)}")
+                untrusted = sio.get_untrusted_types(file=files[0])
+                if untrusted:
+                    raise ValueError(f"untrusted types in {files[0]}: {untrusted}")
+                clf = sio.load(files[0], trusted=untrusted)
+                known_file = model_dir / "known_intents.json"
+                known = json.loads(known_file.read_text()) if known_file.exists() else []
         except (ValueError, OSError):
-            component._known = []
+            return cls.create(config, model_storage, resource, execution_context)
+        component = cls(config, execution_context.node_name, model_storage, resource)
+        component.clf = clf
+        component._known = known
         return component
 
     def process(self, messages: List[Message]) -> List[Message]:
