@@ -79,7 +79,16 @@ def main(argv: list[str] | None = None) -> int:
             print(name, json.dumps({k: v for k, v in res.items() if k != "per_intent"}), flush=True)
             if results_file:
                 results_file.write_text(json.dumps(results, indent=1))
-        cv = None if args.skip_cv else cross_validate(args.folds, Path(tmp) / "cv")
+        cv_file = results_file.with_suffix(".cv.json") if results_file else None
+        if not args.skip_cv:
+            cv = cross_validate(args.folds, Path(tmp) / "cv")
+            if cv_file:
+                cv_file.write_text(json.dumps({"folds": args.folds, "report": cv}))
+        elif cv_file and cv_file.exists():  # from an earlier run with the same --results
+            saved = json.loads(cv_file.read_text())
+            cv, args.folds = saved["report"], saved["folds"]
+        else:
+            cv = None
     missing = [n for n in ("chosen (config.yml)", "rasa init default") if n not in results]
     if missing:
         print(f"not writing {args.out}: no results for {', '.join(missing)}", file=sys.stderr)
