@@ -10,6 +10,8 @@ Figures are from one run on this machine; timings are reported as ratios only.
 from __future__ import annotations
 
 import argparse
+import datetime
+import hashlib
 import json
 import subprocess
 import sys
@@ -46,6 +48,18 @@ def cross_validate(folds: int, out: Path) -> dict:
 MARKER = "<!-- kept by make benchmark -->"
 
 
+def training_data_id(nlu_dir: Path = ROOT / "data" / "nlu") -> dict:
+    """Number of training examples and a digest of the NLU files, to show "same data"."""
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    digest = hashlib.sha256()
+    examples = 0
+    for path in sorted(nlu_dir.rglob("*.yml")):
+        digest.update(str(path.relative_to(nlu_dir)).encode() + b"\0" + path.read_bytes())
+        examples += len(load_data(str(path)).intent_examples)
+    return {"examples": examples, "sha256": digest.hexdigest()[:12]}
+
+
 def fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
@@ -62,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     holdout = load_holdout()
     shared = load_shared() if SHARED_EVAL.exists() else None
+    data_id = training_data_id()
     results_file = Path(args.results) if args.results else None
     results: dict[str, dict] = (json.loads(results_file.read_text())
                                 if results_file and results_file.exists() else {})
@@ -74,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             start = time.monotonic()
             res = evaluate(parser_predict(parser), holdout, shared)
             res["train_seconds"] = seconds
+            res["training_data"] = data_id
+            res["date"] = datetime.date.today().isoformat()
             res["parse_seconds"] = time.monotonic() - start
             results[name] = res
             print(name, json.dumps({k: v for k, v in res.items() if k != "per_intent"}), flush=True)
@@ -98,6 +115,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def same_data_sentence(results: dict[str, dict]) -> str:
+    ids = {json.dumps(r.get("training_data"), sort_keys=True) for r in results.values()}
+    dates = sorted({r.get("date") for r in results.values() if r.get("date")})
+    when = f" Measured on {', '.join(dates)}." if dates else ""
+    if len(ids) == 1 and None not in [r.get("training_data") for r in results.values()]:
+        data = next(iter(results.values()))["training_data"]
+        return (f"Every column was trained on the same data: {data['examples']} examples of `data/nlu`"
+                f" (digest {data['sha256']}).{when}")
+    listed = "; ".join(f"{n}: {r.get('training_data')}" for n, r in results.items())
+    return f"**Warning: the columns were not all trained on the same data** ({listed}).{when}"
+
+
 def write_report(path: Path, results: dict[str, dict], cv: dict | None, folds: int,
                  n_holdout: int, n_shared: int) -> None:
     names = list(results)
@@ -115,6 +144,8 @@ def write_report(path: Path, results: dict[str, dict], cv: dict | None, folds: i
         "separately from the training data, never trained on). Shared set:",
         f"`../shared/eval/cancel_detection_en.tsv` ({n_shared} real third-party English utterances,",
         "test only).",
+        "",
+        same_data_sentence(results),
         "",
         "| metric | " + " | ".join(names) + " | target |",
         "|---|" + "---|" * len(names) + "---|",

@@ -1,0 +1,35 @@
+"""docs/benchmarks.md is written from measured results and says whether the data were the same."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.benchmark import MARKER, training_data_id, write_report
+
+
+def result(f1: float, data: dict | None, train_seconds: float = 10.0) -> dict:
+    return {"cancel_detection_holdout": {"f1": f1}, "reason_macro_f1": 0.9, "intent_accuracy": 0.9,
+            "intent_macro_f1": 0.9, "train_seconds": train_seconds, "parse_seconds": 2.0,
+            "training_data": data, "date": "2026-11-29",
+            "per_intent": {"cancel": {"precision": 1.0, "recall": 0.5, "f1": 0.667, "support": 4}}}
+
+
+def test_report_shows_both_pipelines_on_the_same_data_and_keeps_hand_written_sections(tmp_path: Path) -> None:
+    data = training_data_id()
+    assert data["examples"] > 1000 and len(data["sha256"]) == 12
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(f"old table\n{MARKER}\n## Kept section\n")
+    write_report(doc, {"chosen (config.yml)": result(0.971, data), "rasa init default": result(0.937, data, 50.0)},
+                 None, 3, 724, 1862)
+    text = doc.read_text()
+    assert "old table" not in text and text.endswith(f"{MARKER}\n## Kept section\n")
+    assert f"same data: {data['examples']} examples" in text
+    assert "| cancel-detection F1, held-out | 0.971 | 0.937 | >= 0.97 |" in text
+    assert "Training time ratio chosen/default: 0.20" in text
+
+
+def test_report_warns_when_the_data_differ(tmp_path: Path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    write_report(doc, {"chosen (config.yml)": result(0.97, {"examples": 2, "sha256": "a"}),
+                       "rasa init default": result(0.95, {"examples": 1, "sha256": "b"})}, None, 3, 1, 0)
+    assert "not all trained on the same data" in doc.read_text()
