@@ -34,11 +34,15 @@ def reason_part(intent: Optional[str]) -> Optional[str]:
     return next((p for p in (intent or "").split("+") if p.startswith("reason_")), None)
 
 
+def is_cancel_intent(intent: Optional[str]) -> bool:
+    """True for the intents that carry a wish to cancel ("cancel", "cancel_firm", "cancel+reason_*")."""
+    return any(p in CANCEL_INTENTS for p in (intent or "").split("+"))
+
+
 def interpret(text: str, intent: Optional[str], confidence: float,
               language: Optional[str] = None) -> Understanding:
     """Map an intent to the product's vocabulary: wish to cancel + churn reason."""
-    parts = (intent or "").split("+")
-    cancel = any(p in CANCEL_INTENTS for p in parts)
+    cancel = is_cancel_intent(intent)
     part = reason_part(intent)
     reason = part[len("reason_"):] if part else None
     return Understanding(text=text, language=language or pick(text, None), intent=intent,

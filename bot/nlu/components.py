@@ -25,7 +25,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.language import detect
-from bot.nlu_model import CANCEL_INTENTS, reason_part
+from bot.nlu_model import is_cancel_intent, reason_part
 
 OTHER_LANGUAGE_INTENT = "other_language"
 
@@ -234,11 +234,6 @@ class ReasonClassifier(LogisticRegressionClassifier):
             message.set(INTENT, intent, add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
         return messages
-
-
-def is_cancel_intent(name: Optional[Text]) -> bool:
-    """True for the intents that carry a wish to cancel ("cancel", "cancel_firm", "cancel+reason_*")."""
-    return bool(name) and name.split("+")[0] in CANCEL_INTENTS
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
