@@ -246,7 +246,7 @@ class CancelDecider(GraphComponent):
     probability and, when that sum and the top intent disagree, changes the top intent:
     to "cancel" (keeping a stated reason: "reason_price" -> "cancel+reason_price"), or away
     from cancelling (to the stated reason alone, else the best non-cancel intent). Chosen by
-    5-fold cross-validation on the training data (docs/benchmarks.md). Place it right after the
+    cross-validation on the training data (docs/benchmarks.md). Place it right after the
     intent classifier, on its full ranking (before ReasonClassifier merges reason entries).
     """
 
