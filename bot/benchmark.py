@@ -81,8 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     shared = load_shared() if SHARED_EVAL.exists() else None
     data_id = training_data_id()
     results_file = Path(args.results) if args.results else None
-    results: dict[str, dict] = (json.loads(results_file.read_text())
-                                if results_file and results_file.exists() else {})
+    results: dict[str, dict] = {}
+    if results_file and results_file.exists():
+        try:
+            results = json.loads(results_file.read_text())
+        except ValueError as exc:
+            ap.error(f"--results {results_file}: not a results file written by this command ({exc})")
     with tempfile.TemporaryDirectory() as tmp:
         for name, config in PIPELINES.items():
             if args.only and name not in args.only:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.benchmark import MARKER, training_data_id, write_report
+import pytest
+
+from bot.benchmark import MARKER, main, training_data_id, write_report
 
 
 def result(f1: float, data: dict | None, train_seconds: float = 10.0) -> dict:
@@ -33,3 +35,13 @@ def test_report_warns_when_the_data_differ(tmp_path: Path) -> None:
     write_report(doc, {"chosen (config.yml)": result(0.97, {"examples": 2, "sha256": "a"}),
                        "rasa init default": result(0.95, {"examples": 1, "sha256": "b"})}, None, 3, 1, 0)
     assert "not all trained on the same data" in doc.read_text()
+
+
+def test_a_broken_results_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "results.json"
+    broken.write_text("{not json")
+    with pytest.raises(SystemExit) as stop:
+        main(["--only", "rasa init default", "--skip-cv", "--results", str(broken)])
+    assert stop.value.code == 2
+    assert "not a results file" in capsys.readouterr().err
+    assert broken.read_text() == "{not json"  # left as it was
