@@ -26,7 +26,7 @@ from bot.nlu_model import Parser
 ROOT = Path(__file__).resolve().parent.parent
 RASA = str(Path(sys.executable).parent / "rasa")
 PIPELINES = {"chosen (config.yml)": ROOT / "config.yml",
-             "without typo copies": ROOT / "benchmarks" / "no_typos_config.yml",
+             "with typo copies": ROOT / "benchmarks" / "typo_copies_config.yml",
              "without char n-grams and reason classifier": ROOT / "benchmarks" / "words_use_config.yml",
              "DIET + same features": ROOT / "benchmarks" / "diet_use_config.yml",
              "rasa init default": ROOT / "benchmarks" / "rasa_init_config.yml"}

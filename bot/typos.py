@@ -2,10 +2,11 @@
 
 Customers write "kiero darme d baja", "cancelr mi cuneta", "cancel my acount pls": dropped,
 doubled, swapped and neighbouring-key letters, no capitals, no punctuation. The NLU training
-data has some of that written by hand; ``TypoAugmenter`` (bot/nlu/components.py) adds one
+data has some of that written by hand; ``TypoAugmenter`` (bot/nlu/components.py) can add one
 machine-misspelt copy of every training example, so the classifier learns that a misspelt
-word still means the same. Chosen by cross-validation (docs/benchmarks.md). Deterministic:
-the same seed gives the same copies, so a training is reproducible.
+word still means the same. It is an option measured by ``make benchmark``
+(benchmarks/typo_copies_config.yml), not part of config.yml: docs/benchmarks.md says why.
+Deterministic: the same seed gives the same copies, so a training is reproducible.
 """
 
 from __future__ import annotations
