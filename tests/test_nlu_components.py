@@ -160,3 +160,17 @@ def test_reason_classifier_loads_after_a_cache_restore_under_another_name(tmp_pa
                                 Resource("reason_moved"), ctx)
     assert set(clf.clf.classes_) == {"reason_price", "reason_competitor"}
     assert "cancel+reason_price" in clf._known
+
+
+def test_a_corrupt_reason_classifier_file_is_reported_and_the_bot_keeps_the_intent_reason(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _, cv = trained_reason_classifier(tmp_path)
+    (skops,) = (tmp_path / "storage" / "reason").glob("*.skops")
+    skops.write_bytes(b"not a model")
+    ctx = ExecutionContext(node_name="x", graph_schema=None)
+    with caplog.at_level("WARNING"):
+        clf = ReasonClassifier.load(ReasonClassifier.get_default_config(),
+                                    LocalModelStorage(tmp_path / "storage"), Resource("reason"), ctx)
+    assert "no usable trained file for reason" in caplog.text
+    m = classified("me doy de baja porque es caro", "cancel+reason_competitor", clf, cv)
+    assert m.get("intent")["name"] == "cancel+reason_competitor"

@@ -14,7 +14,9 @@ the summed probability of all cancel intents.
 from __future__ import annotations
 
 import json
+import logging
 import random
+import zipfile
 from typing import Any, Dict, List, Optional, Text, Tuple
 
 import numpy as np
@@ -32,6 +34,8 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from bot.language import detect
 from bot.nlu_model import is_cancel_intent, reason_part
 from bot.typos import misspell
+
+logger = logging.getLogger(__name__)
 
 OTHER_LANGUAGE_INTENT = "other_language"
 
@@ -255,7 +259,11 @@ class ReasonClassifier(LogisticRegressionClassifier):
                 clf = sio.load(files[0], trusted=untrusted)
                 known_file = model_dir / "known_intents.json"
                 known = json.loads(known_file.read_text()) if known_file.exists() else []
-        except (ValueError, OSError):
+        except (ValueError, OSError, zipfile.BadZipFile) as exc:
+            # Like Rasa's own classifiers, a component without a usable file loads untrained
+            # (reasons then come from the intent classifier alone), but says so.
+            logger.warning("ReasonClassifier: no usable trained file for %s (%s); churn reasons"
+                           " come from the intent classifier alone", resource.name, exc)
             return cls.create(config, model_storage, resource, execution_context)
         component = cls(config, execution_context.node_name, model_storage, resource)
         component.clf = clf
