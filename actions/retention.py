@@ -89,7 +89,8 @@ class ActionCancelSubscription(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
         with service() as (_, svc):
-            turn = svc.cancel(conversation_of(tracker))
+            intent = (tracker.latest_message or {}).get("intent") or {}
+            turn = svc.firm_cancel(conversation_of(tracker), float(intent.get("confidence") or 1.0))
             events = emit(turn, dispatcher)
         if turn.stage == "closed" and handoff_instead(tracker, None, starting=False) == "angry":
             follow_up_angry_cancellation(dispatcher, tracker)

@@ -32,6 +32,10 @@ from bot.reasons import REASONS
 MAX_SAVE_ATTEMPTS = 2
 CANCEL_NOTICE_DAYS = 2  # Spain: the operator must end the service within two working days
 OPEN = "open"
+# "Just cancel it" as the first word on leaving is processed at once, unless the language model
+# is unsure it heard that (below this intent confidence): then one yes/no question comes first,
+# so that a misunderstood message (an abort command, "cancel my card") never ends a service.
+FIRM_CANCEL_CONFIRM_BELOW = 0.7
 FINAL_STATUSES = ("retained", "cancelled", "handed_off", "abandoned")
 
 
@@ -240,6 +244,20 @@ class RetentionService:
         if case is not None and case.status == OPEN:
             case.status, case.closed_at = "retained", utcnow()
         return Turn(stage="closed").say("utter_keep_service")
+
+    def firm_cancel(self, conv: Conversation, confidence: float = 1.0) -> Turn:
+        """The customer insists on cancelling ("just cancel it"), with the model's confidence.
+
+        Inside a retention conversation (an open case) it is processed at once, whatever the
+        confidence: the customer already said they want to leave. As the first word on leaving,
+        an unsure reading gets one confirmation question (stage ``confirm_cancel``: yes cancels,
+        no changes nothing).
+        """
+        case = self.current_case(conv)
+        opened = case is not None and case.status in (OPEN, "cancelled")
+        if not opened and conv.stage != "confirm_cancel" and confidence < FIRM_CANCEL_CONFIRM_BELOW:
+            return Turn(stage="confirm_cancel").say("utter_confirm_cancel")
+        return self.cancel(conv)
 
     def cancel(self, conv: Conversation) -> Turn:
         """Process the cancellation now: effective date, confirmation number, next steps."""

@@ -102,6 +102,50 @@ def test_firm_cancel_at_once_and_retry_is_idempotent(svc: RetentionService,
     assert db_session.scalar(select(func.count()).select_from(RetentionCase)) == 1
 
 
+def cancelled_subscriptions(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(RetentionCase)
+                          .where(RetentionCase.status == "cancelled"))
+
+
+def test_unsure_first_firm_cancel_asks_once_and_yes_cancels(svc: RetentionService,
+                                                             db_session: Session) -> None:  # noqa: F811
+    # e.g. an abort command ("cancel that request now") read as cancel_firm at 0.6
+    turn = svc.firm_cancel(conv(db_session, "C00002"), confidence=0.6)
+    assert responses(turn) == ["utter_confirm_cancel"] and turn.stage == "confirm_cancel"
+    assert db_session.scalar(select(func.count()).select_from(RetentionCase)) == 0
+    done = svc.accept(conv(db_session, "C00002", stage="confirm_cancel"))
+    assert responses(done) == ["utter_cancel_confirmed"]
+    customer = find_customer(db_session, ref="C00002")
+    assert customer.current_subscription.status == "cancelled"
+
+
+def test_unsure_first_firm_cancel_answered_no_changes_nothing(svc: RetentionService,
+                                                              db_session: Session) -> None:  # noqa: F811
+    svc.firm_cancel(conv(db_session, "C00002"), confidence=0.55)
+    turn = svc.decline(conv(db_session, "C00002", stage="confirm_cancel"))
+    assert responses(turn) == ["utter_keep_service"]
+    customer = find_customer(db_session, ref="C00002")
+    assert customer.current_subscription.status != "cancelled"
+    assert cancelled_subscriptions(db_session) == 0
+    assert db_session.scalar(select(func.count()).select_from(RetentionCase)) == 0
+
+
+def test_sure_first_firm_cancel_is_processed_at_once(svc: RetentionService,
+                                                     db_session: Session) -> None:  # noqa: F811
+    turn = svc.firm_cancel(conv(db_session, "C00002"), confidence=0.93)
+    assert responses(turn) == ["utter_cancel_confirmed"]
+    assert cancelled_subscriptions(db_session) == 1
+
+
+def test_insisting_inside_a_retention_conversation_never_asks_again(svc: RetentionService,
+                                                                    db_session: Session) -> None:  # noqa: F811
+    svc.start(conv(db_session, "C00001"), reason="price", verbatim="caro")
+    turn = svc.firm_cancel(conv(db_session, "C00001", stage="offer"), confidence=0.4)
+    assert responses(turn) == ["utter_cancel_confirmed"]
+    retry = svc.firm_cancel(conv(db_session, "C00001", stage="closed"), confidence=0.4)
+    assert responses(retry) == ["utter_already_cancelled"]
+
+
 def test_insisting_while_offer_pending_cancels(svc: RetentionService, db_session: Session) -> None:  # noqa: F811
     svc.start(conv(db_session, "C00001"), reason="price", verbatim="caro")
     turn = svc.start(conv(db_session, "C00001", stage="offer"))
