@@ -89,8 +89,9 @@ class ActionCancelSubscription(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
         with service() as (_, svc):
-            intent = (tracker.latest_message or {}).get("intent") or {}
-            turn = svc.firm_cancel(conversation_of(tracker), float(intent.get("confidence") or 1.0))
+            confidence = ((tracker.latest_message or {}).get("intent") or {}).get("confidence")
+            turn = svc.firm_cancel(conversation_of(tracker),
+                                   1.0 if confidence is None else float(confidence))
             events = emit(turn, dispatcher)
         if turn.stage == "closed" and handoff_instead(tracker, None, starting=False) == "angry":
             follow_up_angry_cancellation(dispatcher, tracker)

@@ -30,6 +30,7 @@ def run(sender: str, customer_id: int, confidence: float, stage: str | None = No
 
 @pytest.mark.parametrize("confidence, replies, status", [
     (0.5, ["utter_confirm_cancel"], "active"),
+    (0.0, ["utter_confirm_cancel"], "active"),
     (0.95, ["utter_cancel_confirmed"], "cancelled"),
 ])
 def test_firm_cancel_action_asks_only_when_the_model_is_unsure(
