@@ -7,18 +7,18 @@ import asyncio
 import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
-from sqlalchemy import select
 
 from actions.retention import ActionCancelSubscription
 from bot.customers import find_customer
 from bot.db import session_factory
+from bot.models import Customer
 from tests.db_fixtures import db_url  # noqa: F401
 
 
-def run(sender: str, customer_id: int, confidence: float, stage: str | None = None) -> tuple[list[str], dict]:
+def run(sender: str, customer_id: int, confidence: float) -> tuple[list[str], dict]:
     tracker = Tracker(
         sender_id=sender, slots={"customer_id": float(customer_id), "verified": True, "language": "en",
-                                 "retention_stage": stage},
+                                 "retention_stage": None},
         latest_message={"text": "cancel that request now", "intent": {"name": "cancel_firm",
                                                                       "confidence": confidence}},
         events=[], paused=False, followup_action=None, active_loop={}, latest_action_name=None)
@@ -44,7 +44,6 @@ def test_firm_cancel_action_asks_only_when_the_model_is_unsure(
     said, slots = run("conv-firm", customer_id, confidence)
     assert said == replies
     with session_factory(db_url)() as session:
-        customer = session.scalar(select(type(customer)).where(type(customer).id == customer_id))
-        assert customer.current_subscription.status == status
+        assert session.get(Customer, customer_id).current_subscription.status == status
     if status == "active":
         assert slots.get("retention_stage") == "confirm_cancel"

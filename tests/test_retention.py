@@ -102,7 +102,7 @@ def test_firm_cancel_at_once_and_retry_is_idempotent(svc: RetentionService,
     assert db_session.scalar(select(func.count()).select_from(RetentionCase)) == 1
 
 
-def cancelled_subscriptions(session: Session) -> int:
+def cancelled_cases(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(RetentionCase)
                           .where(RetentionCase.status == "cancelled"))
 
@@ -126,7 +126,7 @@ def test_unsure_first_firm_cancel_answered_no_changes_nothing(svc: RetentionServ
     assert responses(turn) == ["utter_keep_service"]
     customer = find_customer(db_session, ref="C00002")
     assert customer.current_subscription.status != "cancelled"
-    assert cancelled_subscriptions(db_session) == 0
+    assert cancelled_cases(db_session) == 0
     assert db_session.scalar(select(func.count()).select_from(RetentionCase)) == 0
 
 
@@ -134,7 +134,7 @@ def test_sure_first_firm_cancel_is_processed_at_once(svc: RetentionService,
                                                      db_session: Session) -> None:  # noqa: F811
     turn = svc.firm_cancel(conv(db_session, "C00002"), confidence=0.93)
     assert responses(turn) == ["utter_cancel_confirmed"]
-    assert cancelled_subscriptions(db_session) == 1
+    assert cancelled_cases(db_session) == 1
 
 
 def test_insisting_inside_a_retention_conversation_never_asks_again(svc: RetentionService,
