@@ -14,7 +14,12 @@ from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu.components import CancelDecider, ReasonClassifier, ScaledCountVectorsFeaturizer
+from bot.nlu.components import (
+    CancelDecider,
+    E5SentenceFeaturizer,
+    ReasonClassifier,
+    ScaledCountVectorsFeaturizer,
+)
 
 TEXTS = ["quiero darme de baja", "kiero darme d baja", "cancel my account", "cancela la visita del tecnico"]
 CHAR = {"analyzer": "char_wb", "min_ngram": 2, "max_ngram": 4}
@@ -174,3 +179,37 @@ def test_a_corrupt_reason_classifier_file_is_reported_and_the_bot_keeps_the_inte
     assert "no usable trained file for reason" in caplog.text
     m = classified("me doy de baja porque es caro", "cancel+reason_competitor", clf, cv)
     assert m.get("intent")["name"] == "cancel+reason_competitor"
+
+
+def e5_features(config: dict, texts: list[str]) -> list[Message]:
+    messages = [Message(data={"text": t}) for t in texts]
+    config = {**E5SentenceFeaturizer.get_default_config(), **config}
+    E5SentenceFeaturizer.validate_config(config)
+    E5SentenceFeaturizer(config, "e5").process(messages)
+    return messages
+
+
+def test_e5_features_carry_meaning_across_languages_and_sms_spelling() -> None:
+    texts = ["quiero darme de baja", "I want to cancel my subscription", "kiero darme d baja",
+             "a que hora abre la tienda"]
+    vectors = np.vstack([m.get_dense_features("text")[1].features for m in e5_features({}, texts)])
+    assert vectors.shape == (4, 384)
+    sim = vectors @ vectors.T
+    # the same wish in English and in SMS spelling is nearer than an unrelated question
+    assert sim[0, 1] > sim[0, 3] and sim[0, 2] > sim[0, 3]
+
+
+def test_e5_features_are_unit_vectors_times_scale_and_blank_text_gets_none() -> None:
+    plain, blank = e5_features({"scale": 1.0}, ["me cobraron dos veces", "   "])
+    scaled = e5_features({"scale": 3.0}, ["me cobraron dos veces"])[0]
+    a = plain.get_dense_features("text")[1].features
+    np.testing.assert_allclose(np.linalg.norm(a), 1.0, rtol=1e-3)
+    np.testing.assert_allclose(scaled.get_dense_features("text")[1].features, a * 3.0, rtol=1e-5)
+    assert blank.get_dense_features("text")[1] is None
+
+
+@pytest.mark.parametrize("key,value", [("scale", 0), ("scale", "big"), ("scale", True), ("batch_size", 0),
+                                       ("threads", -1), ("threads", 1.5), ("prefix", "question")])
+def test_invalid_e5_config_is_a_clear_error(key: str, value: object) -> None:
+    with pytest.raises(ValueError, match=f"E5SentenceFeaturizer: {key} must be"):
+        E5SentenceFeaturizer.validate_config({**E5SentenceFeaturizer.get_default_config(), key: value})

