@@ -152,14 +152,17 @@ def time_ratios(results: dict[str, dict]) -> str:
 
 def write_report(path: Path, results: dict[str, dict], cv: dict | None, folds: int,
                  n_holdout: int, n_shared: int) -> None:
-    names = list(results)
+    # columns in the order of PIPELINES, whatever order the runs were merged in
+    names = sorted(results, key=lambda n: list(PIPELINES).index(n) if n in PIPELINES else len(PIPELINES))
     chosen = results["chosen (config.yml)"]
     lines = [
         "# Benchmarks",
         "",
-        "Reproduce with `make benchmark` (about 90 minutes on 2 cores, most of it the DIET training of"
-        " the `rasa init` pipeline: about 32 s per epoch, 100 epochs). Figures come from one run;",
-        "speed is given as a ratio between the two pipelines measured in the same run.",
+        "Reproduce with `make benchmark` (about 2.5 hours on 2 cores: about 1 hour for the DIET training"
+        " of the `rasa init` pipeline, 32 s per epoch, 100 epochs, and about 45 minutes for the"
+        " cross-validation). Each column's figures come from one training run; columns can be merged"
+        " from several runs (`--results`),",
+        "so speed is given only as ratios between pipelines measured in the same run.",
         "",
         "## NLU: chosen pipeline vs Rasa's default `rasa init` pipeline, same training data",
         "",
