@@ -153,7 +153,7 @@ def time_ratios(results: dict[str, dict]) -> str:
 def write_report(path: Path, results: dict[str, dict], cv: dict | None, folds: int,
                  n_holdout: int, n_shared: int) -> None:
     # columns in the order of PIPELINES, whatever order the runs were merged in
-    names = sorted(results, key=lambda n: list(PIPELINES).index(n) if n in PIPELINES else len(PIPELINES))
+    names = [n for n in PIPELINES if n in results] + [n for n in results if n not in PIPELINES]
     chosen = results["chosen (config.yml)"]
     lines = [
         "# Benchmarks",

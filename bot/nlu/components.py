@@ -125,6 +125,13 @@ class TypoAugmenter(GraphComponent):
         return messages
 
 
+def check_scale(component: Text, config: Dict[Text, Any]) -> None:
+    """A featurizer's ``scale`` (default 1.0) must be a positive number: a clear error otherwise."""
+    scale = config.get("scale", 1.0)
+    if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not scale > 0:
+        raise ValueError(f"{component}: scale must be a number > 0, got {scale!r}")
+
+
 class _SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
     """Adds one sentence embedding per message, times ``scale``, as a dense sentence feature.
 
@@ -149,9 +156,7 @@ class _SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:
         cls._check_whole(config, "batch_size", 1)
-        scale = config.get("scale")
-        if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not scale > 0:
-            raise ValueError(f"{cls.__name__}: scale must be a number > 0, got {scale!r}")
+        check_scale(cls.__name__, config)
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -242,9 +247,7 @@ class ScaledCountVectorsFeaturizer(CountVectorsFeaturizer):
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:
         super().validate_config(config)
-        scale = config.get("scale", 1.0)
-        if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not scale > 0:
-            raise ValueError(f"ScaledCountVectorsFeaturizer: scale must be a number > 0, got {scale!r}")
+        check_scale(cls.__name__, config)
 
     def add_features_to_message(self, sequence: Any, sentence: Any, attribute: Text, message: Message) -> None:
         scale = float(self._config["scale"])
