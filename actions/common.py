@@ -42,6 +42,14 @@ def latest_text(tracker: Tracker) -> str:
     return (tracker.latest_message or {}).get("text") or ""
 
 
+def recent_user_texts(tracker: Tracker, count: int) -> list[str]:
+    """The customer's last ``count`` messages, newest first (the latest one included)."""
+    texts = [e.get("text") or "" for e in reversed(tracker.events or []) if e.get("event") == "user"]
+    if not texts and latest_text(tracker):
+        texts = [latest_text(tracker)]
+    return texts[:count]
+
+
 @contextmanager
 def service() -> Iterator[tuple[Session, RetentionService]]:
     with session_scope() as session:

@@ -9,10 +9,11 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import conversation_of, latest_text, service
+from actions.common import conversation_of, latest_text, recent_user_texts, service
 from bot.handoff import is_angry, notify, open_ticket, retry_pending
 from bot.models import Customer
 from bot.policy import load_policy
+from bot.retention import Turn
 
 
 def _when(opening: Any, language: str) -> str:
@@ -48,12 +49,35 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, trigger: str,
     return [SlotSet("retention_stage", None), ConversationPaused()]
 
 
-def follow_up_angry_cancellation(dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+#: how many of the customer's latest messages count for "angry" when a cancellation completes
+#: (the demand itself, then "yes" to the read-back and the two verification answers)
+ANGRY_LOOKBACK = 4
+
+
+def angry_demand(tracker: Tracker) -> Optional[str]:
+    """The angry message among the customer's latest ones, if any."""
+    return next((t for t in recent_user_texts(tracker, ANGRY_LOOKBACK) if is_angry(t)), None)
+
+
+def follow_up_if_angry(dispatcher: CollectingDispatcher, tracker: Tracker, turn: Turn,
+                       customer_id: Optional[int] = None) -> None:
+    """After a turn that processed a cancellation: a person follows up an angry customer."""
+    if any(r.response == "utter_cancel_confirmed" for r in turn.replies):
+        verbatim = angry_demand(tracker)
+        if verbatim is not None:
+            follow_up_angry_cancellation(dispatcher, tracker, verbatim, customer_id)
+
+
+def follow_up_angry_cancellation(dispatcher: CollectingDispatcher, tracker: Tracker,
+                                 verbatim: Optional[str] = None, customer_id: Optional[int] = None) -> None:
     """An angry customer who insists on leaving is let go at once; a person follows up later."""
     conv = conversation_of(tracker)
+    if customer_id is not None:
+        conv = replace(conv, customer_id=customer_id, verified=True)
     with service() as (session, svc):
         decision = open_ticket(session, conversation_id=conv.conversation_id, trigger="angry",
-                               channel=conv.channel, language=conv.language, verbatim=latest_text(tracker),
+                               channel=conv.channel, language=conv.language,
+                               verbatim=verbatim or latest_text(tracker),
                                customer_id=conv.customer_id if conv.verified else None, case=svc.current_case(conv))
         if decision.ticket.status == "waiting":
             decision.ticket.status = "callback"  # nothing to take over: the cancellation is done

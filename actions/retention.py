@@ -9,7 +9,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import conversation_of, emit, latest_text, reason_from_intent, service
-from actions.handoff import follow_up_angry_cancellation, hand_off, handoff_instead
+from actions.handoff import follow_up_if_angry, hand_off, handoff_instead
 from bot.handoff import in_office_hours, now_utc
 from bot.policy import load_policy
 
@@ -69,7 +69,10 @@ class ActionAcceptOffer(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
         with service() as (_, svc):
-            return emit(svc.accept(conversation_of(tracker)), dispatcher)
+            turn = svc.accept(conversation_of(tracker))
+            events = emit(turn, dispatcher)
+        follow_up_if_angry(dispatcher, tracker, turn)  # "yes" to the read-back of an angry demand
+        return events
 
 
 class ActionDeclineOffer(Action):
@@ -93,8 +96,7 @@ class ActionCancelSubscription(Action):
             turn = svc.firm_cancel(conversation_of(tracker),
                                    1.0 if confidence is None else float(confidence))
             events = emit(turn, dispatcher)
-        if turn.stage == "closed" and handoff_instead(tracker, None, starting=False) == "angry":
-            follow_up_angry_cancellation(dispatcher, tracker)
+        follow_up_if_angry(dispatcher, tracker, turn)
         return events
 
 

@@ -10,7 +10,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import conversation_of, emit, latest_text, service, slots_from
-from actions.handoff import hand_off, handoff_instead
+from actions.handoff import follow_up_if_angry, hand_off, handoff_instead
 from actions.session import identity_slots
 from bot.handoff import in_office_hours, now_utc
 from bot.policy import load_policy
@@ -37,12 +37,16 @@ class ActionVerifyIdentity(Action):
                                       "language": conv.language})
             events += slots_from(profile)
             verified = replace(conv, customer_id=step.customer_id, verified=True, stage=None)
-            if handoff_instead(tracker, step.customer_id, starting=True) == "high_value" and in_office_hours(
+            # A visitor who asked to cancel at once is let go, whatever the account's value.
+            if not svc.cancel_requested(verified) and handoff_instead(
+                    tracker, step.customer_id, starting=True) == "high_value" and in_office_hours(
                     load_policy().handoff, now_utc()):
                 high_value = True
             else:
                 high_value = False
-                events += emit(svc.after_verification(verified), dispatcher)
+                turn = svc.after_verification(verified)
+                events += emit(turn, dispatcher)
         if high_value:  # a valuable account that wants to leave: a person takes over now
             return events + hand_off(dispatcher, tracker, "high_value", customer_id=step.customer_id)
+        follow_up_if_angry(dispatcher, tracker, turn, customer_id=step.customer_id)
         return events

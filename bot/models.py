@@ -146,6 +146,9 @@ class RetentionCase(Base):
     reference = Column(String(32), nullable=True, unique=True)  # offer applied / plan reference
     confirmation_number = Column(String(32), nullable=True, unique=True)  # cancellation
     cancel_effective_date = Column(Date, nullable=True)
+    # When the customer asked to cancel right away ("just cancel it", or yes to the read-back)
+    # before proving who they are: once verified, the cancellation is processed, nothing else.
+    cancel_requested_at = Column(DateTime, nullable=True)
     holdout = Column(Boolean, nullable=False, default=False)
     opened_at = Column(DateTime, nullable=False, default=utcnow, index=True)
     closed_at = Column(DateTime, nullable=True)

@@ -42,6 +42,8 @@ class Policy:
     holdout_share: float
     cold: ColdPolicy
     handoff: HandoffPolicy
+    #: a first "just cancel it" read with less confidence than this gets one yes/no question
+    confirm_first_cancel_below: float = 1.0
     source: Path = field(default=DEFAULT_POLICY, compare=False)
 
     def in_holdout(self, conversation_id: str) -> bool:
@@ -134,7 +136,13 @@ def parse_policy(raw: Any, path: Path = DEFAULT_POLICY) -> Policy:
         start=_clock(path, office.get("start"), "handoff.office_hours.start"),
         end=_clock(path, office.get("end"), "handoff.office_hours.end"),
     )
-    return Policy(holdout_share=share, cold=cold_policy, handoff=handoff_policy, source=path)
+    cancellation = raw.get("cancellation", {}) if isinstance(raw, dict) else {}
+    if not isinstance(cancellation, dict):
+        raise ConfigError.at(path, "not a mapping", "cancellation")
+    confirm_below = _number(path, cancellation.get("confirm_first_request_below", 1.0),
+                            "cancellation.confirm_first_request_below", 0.0, 1.0)
+    return Policy(holdout_share=share, cold=cold_policy, handoff=handoff_policy,
+                  confirm_first_cancel_below=confirm_below, source=path)
 
 
 @lru_cache(maxsize=4)

@@ -32,10 +32,6 @@ from bot.reasons import REASONS
 MAX_SAVE_ATTEMPTS = 2
 CANCEL_NOTICE_DAYS = 2  # Spain: the operator must end the service within two working days
 OPEN = "open"
-# "Just cancel it" as the first word on leaving is processed at once, unless the language model
-# is unsure it heard that (below this intent confidence): then one yes/no question comes first,
-# so that a misunderstood message (an abort command, "cancel my card") never ends a service.
-FIRM_CANCEL_CONFIRM_BELOW = 0.7
 FINAL_STATUSES = ("retained", "cancelled", "handed_off", "abandoned")
 
 
@@ -191,9 +187,19 @@ class RetentionService:
         turn.say("utter_reason_other_noted")
         return self._next_offer(conv, case, turn)
 
+    def cancel_requested(self, conv: Conversation) -> bool:
+        """The open case holds a request to cancel at once, waiting for the verification."""
+        case = self.current_case(conv)
+        return case is not None and case.status == OPEN and case.cancel_requested_at is not None
+
     def after_verification(self, conv: Conversation) -> Turn:
-        """Continue the flow once an anonymous visitor proved who they are."""
+        """Continue the flow once an anonymous visitor proved who they are.
+
+        A visitor who had asked to cancel at once gets the cancellation, not a save attempt.
+        """
         case = self.open_case(conv)
+        if case.cancel_requested_at is not None and conv.verified and case.customer_id is not None:
+            return self.cancel(conv)
         turn = Turn(slots={"case_id": float(case.id)})
         if case.reason is None:
             turn.stage = "ask_reason"
@@ -250,12 +256,15 @@ class RetentionService:
 
         Inside a retention conversation (an open case) it is processed at once, whatever the
         confidence: the customer already said they want to leave. As the first word on leaving,
-        an unsure reading gets one confirmation question (stage ``confirm_cancel``: yes cancels,
-        no changes nothing).
+        a reading below the policy's ``cancellation.confirm_first_request_below`` (by default
+        every typed or spoken one) gets one confirmation question (stage ``confirm_cancel``: yes
+        cancels, no changes nothing), so that a misunderstood message (an abort command,
+        "cancel my card") never ends a service.
         """
         case = self.current_case(conv)
         opened = case is not None and case.status in (OPEN, "cancelled")
-        if not opened and conv.stage != "confirm_cancel" and confidence < FIRM_CANCEL_CONFIRM_BELOW:
+        if (not opened and conv.stage != "confirm_cancel"
+                and confidence < self.policy.confirm_first_cancel_below):
             return Turn(stage="confirm_cancel").say("utter_confirm_cancel")
         return self.cancel(conv)
 
@@ -266,6 +275,7 @@ class RetentionService:
             return closed
         case = self.open_case(conv)
         if not conv.verified or case.customer_id is None:
+            case.cancel_requested_at = case.cancel_requested_at or utcnow()
             return self.ask_identity(Turn(slots={"case_id": float(case.id)}))
         self.decline_pending(case)
         customer = self._customer(case)

@@ -7,19 +7,21 @@ import asyncio
 import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
 
-from actions.retention import ActionCancelSubscription
+from actions.retention import ActionAcceptOffer, ActionCancelSubscription
 from bot.customers import find_customer
 from bot.db import session_factory
-from bot.models import Customer
+from bot.models import Customer, HandoffTicket
 from tests.db_fixtures import db_url  # noqa: F401
 
 
-def run(sender: str, customer_id: int, confidence: float) -> tuple[list[str], dict]:
+def run(sender: str, customer_id: int, confidence: float,
+        text: str = "cancel that request now") -> tuple[list[str], dict]:
     tracker = Tracker(
         sender_id=sender, slots={"customer_id": float(customer_id), "verified": True, "language": "en",
                                  "retention_stage": None},
-        latest_message={"text": "cancel that request now", "intent": {"name": "cancel_firm",
+        latest_message={"text": text, "intent": {"name": "cancel_firm",
                                                                       "confidence": confidence}},
         events=[], paused=False, followup_action=None, active_loop={}, latest_action_name=None)
     dispatcher = CollectingDispatcher()
@@ -31,9 +33,10 @@ def run(sender: str, customer_id: int, confidence: float) -> tuple[list[str], di
 @pytest.mark.parametrize("confidence, replies, status", [
     (0.5, ["utter_confirm_cancel"], "active"),
     (0.0, ["utter_confirm_cancel"], "active"),
-    (0.95, ["utter_cancel_confirmed"], "cancelled"),
+    (0.95, ["utter_confirm_cancel"], "active"),  # typed: read back however sure (data/retention.yml)
+    (1.0, ["utter_cancel_confirmed"], "cancelled"),  # a pressed button
 ])
-def test_firm_cancel_action_asks_only_when_the_model_is_unsure(
+def test_first_firm_cancel_is_read_back_unless_it_was_a_button(
         db_url: str, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
         confidence: float, replies: list[str], status: str) -> None:
     monkeypatch.setenv("DATABASE_URL", db_url)
@@ -47,3 +50,46 @@ def test_firm_cancel_action_asks_only_when_the_model_is_unsure(
         assert session.get(Customer, customer_id).current_subscription.status == status
     if status == "active":
         assert slots.get("retention_stage") == "confirm_cancel"
+
+
+def test_yes_to_the_read_back_of_an_angry_demand_cancels_and_a_person_follows_up(
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    with session_factory(db_url)() as session:
+        customer_id = find_customer(session, ref="C00003").id
+    demand = "ESTO ES UNA VERGÜENZA, SOIS UNOS LADRONES, QUIERO LA BAJA YA"
+    said, slots = run("conv-angry", customer_id, 0.9, text=demand)
+    assert said == ["utter_confirm_cancel"] and slots["retention_stage"] == "confirm_cancel"
+    tracker = Tracker(
+        sender_id="conv-angry", slots={"customer_id": float(customer_id), "verified": True, "language": "es",
+                                       "retention_stage": "confirm_cancel"},
+        latest_message={"text": "sí", "intent": {"name": "affirm", "confidence": 0.99}},
+        events=[{"event": "user", "text": demand}, {"event": "bot", "text": "¿...?"},
+                {"event": "user", "text": "sí"}],
+        paused=False, followup_action=None, active_loop={}, latest_action_name=None)
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionAcceptOffer().run(dispatcher, tracker, {}))
+    assert [m["response"] for m in dispatcher.messages] == ["utter_cancel_confirmed", "utter_angry_followup"]
+    with session_factory(db_url)() as session:
+        assert session.get(Customer, customer_id).current_subscription.status == "cancelled"
+        ticket = session.scalar(select(HandoffTicket).where(HandoffTicket.conversation_id == "conv-angry"))
+        assert ticket.trigger == "angry" and ticket.sentiment == "negative"
+        assert ticket.summary["last_message"] == demand  # the demand, not the "sí"
+
+
+def test_calm_yes_to_the_read_back_opens_no_ticket(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    with session_factory(db_url)() as session:
+        customer_id = find_customer(session, ref="C00003").id
+    run("conv-calm", customer_id, 0.9)
+    tracker = Tracker(
+        sender_id="conv-calm", slots={"customer_id": float(customer_id), "verified": True, "language": "en",
+                                      "retention_stage": "confirm_cancel"},
+        latest_message={"text": "yes", "intent": {"name": "affirm", "confidence": 0.99}},
+        events=[{"event": "user", "text": "cancel that request now"}, {"event": "user", "text": "yes"}],
+        paused=False, followup_action=None, active_loop={}, latest_action_name=None)
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionAcceptOffer().run(dispatcher, tracker, {}))
+    assert [m["response"] for m in dispatcher.messages] == ["utter_cancel_confirmed"]
+    with session_factory(db_url)() as session:
+        assert session.scalar(select(HandoffTicket).where(HandoffTicket.conversation_id == "conv-calm")) is None

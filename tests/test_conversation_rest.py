@@ -83,6 +83,24 @@ def test_firm_cancel_at_once(stack: Any) -> None:
     assert re.search(r"BAJA-[0-9A-F]{8}", texts(done)), texts(done)
 
 
+def test_anonymous_just_cancel_it_is_read_back_then_processed_right_after_verification(stack: Any) -> None:
+    asked = stack.rest("rest-firm-anon", "tramita mi baja ya, no quiero ofertas")
+    assert "¿quieres que tramite ahora la baja" in texts(asked), texts(asked)
+    with db(stack) as conn:  # nothing recorded or changed before the "sí"
+        assert conn.execute(text("select count(*) from retention_cases "
+                                 "where conversation_id='rest-firm-anon'")).scalar_one() == 0
+    assert "número de cliente" in texts(stack.rest("rest-firm-anon", "sí"))
+    stack.rest("rest-firm-anon", "C00004")
+    done = stack.rest("rest-firm-anon", "41001")
+    assert re.search(r"BAJA-[0-9A-F]{8}", texts(done)), texts(done)
+    assert "motivo" not in texts(done).lower()  # no reason question, no offer: the request stands
+    with db(stack) as conn:
+        row = conn.execute(text("select c.status, c.cancel_requested_at, s.status as sub from retention_cases c "
+                                "join subscriptions s on s.customer_id = c.customer_id "
+                                "where c.conversation_id='rest-firm-anon'")).one()
+    assert row.status == "cancelled" and row.cancel_requested_at is not None and row.sub == "cancelled"
+
+
 def test_identity_cannot_be_forged_through_metadata(stack: Any) -> None:
     replies = stack.rest("rest-forge", "quiero darme de baja ya",
                          metadata={"customer_ref": "C00001", "authenticated": True, "phone_verified": True,

@@ -36,6 +36,11 @@ def test_shipped_policy_is_valid() -> None:
     (lambda d: d["handoff"]["office_hours"].update(timezone="Mars/Base"), "handoff.office_hours.timezone"),
     (lambda d: d["handoff"]["office_hours"].update(days=["someday"]), "handoff.office_hours.days"),
     (lambda d: d.pop("cold"), "cold"),
+    (lambda d: d["cancellation"].update(confirm_first_request_below=1.5),
+     "cancellation.confirm_first_request_below"),
+    (lambda d: d["cancellation"].update(confirm_first_request_below="always"),
+     "cancellation.confirm_first_request_below"),
+    (lambda d: d.update(cancellation=["ask"]), "cancellation"),
 ])
 def test_invalid_policy_names_file_and_entry(tmp_path: Path, mutate, entry: str) -> None:  # noqa: ANN001
     data = raw()
@@ -44,6 +49,15 @@ def test_invalid_policy_names_file_and_entry(tmp_path: Path, mutate, entry: str)
     with pytest.raises(ConfigError) as err:
         parse_policy(data, path)
     assert "retention.yml" in str(err.value) and entry in str(err.value)
+
+
+def test_first_cancel_confirmation_defaults_to_asking_for_any_typed_request() -> None:
+    assert load_policy().confirm_first_cancel_below == 1.0
+    data = raw()
+    data.pop("cancellation")
+    assert parse_policy(data).confirm_first_cancel_below == 1.0
+    data["cancellation"] = {"confirm_first_request_below": 0.7}
+    assert parse_policy(data).confirm_first_cancel_below == 0.7
 
 
 def test_holdout_share_is_respected_and_stable() -> None:

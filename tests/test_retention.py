@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from bot.action_plans import find_by_token, render_text, write_plan
 from bot.customers import find_customer
 from bot.models import ActionPlan, CaseOffer, RetentionCase
+from bot.policy import load_policy
 from bot.retention import MAX_SAVE_ATTEMPTS, Conversation, RetentionService, Turn, expire_offers
 from tests.db_fixtures import db_session, db_url  # noqa: F401
 
@@ -130,9 +132,26 @@ def test_unsure_first_firm_cancel_answered_no_changes_nothing(svc: RetentionServ
     assert db_session.scalar(select(func.count()).select_from(RetentionCase)) == 0
 
 
-def test_sure_first_firm_cancel_is_processed_at_once(svc: RetentionService,
-                                                     db_session: Session) -> None:  # noqa: F811
-    turn = svc.firm_cancel(conv(db_session, "C00002"), confidence=0.93)
+def test_typed_first_firm_cancel_is_read_back_however_sure_the_model_is(
+        svc: RetentionService, db_session: Session) -> None:  # noqa: F811
+    turn = svc.firm_cancel(conv(db_session, "C00002"), confidence=0.97)
+    assert responses(turn) == ["utter_confirm_cancel"] and turn.stage == "confirm_cancel"
+    assert cancelled_cases(db_session) == 0
+    assert find_customer(db_session, ref="C00002").current_subscription.status != "cancelled"
+
+
+def test_pressed_cancel_button_is_processed_at_once(svc: RetentionService,
+                                                    db_session: Session) -> None:  # noqa: F811
+    turn = svc.firm_cancel(conv(db_session, "C00002"), confidence=1.0)
+    assert responses(turn) == ["utter_cancel_confirmed"]
+    assert cancelled_cases(db_session) == 1
+
+
+def test_business_can_let_a_sure_first_firm_cancel_through(db_session: Session) -> None:  # noqa: F811
+    policy = replace(load_policy(), confirm_first_cancel_below=0.7)
+    svc = RetentionService(db_session, today=TODAY, policy=policy)
+    assert responses(svc.firm_cancel(conv(db_session, "C00003"), confidence=0.6)) == ["utter_confirm_cancel"]
+    turn = svc.firm_cancel(conv(db_session, "C00002", cid="conv-2"), confidence=0.93)
     assert responses(turn) == ["utter_cancel_confirmed"]
     assert cancelled_cases(db_session) == 1
 
@@ -162,6 +181,30 @@ def test_unverified_visitor_cannot_cancel_or_accept(svc: RetentionService,
         "utter_anything_else", "utter_need_verification")
     case = db_session.scalar(select(RetentionCase))
     assert case.customer_id is None and case.offers == [] and case.status == "open"
+
+
+def test_anonymous_just_cancel_it_is_processed_right_after_verification(
+        svc: RetentionService, db_session: Session) -> None:  # noqa: F811
+    asked = svc.firm_cancel(conv(db_session, None), confidence=0.9)
+    assert responses(asked) == ["utter_confirm_cancel"]
+    identity = svc.accept(conv(db_session, None, stage="confirm_cancel"))
+    assert identity.stage == "verify_ref" and "utter_need_verification" in responses(identity)
+    verified = conv(db_session, "C00002")
+    assert svc.cancel_requested(verified)
+    done = svc.after_verification(verified)
+    assert responses(done) == ["utter_cancel_confirmed"]  # no reason question, no offer
+    case = db_session.scalar(select(RetentionCase))
+    assert case.status == "cancelled" and case.offers == [] and case.cancel_requested_at is not None
+    assert find_customer(db_session, ref="C00002").current_subscription.status == "cancelled"
+    assert not svc.cancel_requested(verified)
+
+
+def test_anonymous_wish_to_leave_still_gets_the_reason_question_after_verification(
+        svc: RetentionService, db_session: Session) -> None:  # noqa: F811
+    svc.start(conv(db_session, None), reason=None)
+    verified = conv(db_session, "C00002")
+    assert not svc.cancel_requested(verified)
+    assert responses(svc.after_verification(verified)) == ["utter_ask_reason"]
 
 
 def test_unclear_reason_one_follow_up_then_other_with_words(svc: RetentionService,

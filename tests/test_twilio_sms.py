@@ -679,7 +679,11 @@ def test_cancel_then_cold_sms_then_yes_reactivates(twilio_stack: TwilioStack, st
         customer = find_customer(session, ref="C00031")
         customer.language, customer.consent_sms_marketing, customer.sms_opted_out_at = "es", True, None
         customer.timezone = "Europe/Madrid"
-    done = "\n".join(sms(twilio_stack, carlos, "no quiero ofertas, tramita mi baja ahora mismo"))
+    asked = "\n".join(sms(twilio_stack, carlos, "no quiero ofertas, tramita mi baja ahora mismo"))
+    assert "¿quieres que tramite ahora la baja" in asked, asked  # a typed first request is read back once
+    with session_scope() as session:
+        assert find_customer(session, ref="C00031").current_subscription.status == "active"
+    done = "\n".join(sms(twilio_stack, carlos, "si"))
     assert re.search(r"BAJA-[0-9A-F]{8}", done), done
     with session_scope() as session:
         customer = find_customer(session, ref="C00031")
