@@ -1,0 +1,81 @@
+"""The identity check's last step (real SDK objects, real SQLite): what follows a verification."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any, Iterator
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+import actions.verify
+import bot.handoff
+from actions.verify import ActionVerifyIdentity
+from bot.customers import find_customer
+from bot.db import session_factory
+from bot.models import RetentionCase
+from bot.policy import load_policy
+from bot.retention import Conversation, RetentionService
+from tests.db_fixtures import db_url  # noqa: F401
+
+WEDNESDAY_NOON = datetime(2026, 11, 25, 11, 0)  # naive UTC, as stored: 12:00 in Madrid, office hours
+
+
+def verify(sender: str, ref: str, postcode: str) -> tuple[list[str], list[dict[str, Any]]]:
+    tracker = Tracker(
+        sender_id=sender, slots={"language": "es", "retention_stage": "verify_postcode", "verify_ref": ref,
+                                 "verify_attempts": 0.0},
+        latest_message={"text": postcode, "intent": {"name": "nlu_fallback", "confidence": 0.3}},
+        events=[{"event": "user", "text": "tramita mi baja ya"}, {"event": "user", "text": "sí"},
+                {"event": "user", "text": ref}, {"event": "user", "text": postcode}],
+        paused=False, followup_action=None, active_loop={}, latest_action_name=None)
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(ActionVerifyIdentity().run(dispatcher, tracker, {}))
+    return [m.get("response") or "" for m in dispatcher.messages], events
+
+
+@pytest.fixture
+def office_hours(monkeypatch: pytest.MonkeyPatch, db_url: str) -> Iterator[str]:  # noqa: F811
+    """Wednesday noon in Madrid, and Lucía (C00001, 72.90 EUR/month) counts as a high-value account."""
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("RETENTION_HIGH_VALUE_EUR", "70")
+    monkeypatch.setattr(actions.verify, "now_utc", lambda: WEDNESDAY_NOON)
+    monkeypatch.setattr(bot.handoff, "now_utc", lambda: WEDNESDAY_NOON)
+    load_policy.cache_clear()
+    with session_factory(db_url)() as session:
+        lucia = find_customer(session, ref="C00001")
+        assert float(lucia.current_subscription.monthly_price) >= load_policy().handoff.high_value_monthly_revenue
+    yield db_url
+    load_policy.cache_clear()  # the environment is restored: later tests read the shipped policy
+
+
+def open_case(db_url: str, sender: str, cancel_now: bool) -> None:  # noqa: F811
+    with session_factory(db_url)() as session:
+        svc = RetentionService(session)
+        anonymous = Conversation(conversation_id=sender, language="es")
+        if cancel_now:
+            svc.firm_cancel(anonymous, confidence=1.0)  # asks for the identity, keeps the request
+        else:
+            svc.start(anonymous, reason=None)
+        session.commit()
+
+
+def test_high_value_visitor_who_asked_to_cancel_now_is_cancelled_not_handed_off(office_hours: str) -> None:
+    open_case(office_hours, "v-firm", cancel_now=True)
+    said, events = verify("v-firm", "C00001", "28013")
+    assert said == ["utter_verified", "utter_cancel_confirmed"]
+    assert not any(e.get("event") == "pause" for e in events)
+    with session_factory(office_hours)() as session:
+        assert find_customer(session, ref="C00001").current_subscription.status == "cancelled"
+
+
+def test_high_value_visitor_who_wants_to_leave_goes_to_a_person(office_hours: str) -> None:
+    open_case(office_hours, "v-leave", cancel_now=False)
+    said, events = verify("v-leave", "C00001", "28013")
+    assert said[0] == "utter_verified" and "utter_handoff" in said
+    assert any(e.get("event") == "pause" for e in events)
+    with session_factory(office_hours)() as session:
+        assert find_customer(session, ref="C00001").current_subscription.status != "cancelled"
+        assert session.query(RetentionCase).filter_by(conversation_id="v-leave").one().status == "handed_off"
