@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,8 @@ class Policy:
     handoff: HandoffPolicy
     #: a first "just cancel it" read with less confidence than this gets one yes/no question
     confirm_first_cancel_below: float = 1.0
+    #: an open case with no answer for this long is closed as ``abandoned`` (bot.housekeeping)
+    abandon_after: timedelta = timedelta(hours=24)
     source: Path = field(default=DEFAULT_POLICY, compare=False)
 
     def in_holdout(self, conversation_id: str) -> bool:
@@ -141,8 +143,13 @@ def parse_policy(raw: Any, path: Path = DEFAULT_POLICY) -> Policy:
         raise ConfigError.at(path, "not a mapping", "cancellation")
     confirm_below = _number(path, cancellation.get("confirm_first_request_below", 1.0),
                             "cancellation.confirm_first_request_below", 0.0, 1.0)
+    cases = raw.get("cases", {}) if isinstance(raw, dict) else {}
+    if not isinstance(cases, dict):
+        raise ConfigError.at(path, "not a mapping", "cases")
+    abandon_hours = _number(path, cases.get("abandon_after_hours", 24), "cases.abandon_after_hours", 1, 720)
     return Policy(holdout_share=share, cold=cold_policy, handoff=handoff_policy,
-                  confirm_first_cancel_below=confirm_below, source=path)
+                  confirm_first_cancel_below=confirm_below, abandon_after=timedelta(hours=abandon_hours),
+                  source=path)
 
 
 @lru_cache(maxsize=4)

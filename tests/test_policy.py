@@ -41,6 +41,8 @@ def test_shipped_policy_is_valid() -> None:
     (lambda d: d["cancellation"].update(confirm_first_request_below="always"),
      "cancellation.confirm_first_request_below"),
     (lambda d: d.update(cancellation=["ask"]), "cancellation"),
+    (lambda d: d["cases"].update(abandon_after_hours=0), "cases.abandon_after_hours"),
+    (lambda d: d.update(cases="daily"), "cases"),
 ])
 def test_invalid_policy_names_file_and_entry(tmp_path: Path, mutate, entry: str) -> None:  # noqa: ANN001
     data = raw()

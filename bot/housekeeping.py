@@ -1,0 +1,115 @@
+"""Housekeeping that keeps the records true over time; `make run` runs it every hour.
+
+* Offers whose time is over end: a discount goes back to the list price, a pause resumes the
+  service, a free upgrade returns to the previous plan (``expire_offers``).
+* A retention conversation the customer never finished (no answer for
+  ``cases.abandon_after_hours`` in ``data/retention.yml``) gets its final status, ``abandoned``,
+  so the dashboard counts it and the case no longer waits for an answer.
+
+``python -m bot.housekeeping`` runs both once; ``--every SECONDS`` keeps running them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import SAWarning, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from bot.config_errors import ConfigError
+from bot.models import CaseOffer, RetentionCase, utcnow
+from bot.policy import Policy, load_policy
+from bot.retention import OPEN, expire_offers
+
+log = logging.getLogger(__name__)
+
+
+def last_activity(session: Session, case: RetentionCase) -> datetime:
+    """When something last happened in the case: opened, an offer made or answered."""
+    latest = session.scalar(select(func.max(func.coalesce(CaseOffer.decided_at, CaseOffer.presented_at)))
+                            .where(CaseOffer.case_id == case.id))
+    return max(case.opened_at, latest) if latest is not None else case.opened_at
+
+
+def abandon_stale_cases(session: Session, now: datetime, after: timedelta) -> int:
+    """Open cases with no activity for ``after`` become ``abandoned``; returns how many.
+
+    An unanswered offer stays ``pending`` (it was never answered); nothing is applied or cancelled.
+    """
+    cutoff = now - after
+    count = 0
+    for case in session.scalars(select(RetentionCase).where(RetentionCase.status == OPEN,
+                                                            RetentionCase.opened_at < cutoff)):
+        if last_activity(session, case) < cutoff:
+            case.status, case.closed_at = "abandoned", now
+            count += 1
+    return count
+
+
+@dataclass(frozen=True)
+class Summary:
+    offers_ended: int
+    cases_abandoned: int
+
+    def line(self) -> str:
+        return f"{self.offers_ended} running offer(s) ended, {self.cases_abandoned} case(s) abandoned"
+
+
+def run_once(session: Session, policy: Policy, now: datetime | None = None) -> Summary:
+    now = now or utcnow()
+    return Summary(offers_ended=expire_offers(session, now.date()),
+                   cases_abandoned=abandon_stale_cases(session, now, policy.abandon_after))
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m bot.housekeeping", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--now", type=datetime.fromisoformat, default=None,
+                    help="pretend it is this UTC time (YYYY-MM-DDTHH:MM), e.g. to replay a day")
+    ap.add_argument("--every", type=int, default=0, metavar="SECONDS",
+                    help="keep running, once every SECONDS (at least 60)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bot.db import session_scope
+
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse printed the reason
+        return int(exc.code or 0)
+    if args.every and args.every < 60:
+        print("error: --every must be at least 60 seconds", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    warnings.filterwarnings("ignore", message=r"Dialect sqlite\+pysqlite does \*not\* support Decimal",
+                            category=SAWarning)
+    try:
+        policy = load_policy()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    while True:
+        try:
+            with session_scope() as session:
+                summary = run_once(session, policy, args.now)
+            print(summary.line(), flush=True)
+            failed = False
+        except SQLAlchemyError as exc:
+            detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            print(f"error: database: {detail} (is DATABASE_URL right and migrated? python -m bot.seed)",
+                  file=sys.stderr, flush=True)
+            failed = True
+        if not args.every:
+            return 1 if failed else 0
+        time.sleep(args.every)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
