@@ -106,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: database: {detail} (is DATABASE_URL right and migrated? python -m bot.seed)",
                   file=sys.stderr, flush=True)
             failed = True
+        except Exception:  # noqa: BLE001 - kept running: under `make run` one exit stops every process
+            if not args.every:
+                raise
+            log.exception("housekeeping run failed; trying again in %s s", args.every)
+            failed = True
         if not args.every:
             return 1 if failed else 0
         time.sleep(args.every)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import select as io_select
+import subprocess
+import sys
+import time
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -10,6 +15,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.config_errors import PROJECT_ROOT
 from bot.customers import find_customer
 from bot.db import session_factory
 from bot.housekeeping import abandon_stale_cases, main, run_once
@@ -109,3 +115,20 @@ def test_unmigrated_database_is_a_clear_error(tmp_path: Path, monkeypatch: pytes
     assert main([]) == 1
     err = capsys.readouterr().err
     assert "error: database:" in err and "python -m bot.seed" in err and "Traceback" not in err
+
+
+def test_hourly_mode_keeps_running_when_a_run_fails(tmp_path: Path) -> None:
+    """Under `make run` (honcho) one process that exits stops them all: a failed run must not exit."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}"}
+    proc = subprocess.Popen([sys.executable, "-m", "bot.housekeeping", "--every", "60"], cwd=PROJECT_ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready, _, _ = io_select.select([proc.stderr], [], [], 60)
+        assert ready, "no output from the first run"
+        line = proc.stderr.readline()  # the first run happens at once
+        assert line.startswith("error: database:"), line
+        time.sleep(1)
+        assert proc.poll() is None, "the hourly housekeeping exited after one failed run"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
