@@ -251,20 +251,22 @@ class RetentionService:
             case.status, case.closed_at = "retained", utcnow()
         return Turn(stage="closed").say("utter_keep_service")
 
-    def firm_cancel(self, conv: Conversation, confidence: float = 1.0) -> Turn:
+    def firm_cancel(self, conv: Conversation, confidence: float = 1.0, pressed: bool = False) -> Turn:
         """The customer insists on cancelling ("just cancel it"), with the model's confidence.
 
         Inside a retention conversation (an open case) it is processed at once, whatever the
         confidence: the customer already said they want to leave. As the first word on leaving,
-        a reading below the policy's ``cancellation.confirm_first_request_below`` (by default
-        every typed or spoken one) gets one confirmation question (stage ``confirm_cancel``: yes
-        cancels, no changes nothing), so that a misunderstood message (an abort command,
-        "cancel my card") never ends a service.
+        a typed or spoken request read with less confidence than the policy's
+        ``cancellation.confirm_first_request_below`` (1.0, the default: every one) gets one
+        confirmation question (stage ``confirm_cancel``: yes cancels, no changes nothing), so
+        that a misunderstood message (an abort command, "cancel my card") never ends a service.
+        A ``pressed`` button is the customer's explicit choice and is processed at once.
         """
         case = self.current_case(conv)
         opened = case is not None and case.status in (OPEN, "cancelled")
-        if (not opened and conv.stage != "confirm_cancel"
-                and confidence < self.policy.confirm_first_cancel_below):
+        below = self.policy.confirm_first_cancel_below
+        if (not opened and conv.stage != "confirm_cancel" and not pressed
+                and (below >= 1.0 or confidence < below)):
             return Turn(stage="confirm_cancel").say("utter_confirm_cancel")
         return self.cancel(conv)
 

@@ -18,6 +18,7 @@ from tests.db_fixtures import db_url  # noqa: F401
 
 def run(sender: str, customer_id: int, confidence: float,
         text: str = "cancel that request now") -> tuple[list[str], dict]:
+    """The action on a first "just cancel it" (``text``; "/cancel_firm" is a pressed button)."""
     tracker = Tracker(
         sender_id=sender, slots={"customer_id": float(customer_id), "verified": True, "language": "en",
                                  "retention_stage": None},
@@ -34,7 +35,7 @@ def run(sender: str, customer_id: int, confidence: float,
     (0.5, ["utter_confirm_cancel"], "active"),
     (0.0, ["utter_confirm_cancel"], "active"),
     (0.95, ["utter_confirm_cancel"], "active"),  # typed: read back however sure (data/retention.yml)
-    (1.0, ["utter_cancel_confirmed"], "cancelled"),  # a pressed button
+    (1.0, ["utter_confirm_cancel"], "active"),  # typed, even at full confidence
 ])
 def test_first_firm_cancel_is_read_back_unless_it_was_a_button(
         db_url: str, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
@@ -50,6 +51,16 @@ def test_first_firm_cancel_is_read_back_unless_it_was_a_button(
         assert session.get(Customer, customer_id).current_subscription.status == status
     if status == "active":
         assert slots.get("retention_stage") == "confirm_cancel"
+
+
+def test_pressed_cancel_button_is_processed_at_once(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    with session_factory(db_url)() as session:
+        customer_id = find_customer(session, ref="C00003").id
+    said, _ = run("conv-button", customer_id, 1.0, text="/cancel_firm")
+    assert said == ["utter_cancel_confirmed"]
+    with session_factory(db_url)() as session:
+        assert session.get(Customer, customer_id).current_subscription.status == "cancelled"
 
 
 def test_yes_to_the_read_back_of_an_angry_demand_cancels_and_a_person_follows_up(

@@ -56,7 +56,7 @@ def open_case(db_url: str, sender: str, cancel_now: bool) -> None:  # noqa: F811
         svc = RetentionService(session)
         anonymous = Conversation(conversation_id=sender, language="es")
         if cancel_now:
-            svc.firm_cancel(anonymous, confidence=1.0)  # asks for the identity, keeps the request
+            svc.firm_cancel(anonymous, pressed=True)  # asks for the identity, keeps the request
         else:
             svc.start(anonymous, reason=None)
         session.commit()

@@ -142,7 +142,8 @@ def test_typed_first_firm_cancel_is_read_back_however_sure_the_model_is(
 
 def test_pressed_cancel_button_is_processed_at_once(svc: RetentionService,
                                                     db_session: Session) -> None:  # noqa: F811
-    turn = svc.firm_cancel(conv(db_session, "C00002"), confidence=1.0)
+    assert responses(svc.firm_cancel(conv(db_session, "C00003"), confidence=1.0)) == ["utter_confirm_cancel"]
+    turn = svc.firm_cancel(conv(db_session, "C00002", cid="conv-2"), confidence=1.0, pressed=True)
     assert responses(turn) == ["utter_cancel_confirmed"]
     assert cancelled_cases(db_session) == 1
 
