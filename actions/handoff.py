@@ -68,16 +68,15 @@ def follow_up_if_angry(dispatcher: CollectingDispatcher, tracker: Tracker, turn:
             follow_up_angry_cancellation(dispatcher, tracker, verbatim, customer_id)
 
 
-def follow_up_angry_cancellation(dispatcher: CollectingDispatcher, tracker: Tracker,
-                                 verbatim: Optional[str] = None, customer_id: Optional[int] = None) -> None:
+def follow_up_angry_cancellation(dispatcher: CollectingDispatcher, tracker: Tracker, verbatim: str,
+                                 customer_id: Optional[int] = None) -> None:
     """An angry customer who insists on leaving is let go at once; a person follows up later."""
     conv = conversation_of(tracker)
     if customer_id is not None:
         conv = replace(conv, customer_id=customer_id, verified=True)
     with service() as (session, svc):
         decision = open_ticket(session, conversation_id=conv.conversation_id, trigger="angry",
-                               channel=conv.channel, language=conv.language,
-                               verbatim=verbatim or latest_text(tracker),
+                               channel=conv.channel, language=conv.language, verbatim=verbatim,
                                customer_id=conv.customer_id if conv.verified else None, case=svc.current_case(conv))
         if decision.ticket.status == "waiting":
             decision.ticket.status = "callback"  # nothing to take over: the cancellation is done

@@ -53,7 +53,6 @@ import string
 import sys
 import time as time_module
 import unicodedata
-import warnings
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -65,7 +64,7 @@ from typing import IO, TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import SAWarning, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
@@ -1126,13 +1125,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bot.db import session_factory
+    from bot.db import database_error, quiet_sqlite_decimal_warning, session_factory
 
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    # SQLite stores Numeric as float and says so on every query; amounts here are cents.
-    warnings.filterwarnings("ignore", message=r"Dialect sqlite\+pysqlite does \*not\* support Decimal",
-                            category=SAWarning)
+    quiet_sqlite_decimal_warning()
     try:
         policy, config, catalogue = load_policy(), load_campaigns(), load_catalogue()
     except ConfigError as exc:
@@ -1141,9 +1138,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _command(args, session_factory(), policy, config, catalogue)
     except SQLAlchemyError as exc:
-        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        print(f"error: database: {detail} (is DATABASE_URL right and migrated? python -m bot.seed)",
-              file=sys.stderr)
+        print(database_error(exc), file=sys.stderr)
         return 1
 
 

@@ -21,6 +21,22 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'retention.db'}"
 
 
+def quiet_sqlite_decimal_warning() -> None:
+    """SQLite stores Numeric as float and warns on every query; amounts here are cents."""
+    import warnings
+
+    from sqlalchemy.exc import SAWarning
+
+    warnings.filterwarnings("ignore", message=r"Dialect sqlite\+pysqlite does \*not\* support Decimal",
+                            category=SAWarning)
+
+
+def database_error(exc: BaseException) -> str:
+    """One line for a command-line tool whose database failed (never a traceback)."""
+    detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    return f"error: database: {detail} (is DATABASE_URL right and migrated? python -m bot.seed)"
+
+
 def database_url() -> str:
     """The configured database URL (``DATABASE_URL``), SQLite under ``var/`` by default."""
     return os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL

@@ -15,12 +15,11 @@ import argparse
 import logging
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import SAWarning, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot.config_errors import ConfigError
@@ -31,26 +30,22 @@ from bot.retention import OPEN, expire_offers
 log = logging.getLogger(__name__)
 
 
-def last_activity(session: Session, case: RetentionCase) -> datetime:
-    """When something last happened in the case: opened, an offer made or answered."""
-    latest = session.scalar(select(func.max(func.coalesce(CaseOffer.decided_at, CaseOffer.presented_at)))
-                            .where(CaseOffer.case_id == case.id))
-    return max(case.opened_at, latest) if latest is not None else case.opened_at
-
-
 def abandon_stale_cases(session: Session, now: datetime, after: timedelta) -> int:
     """Open cases with no activity for ``after`` become ``abandoned``; returns how many.
 
-    An unanswered offer stays ``pending`` (it was never answered); nothing is applied or cancelled.
+    Activity is the case's opening and every offer made or answered in it. An unanswered offer
+    stays ``pending`` (it was never answered); nothing is applied or cancelled.
     """
     cutoff = now - after
-    count = 0
-    for case in session.scalars(select(RetentionCase).where(RetentionCase.status == OPEN,
-                                                            RetentionCase.opened_at < cutoff)):
-        if last_activity(session, case) < cutoff:
-            case.status, case.closed_at = "abandoned", now
-            count += 1
-    return count
+    recent_offer = (select(CaseOffer.id)
+                    .where(CaseOffer.case_id == RetentionCase.id,
+                           func.coalesce(CaseOffer.decided_at, CaseOffer.presented_at) >= cutoff)
+                    .exists())
+    stale = session.scalars(select(RetentionCase).where(RetentionCase.status == OPEN,
+                                                        RetentionCase.opened_at < cutoff, ~recent_offer)).all()
+    for case in stale:
+        case.status, case.closed_at = "abandoned", now
+    return len(stale)
 
 
 @dataclass(frozen=True)
@@ -78,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bot.db import session_scope
+    from bot.db import database_error, quiet_sqlite_decimal_warning, session_scope
 
     try:
         args = _parser().parse_args(argv)
@@ -88,8 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --every must be at least 60 seconds", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    warnings.filterwarnings("ignore", message=r"Dialect sqlite\+pysqlite does \*not\* support Decimal",
-                            category=SAWarning)
+    quiet_sqlite_decimal_warning()
     try:
         policy = load_policy()
     except ConfigError as exc:
@@ -102,9 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             print(summary.line(), flush=True)
             failed = False
         except SQLAlchemyError as exc:
-            detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            print(f"error: database: {detail} (is DATABASE_URL right and migrated? python -m bot.seed)",
-                  file=sys.stderr, flush=True)
+            print(database_error(exc), file=sys.stderr, flush=True)
             failed = True
         except Exception:  # noqa: BLE001 - kept running: under `make run` one exit stops every process
             if not args.every:

@@ -56,6 +56,14 @@ class Policy:
         return int.from_bytes(digest[:4], "big") / 2**32 < self.holdout_share
 
 
+def _optional_section(path: Path, raw: Any, name: str) -> dict[str, Any]:
+    """A section that may be left out (its defaults apply), but must be a mapping when present."""
+    value = raw.get(name, {}) if isinstance(raw, dict) else {}
+    if not isinstance(value, dict):
+        raise ConfigError.at(path, "not a mapping", name)
+    return value
+
+
 def _section(path: Path, raw: Any, name: str) -> dict[str, Any]:
     value = raw.get(name) if isinstance(raw, dict) else None
     if not isinstance(value, dict):
@@ -138,14 +146,10 @@ def parse_policy(raw: Any, path: Path = DEFAULT_POLICY) -> Policy:
         start=_clock(path, office.get("start"), "handoff.office_hours.start"),
         end=_clock(path, office.get("end"), "handoff.office_hours.end"),
     )
-    cancellation = raw.get("cancellation", {}) if isinstance(raw, dict) else {}
-    if not isinstance(cancellation, dict):
-        raise ConfigError.at(path, "not a mapping", "cancellation")
+    cancellation = _optional_section(path, raw, "cancellation")
     confirm_below = _number(path, cancellation.get("confirm_first_request_below", 1.0),
                             "cancellation.confirm_first_request_below", 0.0, 1.0)
-    cases = raw.get("cases", {}) if isinstance(raw, dict) else {}
-    if not isinstance(cases, dict):
-        raise ConfigError.at(path, "not a mapping", "cases")
+    cases = _optional_section(path, raw, "cases")
     abandon_hours = _number(path, cases.get("abandon_after_hours", 24), "cases.abandon_after_hours", 1, 720)
     return Policy(holdout_share=share, cold=cold_policy, handoff=handoff_policy,
                   confirm_first_cancel_below=confirm_below, abandon_after=timedelta(hours=abandon_hours),
