@@ -33,7 +33,7 @@ than the one offered in hot, if it pays. The life of a cold case (``ColdCase``):
 
 CLI::
 
-    python -m bot.campaigns run [--dry-run] [--limit N] [--runner-id X] [--now UTC-TIME]
+    python -m bot.campaigns run [--dry-run] [--limit N] [--runner-id X] [--now UTC-TIME] [--every SECONDS]
     python -m bot.campaigns export --csv FILE [--on DAY]   (FILE "-" = standard output)
     python -m bot.campaigns solved --case ID [--at YYYY-MM-DD]
     python -m bot.campaigns status
@@ -72,6 +72,7 @@ from bot.config_errors import PROJECT_ROOT, ConfigError, read_yaml
 from bot.customers import customer_context
 from bot.models import CaseOffer, ColdCase, Customer, Incident, RetentionCase, utcnow
 from bot.offers import KINDS, Catalogue, CustomerContext, RankedOffer, load_catalogue, rank_offers, segment_for
+from bot.periodic import every_error, repeat
 from bot.plans import LANGUAGES, file_stamp
 from bot.policy import Policy, load_policy
 from bot.reasons import REASONS
@@ -1114,6 +1115,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--runner-id", type=_runner_id, default=None, help="name of this runner (default host-pid)")
     run.add_argument("--now", type=_moment, default=None, metavar="YYYY-MM-DDTHH:MM",
                      help="act as if it were this UTC time (previews, tests); default now")
+    run.add_argument("--every", type=int, default=0, metavar="SECONDS",
+                     help="keep running, once every SECONDS (at least 60); without SMS settings each"
+                          " run is a dry run that reports what is due")
     export = sub.add_parser("export", help="write the due list as CSV for the call centre")
     export.add_argument("--csv", required=True, metavar="FILE", help="output file ('-' = standard output)")
     export.add_argument("--on", type=_day, default=None, metavar="YYYY-MM-DD", help="due on this day (default today)")
@@ -1145,24 +1149,43 @@ def main(argv: list[str] | None = None) -> int:
 def _command(args: argparse.Namespace, factory: SessionFactory, policy: Policy, config: CampaignConfig,
              catalogue: Catalogue) -> int:
     if args.cmd == "run":
-        sender = None
-        if not args.dry_run:
+        from bot.db import database_error
+
+        if error := every_error(args.every):
+            print(error, file=sys.stderr)
+            return 2
+        dry_run, sender = args.dry_run, None
+        if not dry_run:
             from bot.sms import SmsConfigError, SmsSender
 
             try:
                 sender = SmsSender.from_env()
             except (SmsConfigError, ValueError) as exc:
-                print(f"error: {exc} (or use --dry-run)", file=sys.stderr)
-                return 2
-        summary = asyncio.run(run_campaign(factory, sender, args.runner_id, args.now, args.dry_run, args.limit,
-                                           policy=policy, config=config, catalogue=catalogue))
-        for line in summary.lines():
-            print(line)
-        if args.dry_run:
-            for m in summary.messages:
-                print(f"\n#{m.cold_case_id} {m.customer_ref} [{m.language}] {m.offer_id} "
-                      f"({m.segments} segment(s)):\n{m.body}")
-        return 1 if summary.failed else 0
+                if not args.every:
+                    print(f"error: {exc} (or use --dry-run)", file=sys.stderr)
+                    return 2
+                # under `make run` without Twilio settings: stay up and report what is due
+                print(f"SMS not configured ({exc}): every run is a dry run; nothing is sent. The due"
+                      " list for a call centre: python -m bot.campaigns export --csv FILE", flush=True)
+                dry_run = True
+
+        def once() -> int:
+            try:
+                summary = asyncio.run(run_campaign(factory, sender, args.runner_id, args.now, dry_run,
+                                                   args.limit, policy=policy, config=config,
+                                                   catalogue=catalogue))
+            except SQLAlchemyError as exc:
+                print(database_error(exc), file=sys.stderr, flush=True)
+                return 1
+            for line in summary.lines():
+                print(line, flush=True)
+            if dry_run and not args.every:
+                for m in summary.messages:
+                    print(f"\n#{m.cold_case_id} {m.customer_ref} [{m.language}] {m.offer_id} "
+                          f"({m.segments} segment(s)):\n{m.body}")
+            return 1 if summary.failed else 0
+
+        return repeat(once, args.every, "campaign run")
     with factory() as session:
         if args.cmd == "export":
             today = args.on or utcnow().date()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,10 +23,9 @@ from sqlalchemy.orm import Session
 
 from bot.config_errors import ConfigError
 from bot.models import CaseOffer, RetentionCase, utcnow
+from bot.periodic import every_error, repeat
 from bot.policy import Policy, load_policy
 from bot.retention import OPEN, expire_offers
-
-log = logging.getLogger(__name__)
 
 
 def abandon_stale_cases(session: Session, now: datetime, after: timedelta) -> int:
@@ -79,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse printed the reason
         return int(exc.code or 0)
-    if args.every and args.every < 60:
-        print("error: --every must be at least 60 seconds", file=sys.stderr)
+    if error := every_error(args.every):
+        print(error, file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     quiet_sqlite_decimal_warning()
@@ -89,23 +87,18 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    while True:
+
+    def once() -> int:
         try:
             with session_scope() as session:
                 summary = run_once(session, policy, args.now)
-            print(summary.line(), flush=True)
-            failed = False
         except SQLAlchemyError as exc:
             print(database_error(exc), file=sys.stderr, flush=True)
-            failed = True
-        except Exception:  # noqa: BLE001 - kept running: under `make run` one exit stops every process
-            if not args.every:
-                raise
-            log.exception("housekeeping run failed; trying again in %s s", args.every)
-            failed = True
-        if not args.every:
-            return 1 if failed else 0
-        time.sleep(args.every)
+            return 1
+        print(summary.line(), flush=True)
+        return 0
+
+    return repeat(once, args.every, "housekeeping run")
 
 
 if __name__ == "__main__":

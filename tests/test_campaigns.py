@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -823,6 +824,7 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     (("run", "--limit", "ten"), "expected a whole number"),
     (("run", "--runner-id", "two words"), "letters, digits"),
     (("run", "--now", "tomorrow"), "expected a UTC time"),
+    (("run", "--every", "10"), "at least 60 seconds"),
     (("solved",), "the following arguments are required: --case"),
     (("solved", "--case", "x"), "expected a whole number"),
     (("solved", "--case", "12345"), "no cold case #12345"),
@@ -871,3 +873,33 @@ def test_cli_run_sends_through_twilio_and_rejects_bad_input(db_session: Session,
     assert result.returncode == 2 and "TWILIO_ACCOUNT_SID" in result.stderr and "Traceback" not in result.stderr
     broken = _cli("status", env={**env, "DATABASE_URL": f"sqlite:///{tmp_path / 'not-migrated.db'}"})
     assert broken.returncode == 1 and "error: database" in broken.stderr and "Traceback" not in broken.stderr
+
+
+def test_runner_under_make_run_without_twilio_settings_stays_up_and_reports_what_is_due(
+        db_session: Session, db_url: str, twilio: TwilioApiStandIn) -> None:  # noqa: F811
+    """`make run` starts `run --every 900`: with no Twilio settings it must neither exit (honcho would
+    stop every process) nor send or change anything; each run says what is due."""
+    cancel_and_schedule(db_session, "C00001")
+    cancel_and_schedule(db_session, "C00013")
+    allow_sms(db_session, "C00013")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}
+    env["PYTHONPATH"] = str(PROJECT_ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "bot.campaigns", "run", "--every", "60",
+                             "--now", "2026-12-24T10:00"], cwd=PROJECT_ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines: list[str] = []
+        while not any(line.startswith("would send:") for line in lines):
+            line = proc.stdout.readline()
+            assert line, f"the runner exited: {lines} {proc.stderr.read()}"
+            lines.append(line)
+        assert "SMS not configured" in lines[0] and "TWILIO_ACCOUNT_SID" in lines[0]
+        assert "DRY RUN" in "".join(lines) and "would send: 2;" in lines[-1], lines
+        time.sleep(1)
+        assert proc.poll() is None, "the runner exited after its first run"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert twilio.requests == []
+    db_session.expire_all()
+    assert cold_of(db_session, "C00013").status != "sent"
