@@ -46,6 +46,7 @@ def make_engine(url: str | None = None) -> Engine:
     """Create an engine; SQLite gets foreign keys and a busy timeout for concurrent writers."""
     url = url or database_url()
     if url.startswith("sqlite:///"):
+        quiet_sqlite_decimal_warning()  # else every process of `make run` logs it on each query
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, future=True, connect_args={"timeout": 30})
 
