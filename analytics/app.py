@@ -56,7 +56,7 @@ from werkzeug.security import check_password_hash
 
 from analytics import agent as agent_desk
 from analytics import metrics as m
-from bot.db import database_url, quiet_sqlite_decimal_warning, session_factory
+from bot.db import database_url, session_factory
 from bot.models import DashboardUser, utcnow
 from bot.offers import SEGMENTS
 from bot.reasons import REASONS
@@ -920,7 +920,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="port (ANALYTICS_PORT, default 8050)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    quiet_sqlite_decimal_warning()
     app = create_app()
     try:
         with app.server.extensions["nubia_analytics"].session() as s:

@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any, TextIO
 
 from analytics import metrics as m
-from bot.db import quiet_sqlite_decimal_warning, session_scope
+from bot.db import session_scope
 
 
 def figures(d: m.Dashboard) -> dict[str, Any]:
@@ -111,7 +111,6 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     parser.add_argument("--list-tables", action="store_true", help="print the table names and exit")
     parser.add_argument("--show-contacts", action="store_true", help="do not mask phone numbers and e-mails")
     args = parser.parse_args(argv)
-    quiet_sqlite_decimal_warning()
 
     with session_scope() as session:
         if args.since is None and args.until is None:

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
-from bot.db import quiet_sqlite_decimal_warning, session_scope, upgrade_database
+from bot.db import session_scope, upgrade_database
 from bot.models import DashboardUser
 
 ROLES: tuple[str, ...] = ("admin", "supervisor", "agent")
@@ -114,7 +114,6 @@ def main(argv: list[str] | None = None) -> int:
     delete = sub.add_parser("delete", help="remove a user (ends their sessions)")
     delete.add_argument("username")
     args = parser.parse_args(argv)
-    quiet_sqlite_decimal_warning()
 
     upgrade_database()
     try:

@@ -1129,11 +1129,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bot.db import database_error, quiet_sqlite_decimal_warning, session_factory
+    from bot.db import database_error, session_factory
 
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    quiet_sqlite_decimal_warning()
     try:
         policy, config, catalogue = load_policy(), load_campaigns(), load_catalogue()
     except ConfigError as exc:

@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bot.db import database_error, quiet_sqlite_decimal_warning, session_scope
+    from bot.db import database_error, session_scope
 
     try:
         args = _parser().parse_args(argv)
@@ -81,7 +81,6 @@ def main(argv: list[str] | None = None) -> int:
         print(error, file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    quiet_sqlite_decimal_warning()
     try:
         policy = load_policy()
     except ConfigError as exc:
