@@ -35,6 +35,8 @@ def conversation_of(tracker: Tracker) -> Conversation:
         customer_id=int(customer_id) if customer_id is not None else None,
         verified=bool(tracker.get_slot("verified")),
         stage=tracker.get_slot("retention_stage"),
+        pending=tracker.get_slot("pending_request"),
+        plan_change_to=tracker.get_slot("plan_change_to"),
     )
 
 

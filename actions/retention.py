@@ -22,6 +22,11 @@ class ActionStartRetention(Action):
                   domain: Dict[Text, Any]) -> List[EventType]:
         _, reason = reason_from_intent(tracker.get_intent_of_latest_message())
         conv = conversation_of(tracker)
+        with service() as (_, svc):
+            instead = svc.opening(conv, latest_text(tracker))
+            events = emit(instead, dispatcher) if instead is not None else None
+        if instead is not None and events is not None:
+            return events + (hand_off(dispatcher, tracker, instead.handoff) if instead.handoff else [])
         trigger = handoff_instead(tracker, conv.customer_id if conv.verified else None, starting=True)
         # In office hours a person takes over before any offer; out of hours the assistant goes on.
         person_now = bool(trigger) and in_office_hours(load_policy().handoff, now_utc())
@@ -52,14 +57,22 @@ class ActionSetReason(Action):
         return events
 
 
-class ActionClarifyReason(Action):
+class ActionReadAnswer(Action):
+    """The customer answered a question (offer, read-back, reason, plan change): read it there."""
+
     def name(self) -> Text:
-        return "action_clarify_reason"
+        return "action_read_answer"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
+        intent = tracker.get_intent_of_latest_message()
         with service() as (_, svc):
-            return emit(svc.clarify(conversation_of(tracker), latest_text(tracker)), dispatcher)
+            turn = svc.answer(conversation_of(tracker), latest_text(tracker), intent)
+            events = emit(turn, dispatcher)
+        if turn.handoff:
+            return events + hand_off(dispatcher, tracker, turn.handoff)
+        follow_up_if_angry(dispatcher, tracker, turn)
+        return events
 
 
 class ActionAcceptOffer(Action):
@@ -91,6 +104,11 @@ class ActionCancelSubscription(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
+        with service() as (_, svc):
+            instead = svc.opening(conversation_of(tracker), latest_text(tracker))
+            events = emit(instead, dispatcher) if instead is not None else []
+        if instead is not None:
+            return events + (hand_off(dispatcher, tracker, instead.handoff) if instead.handoff else [])
         with service() as (_, svc):
             confidence = ((tracker.latest_message or {}).get("intent") or {}).get("confidence")
             turn = svc.firm_cancel(conversation_of(tracker),

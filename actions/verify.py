@@ -38,7 +38,7 @@ class ActionVerifyIdentity(Action):
             events += slots_from(profile)
             verified = replace(conv, customer_id=step.customer_id, verified=True, stage=None)
             # A visitor who asked to cancel at once is let go, whatever the account's value.
-            if not svc.cancel_requested(verified) and handoff_instead(
+            if not svc.cancel_requested(verified) and not conv.pending and handoff_instead(
                     tracker, step.customer_id, starting=True) == "high_value" and in_office_hours(
                     load_policy().handoff, now_utc()):
                 high_value = True
@@ -46,6 +46,8 @@ class ActionVerifyIdentity(Action):
                 high_value = False
                 turn = svc.after_verification(verified)
                 events += emit(turn, dispatcher)
+        if not high_value and turn.handoff:
+            return events + hand_off(dispatcher, tracker, turn.handoff, customer_id=step.customer_id)
         if high_value:  # a valuable account that wants to leave: a person takes over now
             return events + hand_off(dispatcher, tracker, "high_value", customer_id=step.customer_id)
         follow_up_if_angry(dispatcher, tracker, turn, customer_id=step.customer_id)

@@ -149,6 +149,10 @@ class RetentionCase(Base):
     # When the customer asked to cancel right away ("just cancel it", or yes to the read-back)
     # before proving who they are: once verified, the cancellation is processed, nothing else.
     cancel_requested_at = Column(DateTime, nullable=True)
+    # The customer undid the cancellation before its effective date ("me he arrepentido").
+    cancel_undone_at = Column(DateTime, nullable=True)
+    # Reasons stated after the first one, comma-separated (the first stays in ``reason``).
+    later_reasons = Column(String(200), nullable=True)
     holdout = Column(Boolean, nullable=False, default=False)
     opened_at = Column(DateTime, nullable=False, default=utcnow, index=True)
     closed_at = Column(DateTime, nullable=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +26,8 @@ PLAN_KINDS: tuple[str, ...] = tuple(KIND_SERVICES)
 
 _CODE = re.compile(r"^[a-z0-9_]+$")
 _PLAN_KEYS = {"code", "name", "monthly_price", "monthly_cost", "tier", "kind"}
+_OPTIONAL_KEYS = {"without"}
+SERVICES = ("fibre", "mobile", "tv")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class Plan:
     monthly_cost: Decimal  # average cost to serve one customer on this plan
     tier: int  # position on the up/downgrade ladder; higher = richer plan
     kind: str
+    #: the plan a customer moves to when dropping one service of this bundle (service -> code)
+    without: dict[str, str] = field(default_factory=dict)
 
     @property
     def services(self) -> frozenset[str]:
@@ -112,6 +116,12 @@ def _load_plans_cached(path: Path, mtime_ns: int, size: int) -> tuple[Plan, ...]
         tiers[plan.tier] = plan.code
     if not plans:
         raise ConfigError.at(path, "the 'plans' list is empty")
+    for plan in plans.values():
+        for service, target in plan.without.items():
+            other = plans.get(target)
+            if other is None or other.services != plan.services - {service}:
+                raise ConfigError.at(path, f"without.{service}: '{target}' must be a plan with "
+                                     f"exactly the other services of this one", f"plan '{plan.code}'")
     return tuple(sorted(plans.values(), key=lambda plan: plan.tier))
 
 
@@ -127,7 +137,7 @@ def _parse_plan(path: Path, index: int, raw: Any) -> Plan:
     def fail(problem: str) -> ConfigError:
         return ConfigError.at(path, problem, entry)
 
-    unknown = set(raw) - _PLAN_KEYS
+    unknown = set(raw) - _PLAN_KEYS - _OPTIONAL_KEYS
     if unknown:
         raise fail(f"unknown key(s): {', '.join(sorted(map(str, unknown)))}")
     missing = _PLAN_KEYS - set(raw)
@@ -158,19 +168,23 @@ def _parse_plan(path: Path, index: int, raw: Any) -> Plan:
     kind = raw["kind"]
     if kind not in KIND_SERVICES:
         raise fail(f"unknown kind {kind!r} (expected one of: {', '.join(PLAN_KINDS)})")
+    without = raw.get("without") or {}
+    if not isinstance(without, dict) or any(
+            k not in KIND_SERVICES[kind] or not isinstance(v, str) for k, v in without.items()):
+        raise fail("without must map a service of this plan (fibre, mobile, tv) to a plan code")
     return Plan(code=code, name={lang: name[lang].strip() for lang in LANGUAGES},
                 monthly_price=price.quantize(CENT), monthly_cost=cost.quantize(CENT), tier=tier,
-                kind=kind)
+                kind=kind, without=dict(without))
 
 
 def downgrade_candidates(plans: dict[str, Plan], current: Plan) -> list[Plan]:
-    """Lower-tier plans that keep the customer's main line, best (highest tier) first.
+    """Lower-tier plans that keep the customer's fibre and mobile lines, best (highest tier) first.
 
-    A downgrade never takes away the fixed line: a fibre customer stays on a fibre plan, a
-    mobile-only customer stays on a plan with mobile. Mobile or TV may be dropped.
+    A downgrade never takes away a line the customer uses (a bundle's mobile line included):
+    only TV may go, and the offer text then says so.
     """
-    keep = "fibre" if "fibre" in current.services else "mobile"
-    found = [p for p in plans.values() if p.tier < current.tier and keep in p.services]
+    keep = current.services - {"tv"}
+    found = [p for p in plans.values() if p.tier < current.tier and keep <= p.services]
     return sorted(found, key=lambda p: p.tier, reverse=True)
 
 

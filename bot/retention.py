@@ -15,7 +15,7 @@ Rules enforced here (seeds 000, 001, 003; FTC click-to-cancel):
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Optional
@@ -24,8 +24,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.customers import customer_context, profile_of
-from bot.models import CaseOffer, Customer, RetentionCase, utcnow
+from bot.models import CaseOffer, ColdCase, Customer, RetentionCase, utcnow
+from bot.nlu.answers import Answer, Question, read
 from bot.offers import Catalogue, RankedOffer, load_catalogue, rank_offers
+from bot.plans import load_plans
 from bot.policy import Policy, load_policy
 from bot.reasons import REASONS
 
@@ -33,6 +35,16 @@ MAX_SAVE_ATTEMPTS = 2
 CANCEL_NOTICE_DAYS = 2  # Spain: the operator must end the service within two working days
 OPEN = "open"
 FINAL_STATUSES = ("retained", "cancelled", "handed_off", "abandoned")
+
+#: the question each stage has asked, so that the answer is read against it; a ``clarify_``
+#: stage is the one follow-up question after an unsure answer, read against the same question
+QUESTION_OF_STAGE: dict[str, Question] = {
+    "offer": Question.OFFER, "clarify_offer": Question.OFFER,
+    "confirm_cancel": Question.CONFIRM_CANCEL, "clarify_cancel": Question.CONFIRM_CANCEL,
+    "ask_reason": Question.REASON, "clarify_reason": Question.REASON,
+    "plan_change": Question.PLAN_CHANGE, "clarify_plan_change": Question.PLAN_CHANGE,
+}
+ANSWER_STAGES = tuple(QUESTION_OF_STAGE)
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,7 @@ class Turn:
     replies: list[Reply] = field(default_factory=list)
     stage: Optional[str] = None
     slots: dict[str, Any] = field(default_factory=dict)
+    handoff: Optional[str] = None  # a person should take over, with this trigger
 
     def say(self, response: str, **params: Any) -> "Turn":
         self.replies.append(Reply(response, params))
@@ -62,6 +75,8 @@ class Conversation:
     customer_id: Optional[int] = None
     verified: bool = False
     stage: Optional[str] = None
+    pending: Optional[str] = None  # what an anonymous visitor asked for before verifying ("undo")
+    plan_change_to: Optional[str] = None  # the plan proposed for a partial request
 
 
 def _reference(prefix: str) -> str:
@@ -93,7 +108,10 @@ class RetentionService:
     def open_case(self, conv: Conversation) -> RetentionCase:
         """Idempotent: a conversation has at most one open case."""
         case = self.current_case(conv)
-        if case is not None and case.status == OPEN:
+        if case is not None and case.status != "cancelled":
+            # One conversation is one case: talking about leaving again reopens it.
+            if case.status != OPEN:
+                case.status, case.closed_at = OPEN, None
             if case.customer_id is None and conv.customer_id is not None and conv.verified:
                 case.customer_id = conv.customer_id
                 self._set_revenue(case)
@@ -120,7 +138,12 @@ class RetentionService:
     def _record_reason(case: RetentionCase, reason: str, verbatim: str | None) -> None:
         if reason not in REASONS:
             raise ValueError(f"unknown churn reason {reason!r}")
-        case.reason = reason
+        if case.reason is None:
+            case.reason = reason
+        elif reason != case.reason:  # the first stated reason stays; later ones are listed
+            later = [r for r in (case.later_reasons or "").split(",") if r]
+            if reason not in later:
+                case.later_reasons = ",".join([*later, reason])[:200]
         if verbatim and not case.reason_verbatim:
             case.reason_verbatim = verbatim[:2000]
 
@@ -165,10 +188,10 @@ class RetentionService:
             return turn
         if not conv.verified:
             return self.ask_identity(turn)
-        if already_offered and conv.stage == "offer":
+        if already_offered and conv.stage in ("offer", "clarify_offer"):
             # A new reason while an offer is pending: look for a better match.
             self.decline_pending(case)
-        return self._next_offer(conv, case, turn)
+        return self._next_offer(conv, case, turn, reason=reason)
 
     def clarify(self, conv: Conversation, verbatim: str | None) -> Turn:
         """The reason was unclear: one open follow-up, then ``other`` with the words kept."""
@@ -195,8 +218,17 @@ class RetentionService:
     def after_verification(self, conv: Conversation) -> Turn:
         """Continue the flow once an anonymous visitor proved who they are.
 
-        A visitor who had asked to cancel at once gets the cancellation, not a save attempt.
+        A visitor who had asked to cancel at once gets the cancellation, not a save attempt; one
+        who asked to undo a cancellation or to drop one service gets that.
         """
+        if conv.pending == "undo":
+            return self.undo(conv)
+        if conv.pending == "confirm_cancel":
+            return Turn(stage="confirm_cancel", slots={"pending_request": None}).say(
+                "utter_confirm_cancel")
+        if conv.pending and conv.pending.startswith("drop:"):
+            return self._merge(Turn(slots={"pending_request": None}),
+                               self.partial(conv, conv.pending[len("drop:"):]))
         case = self.open_case(conv)
         if case.cancel_requested_at is not None and conv.verified and case.customer_id is not None:
             return self.cancel(conv)
@@ -240,16 +272,160 @@ class RetentionService:
         self.decline_pending(case)
         if len(case.offers) >= MAX_SAVE_ATTEMPTS:
             return self.cancel(conv)
-        turn = Turn(slots={"case_id": float(case.id)})
-        turn.say("utter_offer_alternative")
-        return self._next_offer(conv, case, turn, alternative=True)
+        return self._next_offer(conv, case, Turn(slots={"case_id": float(case.id)}), alternative=True)
 
     def keep(self, conv: Conversation) -> Turn:
         """The customer decided to stay without an offer."""
         case = self.current_case(conv)
         if case is not None and case.status == OPEN:
+            self.decline_pending(case)
             case.status, case.closed_at = "retained", utcnow()
         return Turn(stage="closed").say("utter_keep_service")
+
+    # ------------------------------------------------------ answers in context
+    def answer(self, conv: Conversation, text: str, intent: str | None = None) -> Turn:
+        """The customer answered the question of ``conv.stage``: read it against that question.
+
+        Only an unambiguous answer changes the account. An unsure one gets one short follow-up
+        question with buttons (stage ``clarify_...``); unsure again, nothing is changed and the
+        case stays open. Insisting on cancelling is processed at once at every question.
+        """
+        stage = conv.stage or ""
+        question = QUESTION_OF_STAGE.get(stage, Question.OPEN)
+        reading = read(text, question)
+        reason = _reason_of(intent)
+        kind = reading.answer
+        if kind is Answer.UNCLEAR and intent == "ask_human":
+            kind = Answer.HUMAN
+        if kind is Answer.HUMAN:
+            return Turn(handoff="asked")
+        if kind is Answer.PARTIAL and reading.drop:
+            return self.partial(conv, reading.drop)
+        if kind is Answer.UNDO:
+            return self.undo(conv)
+        if question is Question.REASON:
+            if reason and kind not in (Answer.CANCEL, Answer.STAY):
+                return self.set_reason(conv, reason, text)
+            if kind is Answer.CANCEL or (kind is Answer.UNCLEAR and intent == "cancel_firm"):
+                return self.cancel(conv)
+            if kind is Answer.STAY:
+                return self.keep(conv)
+            return self.clarify(conv, text)
+        clarifying = stage.startswith("clarify_")
+        if question is Question.OFFER:
+            if kind is Answer.YES:
+                return self.accept(replace(conv, stage="offer"))
+            if kind is Answer.NO:
+                return self.decline(replace(conv, stage="offer"))
+            if kind is Answer.CANCEL:
+                return self.cancel(conv)
+            if kind is Answer.STAY:
+                return self.keep(conv)
+            if kind is Answer.UNCLEAR and reason and not clarifying:
+                return self.set_reason(replace(conv, stage="offer"), reason, text)
+        elif question is Question.CONFIRM_CANCEL:
+            if kind is Answer.CANCEL:
+                return self.cancel(conv)
+            if kind is Answer.STAY:
+                return self.keep(conv)
+        elif question is Question.PLAN_CHANGE:
+            if kind is Answer.YES:
+                return self.change_plan(conv, conv.plan_change_to)
+            if kind in (Answer.NO, Answer.STAY):
+                return Turn(stage="closed", slots={"plan_change_to": None}).say("utter_plan_unchanged")
+            if kind is Answer.CANCEL:
+                return self.start(replace(conv, stage=None), reason=reason, verbatim=text)
+        if clarifying or question is Question.OPEN:
+            return self.leave_open(conv)
+        base = stage
+        return Turn(stage=f"clarify_{'cancel' if base == 'confirm_cancel' else base}").say(
+            f"utter_clarify_{'cancel' if base == 'confirm_cancel' else base}")
+
+    def leave_open(self, conv: Conversation) -> Turn:
+        """Still unsure after the follow-up: nothing changes, the case stays open for later."""
+        del conv
+        return Turn(stage=None, slots={"plan_change_to": None}).say("utter_left_open")
+
+    def opening(self, conv: Conversation, text: str) -> Turn | None:
+        """A first message that is not a request to leave although it reads like one.
+
+        "Me he arrepentido, anula la baja" undoes a cancellation; "solo quiero quitar el móvil"
+        changes the plan; "no quiero darme de baja" changes nothing. None: a request to leave.
+        """
+        reading = read(text, Question.OPEN)
+        if reading.answer is Answer.UNDO:
+            return self.undo(conv)
+        if reading.answer is Answer.PARTIAL and reading.drop:
+            return self.partial(conv, reading.drop)
+        if reading.answer is Answer.STAY and "cancel" not in reading.signals:
+            return Turn().say("utter_keep_service")
+        return None
+
+    def undo(self, conv: Conversation) -> Turn:
+        """Undo a cancellation before its effective date, as the confirmation promises."""
+        if not conv.verified or conv.customer_id is None:
+            turn = self.ask_identity(Turn(slots={"pending_request": "undo"}))
+            return turn
+        customer = self.session.get(Customer, conv.customer_id)
+        sub = customer.subscriptions[-1] if customer and customer.subscriptions else None
+        if sub is None or sub.status != "cancelled":
+            return Turn(stage=None, slots={"pending_request": None}).say("utter_nothing_to_undo")
+        if sub.cancel_effective_date is not None and sub.cancel_effective_date < self.today:
+            return Turn(stage=None, slots={"pending_request": None}).say("utter_undo_too_late")
+        sub.status, sub.cancel_requested_at, sub.cancel_effective_date = "active", None, None
+        case = self.session.scalar(
+            select(RetentionCase).where(RetentionCase.customer_id == customer.id,
+                                        RetentionCase.status == "cancelled")
+            .order_by(RetentionCase.id.desc()).limit(1))
+        if case is not None:
+            case.status, case.cancel_undone_at, case.closed_at = "retained", utcnow(), utcnow()
+            for cold in self.session.scalars(select(ColdCase).where(ColdCase.case_id == case.id)):
+                cold.status = "skipped"  # nobody to win back
+        prof = profile_of(customer, self.today)
+        return Turn(stage="closed", slots={"pending_request": None}).say(
+            "utter_cancel_undone", plan_name=prof.plan_name_en if conv.language == "en"
+            else prof.plan_name_es)
+
+    def partial(self, conv: Conversation, drop: str) -> Turn:
+        """Drop one service of a bundle: the matching plan with its new price, or a person."""
+        if not conv.verified or conv.customer_id is None:
+            return self.ask_identity(Turn(slots={"pending_request": f"drop:{drop}"}))
+        customer = self.session.get(Customer, conv.customer_id)
+        sub = customer.current_subscription if customer else None
+        plans = load_plans()
+        current = plans.get(sub.plan_code) if sub is not None else None
+        if current is None or sub is None or sub.status == "cancelled":
+            return Turn(handoff="partial")
+        if drop not in current.services or len(current.services) == 1:
+            return Turn(stage=None).say("utter_partial_not_in_plan")
+        target = plans.get(current.without.get(drop, ""))
+        if target is None:
+            return Turn(handoff="partial")
+        lang = conv.language
+        return Turn(stage="plan_change", slots={"plan_change_to": target.code}).say(
+            "utter_offer_plan_change", current_plan=current.display_name(lang),
+            new_plan=target.display_name(lang), new_price=_money(target.monthly_price, lang),
+            old_price=_money(sub.monthly_price, lang))
+
+    def change_plan(self, conv: Conversation, target_code: str | None = None) -> Turn:
+        """Yes to the proposed plan: change it now (a plan change, never a cancellation)."""
+        if not conv.verified or conv.customer_id is None:
+            return self.ask_identity(Turn())
+        customer = self.session.get(Customer, conv.customer_id)
+        sub = customer.current_subscription if customer else None
+        plans = load_plans()
+        target = plans.get(target_code or "")
+        if sub is None or target is None:
+            return Turn(stage=None).say("utter_anything_else")
+        sub.plan_code = target.code
+        sub.list_price = target.monthly_price
+        sub.monthly_price = (target.monthly_price * (100 - sub.discount_pct) / 100).quantize(
+            Decimal("0.01")) if sub.discount_pct else target.monthly_price
+        sub.revert_plan_code = None
+        reference = _reference("PLAN")
+        return Turn(stage="closed", slots={"plan_change_to": None}).say(
+            "utter_plan_changed", new_plan=target.display_name(conv.language),
+            new_price=_money(sub.monthly_price, conv.language), reference=reference)
 
     def firm_cancel(self, conv: Conversation, confidence: float = 1.0, pressed: bool = False) -> Turn:
         """The customer insists on cancelling ("just cancel it"), with the model's confidence.
@@ -267,6 +443,8 @@ class RetentionService:
         below = self.policy.confirm_first_cancel_below
         if (not opened and conv.stage != "confirm_cancel" and not pressed
                 and (below >= 1.0 or confidence < below)):
+            if not conv.verified:  # who they are first, then the read-back about their account
+                return self.ask_identity(Turn(slots={"pending_request": "confirm_cancel"}))
             return Turn(stage="confirm_cancel").say("utter_confirm_cancel")
         return self.cancel(conv)
 
@@ -339,7 +517,7 @@ class RetentionService:
                 offer.outcome, offer.decided_at = "declined", utcnow()
 
     def _next_offer(self, conv: Conversation, case: RetentionCase, turn: Turn,
-                    alternative: bool = False) -> Turn:
+                    alternative: bool = False, reason: str | None = None) -> Turn:
         if len(case.offers) >= MAX_SAVE_ATTEMPTS:
             return self._merge(turn, self.cancel(conv))
         customer = self._customer(case)
@@ -348,9 +526,10 @@ class RetentionService:
         if customer is not None and case.reason is not None and not case.holdout:
             ctx = customer_context(self.session, customer, self.today)
             already = {o.offer_id for o in case.offers}
-            ranked = rank_offers(self.catalogue, ctx, case.reason, today=self.today, exclude=already)
+            ranked = rank_offers(self.catalogue, ctx, reason or case.reason, today=self.today,
+                                 exclude=already)
         if not ranked:
-            if alternative:
+            if alternative:  # declined the only offer there is: the cancellation they asked for
                 return self._merge(turn, self.cancel(conv))
             turn.stage = "confirm_cancel"
             return turn.say("utter_no_offer")
@@ -362,6 +541,8 @@ class RetentionService:
         self.session.flush()
         turn.stage = "offer"
         turn.slots["offer_id"] = best.offer_id
+        if alternative:
+            turn.say("utter_offer_alternative")
         return turn.say("utter_offer", offer_text=best.describe(conv.language))
 
     @staticmethod
@@ -405,6 +586,19 @@ class RetentionService:
         case.reference = case.reference or _reference("RET")
         case.status = "handed_off" if offer.kind == "escalation" else "retained"
         case.closed_at = utcnow()
+
+
+def _reason_of(intent: str | None) -> str | None:
+    """``cancel+reason_price`` or ``reason_price`` -> "price"; anything else -> None."""
+    for part in (intent or "").split("+"):
+        if part.startswith("reason_") and part[len("reason_"):] in REASONS:
+            return part[len("reason_"):]
+    return None
+
+
+def _money(amount: Decimal | float, language: str) -> str:
+    text = f"{Decimal(str(amount)).quantize(Decimal('0.01'))}"
+    return f"{text.replace('.', ',')} €" if language == "es" else f"€{text}"
 
 
 def expire_offers(session: Session, today: date | None = None) -> int:

@@ -184,18 +184,30 @@ def test_unverified_visitor_cannot_cancel_or_accept(svc: RetentionService,
     assert case.customer_id is None and case.offers == [] and case.status == "open"
 
 
-def test_anonymous_just_cancel_it_is_processed_right_after_verification(
+def test_anonymous_just_cancel_it_asks_who_first_then_reads_back_then_cancels(
         svc: RetentionService, db_session: Session) -> None:  # noqa: F811
     asked = svc.firm_cancel(conv(db_session, None), confidence=0.9)
-    assert responses(asked) == ["utter_confirm_cancel"]
+    assert responses(asked) == ["utter_need_verification", "utter_ask_verify_ref"]
+    assert asked.slots["pending_request"] == "confirm_cancel"
+    verified = replace(conv(db_session, "C00002"), pending="confirm_cancel")
+    read_back = svc.after_verification(verified)
+    assert responses(read_back) == ["utter_confirm_cancel"] and read_back.stage == "confirm_cancel"
+    assert find_customer(db_session, ref="C00002").current_subscription.status == "active"
+    done = svc.answer(conv(db_session, "C00002", stage="confirm_cancel"), "sí, hazlo", "affirm")
+    assert responses(done) == ["utter_cancel_confirmed"]  # no reason question, no offer
+    case = db_session.scalar(select(RetentionCase))
+    assert case.status == "cancelled" and case.offers == []
+    assert find_customer(db_session, ref="C00002").current_subscription.status == "cancelled"
+
+
+def test_anonymous_yes_to_the_read_back_is_processed_right_after_verification(
+        svc: RetentionService, db_session: Session) -> None:  # noqa: F811
     identity = svc.accept(conv(db_session, None, stage="confirm_cancel"))
     assert identity.stage == "verify_ref" and "utter_need_verification" in responses(identity)
     verified = conv(db_session, "C00002")
     assert svc.cancel_requested(verified)
     done = svc.after_verification(verified)
-    assert responses(done) == ["utter_cancel_confirmed"]  # no reason question, no offer
-    case = db_session.scalar(select(RetentionCase))
-    assert case.status == "cancelled" and case.offers == [] and case.cancel_requested_at is not None
+    assert responses(done) == ["utter_cancel_confirmed"]
     assert find_customer(db_session, ref="C00002").current_subscription.status == "cancelled"
     assert not svc.cancel_requested(verified)
 

@@ -1,0 +1,331 @@
+"""Read a customer's answer against the question the assistant just asked.
+
+A context-free intent model reads "no, I'll stay for now" as wanting to cancel and "sí, hazlo"
+as nothing in particular; a person reads both against the question. This module does what the
+person does: given the question (:class:`Question`) and the text, it says what the answer means
+(:class:`Answer`), in Spanish or English, in chat, SMS shorthand or voice transcripts.
+
+It looks for the few kinds of words an answer to a yes/no or offer question is made of (yes,
+no, stay, cancel, undecided, undo, a person, dropping one service) with their negation ("no
+quiero cancelar" is staying, "no me quedo" is leaving) and hedges ("no sé si cancelar" is
+undecided, never yes). Nothing here changes an account: the retention rules decide what each
+answer does, and only an unambiguous answer may lead to an irreversible action.
+
+Pure Python, no Rasa: the action server, tests and tools use it alike.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Optional
+
+
+class Question(str, Enum):
+    """What the assistant asked; each expects its own kind of answer."""
+
+    OPEN = "open"                      # no question pending (a first message)
+    CONFIRM_CANCEL = "confirm_cancel"  # "shall I process the cancellation now?"
+    OFFER = "offer"                    # "would you like this offer?"
+    REASON = "reason"                  # "what is the main reason?"
+    PLAN_CHANGE = "plan_change"        # "shall I change you to plan X for N EUR?"
+    WINBACK = "winback"                # a win-back offer sent by SMS
+
+
+class Answer(str, Enum):
+    YES = "yes"
+    NO = "no"
+    STAY = "stay"              # keep the service as it is
+    CANCEL = "cancel"          # cancel now (insisting)
+    UNDECIDED = "undecided"    # "me lo pienso", "not sure": never a yes
+    UNDO = "undo"              # undo a cancellation already processed
+    PARTIAL = "partial"        # drop one service of a bundle, keep the rest
+    HUMAN = "human"            # wants a person
+    UNCLEAR = "unclear"        # none of the above
+
+
+#: services of a bundle a customer may drop on their own
+SERVICES = ("mobile", "tv", "fibre")
+
+
+@dataclass(frozen=True)
+class Reading:
+    answer: Answer
+    drop: Optional[str] = None  # for PARTIAL: the service to remove ("mobile", "tv", "fibre")
+    signals: frozenset[str] = field(default_factory=frozenset)
+
+
+def normalise(text: str) -> str:
+    """Lower case, no accents, letters repeated three times or more squeezed ("siiii" -> "si")."""
+    text = unicodedata.normalize("NFKD", text or "")
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    text = re.sub(r"([a-z])\1{2,}", r"\1", text)
+    text = text.replace("’", "'")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _words(*phrases: str) -> str:
+    """An alternation of phrases, matched on word boundaries; spaces match any gap."""
+    parts = sorted({p.strip() for group in phrases for p in group.split("|") if p.strip()},
+                   key=len, reverse=True)
+    return r"(?<![a-z0-9])(?:" + "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in parts) \
+        + r")(?![a-z0-9])"
+
+
+# Each pattern is matched against the normalised text. "si" alone is ambiguous in Spanish
+# ("sí" yes / "si" if): it is a yes only at the start of a clause (see _yes_si).
+_YES = re.compile(_words(
+    "vale|venga|claro|ok|okay|okey|oki|okis|dale|adelante|hecho|perfecto|de acuerdo|por supuesto|"
+    "acepto|lo acepto|la acepto|aceptada|aceptado|me interesa|me vale|me parece bien|genial|"
+    "estupendo|guay|bueno vale|va|sip|sii|si por favor|si porfa|me lo quedo|me la quedo|"
+    "hazlo|haz lo|tramitalo|tramitala|aplicalo|aplicamelo|apuntame|apuntamelo|por que no|"
+    "yes|yeah|yea|yep|yup|sure|fine|deal|go ahead|go on|do it|please do|alright|all right|"
+    "sounds good|sounds great|why not|let's do it|lets do it|i'll take it|ill take it|proceed|process it|"
+    "i accept|accept|absolutely|definitely|of course|great|perfect|cool|k|kk|y|s|"
+    "👍|👌"))
+_NO = re.compile(_words(
+    "no|nop|nope|noo|nah|na|ni hablar|para nada|en absoluto|paso|tampoco|mejor no|que no|"
+    "no gracias|no thanks|no thank you|not interested|no me interesa|no interesa|nunca|never|"
+    "negative|n|👎"))
+_STAY = re.compile(_words(
+    "me quedo|me quedare|sigo|seguir|quiero seguir|seguire|sigo igual|sigo como estoy|sigo con vosotros|"
+    "de momento sigo|me quedo como estoy|me quedo asi|lo dejo como esta|dejalo como esta|"
+    "dejadlo como esta|dejalo asi|dejalo igual|seguir igual|seguir como estoy|seguir con vosotros|"
+    "mantener|mantengo|lo mantengo|continuar|continuo|olvidalo|olvidate|da igual dejalo|"
+    "i'll stay|ill stay|i will stay|i'd rather stay|stay|staying|keep it|keep my service|"
+    "keep everything|keep it as it is|leave it as it is|leave it|as i am|as it is|as things are|"
+    "i'll keep|ill keep|i will keep|keep the service|never mind|nevermind|forget it|forget about it|"
+    "carry on as|continue as"))
+_CANCEL = re.compile(_words(
+    "cancela|cancelalo|cancelala|cancelar|cancelad|cancelame|cancelarlo|cancelacion|cancelo|"
+    "tramita la baja|tramitala|tramitame la baja|tramitad la baja|tramitar la baja|"
+    "dame de baja|darme de baja|dadme de baja|doy de baja|me doy de baja|quiero la baja|la baja|"
+    "baja ya|de baja|me voy|me quiero ir|irme|me piro|quiero irme|dejaros|dejarlo todo|"
+    "rescindir|rescinde|cerrar la cuenta|cierra la cuenta|cierra mi cuenta|"
+    "cancel|cancel it|cancel me|cancelled|canceled|cancellation|terminate|terminate it|"
+    "close my account|close the account|close it|shut it down|end it|end my contract|"
+    "end the contract|i want out|i'm out|im out|i'm leaving|im leaving|"
+    "leave|leaving|quit|unsubscribe"))
+_UNDECIDED = re.compile(_words(
+    "no se|nose|ns|no lo se|nose que|me lo pienso|me lo pensare|me lo voy a pensar|lo pienso|"
+    "pensarlo|pensarmelo|lo tengo que pensar|tengo que pensarlo|tengo que pensarmelo|"
+    "dejame pensarlo|dejame pensar|deja que lo piense|lo consulto|tengo que consultarlo|"
+    "quiza|quizas|quizás|tal vez|puede|puede ser|a lo mejor|ya veremos|ya os digo|ya te digo|"
+    "ya os cuento|ya te cuento|luego te digo|luego os digo|manana te digo|depende|no estoy seguro|"
+    "no estoy segura|no lo tengo claro|no lo tengo tan claro|igual si|mmm|hmm|ehh|"
+    "maybe|perhaps|not sure|unsure|i don't know|i dont know|dont know|don't know|dunno|idk|"
+    "let me think|i'll think|ill think|think about it|think it over|need to think|"
+    "i need time|give me time|get back to you|we'll see|well see|possibly|not yet|undecided|"
+    "i'm torn|im torn|hard to say|no idea"))
+_UNDO = re.compile(_words(
+    "anula la baja|anular la baja|anulad la baja|anulame la baja|cancela la baja|cancelar la baja|"
+    "quita la baja|retira la baja|retirar la baja|deshaz la baja|deshacer la baja|deshacerla|"
+    "me he arrepentido|me arrepiento|he cambiado de opinion|cambie de opinion|cambio de opinion|"
+    "ya no quiero la baja|ya no quiero darme de baja|no quiero la baja|"
+    "undo|undo it|undo the cancellation|reverse the cancellation|revert|reverse it|"
+    "cancel the cancellation|cancel my cancellation|changed my mind|change my mind|"
+    "i've changed my mind|reinstate|reactivate|don't want to leave anymore|"
+    "dont want to leave anymore|don't want to cancel anymore|dont want to cancel anymore"))
+_HUMAN = re.compile(_words(
+    "persona|una persona|humano|un humano|agente|un agente|operador|operadora|alguien de verdad|"
+    "human|a human|a person|real person|agent|an agent|representative|operator|someone real|"
+    "speak to someone|talk to someone"))
+_SERVICE_WORDS = {
+    "mobile": re.compile(_words("movil|el movil|la linea movil|linea movil|linea del movil|"
+                                "moviles|mobile|the mobile|mobile line|phone line|cell|cell line|"
+                                "sim|the sim|mobile plan")),
+    "tv": re.compile(_words("tele|la tele|tv|la tv|television|the tv|the television|"
+                            "tv package|paquete de tv|paquete de television")),
+    "fibre": re.compile(_words("fibra|la fibra|internet|wifi|el internet|the fibre|the fiber|"
+                               "fiber|fibre|broadband|home internet")),
+}
+_REMOVE = re.compile(_words(
+    "quitar|quitame|quita|quitad|quitarme|eliminar|elimina|eliminame|suprimir|prescindir|"
+    "dar de baja|darme de baja|dame de baja|baja del|baja de la|cancelar|cancela|cancelame|"
+    "sin|no necesito|no uso|no quiero|sobra|me sobra|"
+    "drop|remove|cancel|get rid of|take off|without|don't need|dont need|don't use|dont use|"
+    "no longer need"))
+_KEEP = re.compile(_words(
+    "solo|solamente|nada mas|unicamente|me quedo|me la quedo|me lo quedo|quedarme|mantener|"
+    "mantengo|seguir con|el resto|lo demas|lo otro|"
+    "only|just|keep|keeping|the rest|everything else|rest of"))
+# Negators that flip a phrase within the next few words ("no quiero cancelar", "don't cancel").
+_NEGATOR = re.compile(_words("no|not|don't|dont|do not|never|nunca|ni|tampoco|ya no|no quiero|"
+                             "no voy a|i won't|i wont|won't|wont"))
+# Hedges that make the next phrase a question, not a decision ("no sé si cancelar").
+_HEDGE = re.compile(_words("si|if|whether|should i|deberia|debería|o no|or not"))
+_CLAUSE = re.compile(r"[,.;:!?¿¡]|\b(?:pero|but|aunque|though|although|y|and|porque|because|xq|pq)\b")
+
+
+@dataclass(frozen=True)
+class _Hit:
+    kind: str
+    negated: bool
+    hedged: bool
+
+
+# "sigo sin internet" is a complaint, not staying: such phrases are removed before reading.
+_NOT_STAY = re.compile(_words(
+    "sigo sin|sigo con problemas|sigo con el problema|sigo teniendo|sigo esperando|sigo pagando|"
+    "seguir pagando|seguir esperando|sigo igual de mal|still waiting|still paying|still without"))
+
+
+def _clauses(text: str) -> list[str]:
+    parts = _CLAUSE.split(text)
+    return [p.strip() for p in parts if p and p.strip()]
+
+
+def _preceded(clause: str, start: int, pattern: re.Pattern[str], window: int = 3) -> bool:
+    before = clause[:start].split()[-window:]
+    return bool(before) and bool(pattern.search(" ".join(before)))
+
+
+def _hits(clause: str) -> list[_Hit]:
+    out: list[_Hit] = []
+    spans: list[tuple[int, int]] = []
+    leading_si = _yes_si(clause)
+    if leading_si:  # "si hazlo": the leading "sí" is a yes, not the "si" (if) of a hedge
+        spans.append((0, len(clause.split()[0])))
+    for kind, pattern in (("undo", _UNDO), ("undecided", _UNDECIDED), ("stay", _STAY),
+                          ("cancel", _CANCEL), ("human", _HUMAN), ("no", _NO), ("yes", _YES)):
+        for m in pattern.finditer(clause):
+            if any(m.start() < e and s < m.end() for s, e in spans):
+                continue  # inside a longer phrase already read ("no se" is not "no")
+            spans.append((m.start(), m.end()))
+            negated = kind not in ("no", "undecided", "undo") and _preceded(clause, m.start(), _NEGATOR)
+            hedged = kind in ("stay", "cancel", "yes") and _preceded(
+                clause[spans[0][1]:] if leading_si else clause,
+                m.start() - (spans[0][1] if leading_si else 0), _HEDGE, 2)
+            if kind == "yes" and m.group(0) in ("y", "s", "k", "va") and len(clause.split()) > 2:
+                continue  # one-letter words inside a sentence are not a yes
+            out.append(_Hit(kind, negated, hedged))
+    if leading_si:
+        out.append(_Hit("yes", False, False))
+    return out
+
+
+def _yes_si(clause: str) -> bool:
+    """A Spanish "sí" written without accent: at the start of the clause or alone."""
+    words = clause.split()
+    return bool(words) and words[0] in ("si", "sip", "sii", "sí") and (
+        len(words) == 1 or words[1] not in ("es", "no", "me", "te", "lo", "la", "quiero", "puedo",
+                                            "cancelo", "tengo", "hay", "pudiera"))
+
+
+def _drop(text: str) -> Optional[str]:
+    """The one service the customer wants to remove while keeping the rest, if that is it."""
+    mentioned = [s for s, p in _SERVICE_WORDS.items() if p.search(text)]
+    if not mentioned or not _REMOVE.search(text):
+        return None
+    for clause in _clauses(text):
+        if not _REMOVE.search(clause):
+            continue
+        targets = [s for s in mentioned if _SERVICE_WORDS[s].search(clause)]
+        if len(targets) == 1 and (_KEEP.search(text) or len(mentioned) > 1):
+            kept = [s for s in mentioned if s != targets[0]]
+            if not kept and not _KEEP.search(text):
+                return None
+            return targets[0]
+    return None
+
+
+def signals(text: str) -> frozenset[str]:
+    """The kinds of words found, with negation applied: a negated stay is a cancel and back."""
+    norm = _NOT_STAY.sub(" ", normalise(text))
+    found: set[str] = set()
+    for clause in _clauses(norm) or [norm]:
+        for hit in _hits(clause):
+            kind = hit.kind
+            if hit.negated:
+                kind = {"stay": "cancel", "cancel": "stay", "yes": "no", "human": ""}.get(kind, kind)
+            if hit.hedged and kind in ("cancel", "stay", "yes"):
+                kind = "undecided"
+            if kind:
+                found.add(kind)
+    if "yes" in found and re.search(r"\b(?:pero|but)\b", norm):
+        tail = re.split(r"\b(?:pero|but)\b", norm, maxsplit=1)[1]
+        tail_kinds = {h.kind if not h.negated else "no" for h in _hits(tail)}
+        if tail_kinds & {"no", "undecided", "cancel", "stay"}:
+            found.add("undecided")  # "vale, pero no sé", "ok but no"
+    return frozenset(found)
+
+
+def payload_answer(text: str) -> Optional[Answer]:
+    """A pressed button sends its payload ("/affirm"): an explicit choice, read as such."""
+    payload = (text or "").strip().split("{")[0]
+    return {"/affirm": Answer.YES, "/deny": Answer.NO, "/cancel_firm": Answer.CANCEL,
+            "/keep_service": Answer.STAY, "/ask_human": Answer.HUMAN,
+            "/think_about_it": Answer.UNDECIDED}.get(payload)
+
+
+def read(text: str, question: Question | str) -> Reading:
+    """What ``text`` means as an answer to ``question``."""
+    question = Question(question)
+    pressed = payload_answer(text)
+    if pressed is not None:
+        if question is Question.CONFIRM_CANCEL:  # the question's yes is the cancellation
+            pressed = {Answer.YES: Answer.CANCEL, Answer.NO: Answer.STAY}.get(pressed, pressed)
+        return Reading(pressed, signals=frozenset({"button"}))
+    found = signals(text)
+    drop = _drop(normalise(text))
+    if "undo" in found and question in (Question.OPEN, Question.REASON):
+        return Reading(Answer.UNDO, signals=found)
+    if "human" in found:
+        return Reading(Answer.HUMAN, signals=found)
+    if drop is not None:
+        return Reading(Answer.PARTIAL, drop=drop, signals=found)
+    if question in (Question.CONFIRM_CANCEL, Question.PLAN_CHANGE, Question.WINBACK):
+        return Reading(_yes_no(found, question), signals=found)
+    if question is Question.OFFER:
+        return Reading(_offer(found), signals=found)
+    if question is Question.REASON:
+        if "cancel" in found and not found & {"undecided", "stay"}:
+            return Reading(Answer.CANCEL, signals=found)
+        if "stay" in found and "cancel" not in found:
+            return Reading(Answer.STAY, signals=found)
+        return Reading(Answer.UNCLEAR, signals=found)
+    if "stay" in found and "cancel" not in found:
+        return Reading(Answer.STAY, signals=found)
+    return Reading(Answer.UNCLEAR, signals=found)
+
+
+def _yes_no(found: frozenset[str], question: Question) -> Answer:
+    """A yes/no question whose yes is the action named in it (cancel, change plan, come back)."""
+    action_word = "cancel" if question is Question.CONFIRM_CANCEL else "yes"
+    if "stay" in found and "cancel" not in found:
+        return Answer.STAY if question is Question.CONFIRM_CANCEL else Answer.NO
+    if "undecided" in found:
+        return Answer.UNDECIDED
+    if question is Question.CONFIRM_CANCEL and "cancel" in found and "stay" not in found:
+        return Answer.CANCEL
+    if question is not Question.CONFIRM_CANCEL and "cancel" in found:
+        return Answer.CANCEL
+    yes, no = "yes" in found or action_word in found, "no" in found
+    if yes and no:
+        return Answer.UNDECIDED
+    if yes:
+        return Answer.CANCEL if question is Question.CONFIRM_CANCEL else Answer.YES
+    if no:
+        return Answer.STAY if question is Question.CONFIRM_CANCEL else Answer.NO
+    return Answer.UNCLEAR
+
+
+def _offer(found: frozenset[str]) -> Answer:
+    if "cancel" in found and "stay" not in found and "undecided" not in found:
+        return Answer.CANCEL      # "no, just cancel", "no gracias, quiero la baja"
+    if "stay" in found and "cancel" not in found:
+        return Answer.STAY        # "de momento sigo", "me lo pienso... de momento sigo"
+    if "undecided" in found:
+        return Answer.UNDECIDED
+    if "cancel" in found:         # cancel and stay together: not clear enough to act on
+        return Answer.UNDECIDED
+    yes, no = "yes" in found, "no" in found
+    if yes and no:
+        return Answer.UNDECIDED
+    if yes:
+        return Answer.YES
+    if no:
+        return Answer.NO
+    return Answer.UNCLEAR
