@@ -98,6 +98,23 @@ def handoff_instead(tracker: Tracker, conv_customer_id: Optional[int], starting:
     return None
 
 
+def opening_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[List[EventType]]:
+    """The turn for a message that is not what its intent says (``RetentionService.opening``),
+    or None when the intent's own action should go on."""
+    with service() as (_, svc):
+        turn = svc.opening(conversation_of(tracker), latest_text(tracker),
+                           tracker.get_intent_of_latest_message())
+    if turn is None:
+        return None
+    for reply in turn.replies:
+        dispatcher.utter_message(response=reply.response, **reply.params)
+    events: List[EventType] = [SlotSet(k, v) for k, v in turn.slots.items()]
+    events.append(SlotSet("retention_stage", turn.stage))
+    if turn.handoff:
+        events += hand_off(dispatcher, tracker, turn.handoff)
+    return events
+
+
 class ActionHandoff(Action):
     def name(self) -> Text:
         return "action_handoff"
@@ -122,6 +139,9 @@ class ActionFallback(Action):
                     streak += 1
                 else:
                     break
+        instead = opening_events(dispatcher, tracker)
+        if instead is not None:
+            return instead
         if streak >= load_policy().handoff.not_understood_turns:
             return hand_off(dispatcher, tracker, "not_understood")
         dispatcher.utter_message(response="utter_default")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
@@ -12,6 +13,8 @@ from actions.common import conversation_of, emit, latest_text, service
 from bot.action_plans import plan_url, render_text, write_plan
 from bot.models import Customer
 from bot.retention import Turn
+
+logger = logging.getLogger(__name__)
 
 
 class ActionStartActionPlan(Action):
@@ -53,6 +56,32 @@ class ActionPlanAnswer(Action):
                 return emit(svc.ask_identity(Turn()), dispatcher)
             plan = write_plan(session, case, customer, tracker.get_slot("plan_goal") or "",
                               text, conv.language)
-            dispatcher.utter_message(response="utter_action_plan", reference=plan.reference,
-                                     plan_text=render_text(plan), plan_url=plan_url(plan.token))
+            reference, plan_text, url = plan.reference, render_text(plan), plan_url(plan.token)
+            customer_id = customer.id
+        if conv.channel != "voice":
+            dispatcher.utter_message(response="utter_action_plan", reference=reference,
+                                     plan_text=plan_text, plan_url=url)
+        elif await send_plan_by_sms(customer_id, conv.language, reference, url):
+            dispatcher.utter_message(response="utter_action_plan_sms", reference=reference)
+        else:  # no consent or no SMS set-up: the plan read out briefly, no link to spell out
+            dispatcher.utter_message(response="utter_action_plan_voice", reference=reference,
+                                     plan_text=plan_text.replace("\n- ", " ").replace("\n", " "))
         return [SlotSet("retention_stage", "closed"), SlotSet("plan_goal", None)]
+
+
+PLAN_SMS = {"es": "Nubia: tu plan de acción {reference} está aquí: {url}",
+            "en": "Nubia: your action plan {reference} is here: {url}"}
+
+
+async def send_plan_by_sms(customer_id: int, language: str, reference: str, url: str) -> bool:
+    """On the phone the link is texted (service SMS, with consent); False when it cannot be."""
+    from bot.sms import SmsError, SmsSender
+
+    try:
+        sender = SmsSender.from_env()
+        await sender.send(body=PLAN_SMS["en" if language == "en" else "es"].format(
+            reference=reference, url=url), purpose="service", customer_id=customer_id)
+    except SmsError as exc:
+        logger.info("Action plan %s not texted: %s", reference, exc)
+        return False
+    return True

@@ -9,7 +9,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import conversation_of, emit, latest_text, reason_from_intent, service
-from actions.handoff import follow_up_if_angry, hand_off, handoff_instead
+from actions.handoff import follow_up_if_angry, hand_off, handoff_instead, opening_events
 from bot.handoff import in_office_hours, now_utc
 from bot.policy import load_policy
 
@@ -22,11 +22,9 @@ class ActionStartRetention(Action):
                   domain: Dict[Text, Any]) -> List[EventType]:
         _, reason = reason_from_intent(tracker.get_intent_of_latest_message())
         conv = conversation_of(tracker)
-        with service() as (_, svc):
-            instead = svc.opening(conv, latest_text(tracker))
-            events = emit(instead, dispatcher) if instead is not None else None
-        if instead is not None and events is not None:
-            return events + (hand_off(dispatcher, tracker, instead.handoff) if instead.handoff else [])
+        instead = opening_events(dispatcher, tracker)
+        if instead is not None:
+            return instead
         trigger = handoff_instead(tracker, conv.customer_id if conv.verified else None, starting=True)
         # In office hours a person takes over before any offer; out of hours the assistant goes on.
         person_now = bool(trigger) and in_office_hours(load_policy().handoff, now_utc())
@@ -81,6 +79,9 @@ class ActionAcceptOffer(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
+        instead = opening_events(dispatcher, tracker)
+        if instead is not None:
+            return instead
         with service() as (_, svc):
             turn = svc.accept(conversation_of(tracker))
             events = emit(turn, dispatcher)
@@ -94,6 +95,9 @@ class ActionDeclineOffer(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
+        instead = opening_events(dispatcher, tracker)
+        if instead is not None:
+            return instead
         with service() as (_, svc):
             return emit(svc.decline(conversation_of(tracker)), dispatcher)
 
@@ -104,11 +108,9 @@ class ActionCancelSubscription(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        with service() as (_, svc):
-            instead = svc.opening(conversation_of(tracker), latest_text(tracker))
-            events = emit(instead, dispatcher) if instead is not None else []
+        instead = opening_events(dispatcher, tracker)
         if instead is not None:
-            return events + (hand_off(dispatcher, tracker, instead.handoff) if instead.handoff else [])
+            return instead
         with service() as (_, svc):
             confidence = ((tracker.latest_message or {}).get("intent") or {}).get("confidence")
             turn = svc.firm_cancel(conversation_of(tracker),

@@ -8,7 +8,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import slots_from
+from actions.common import conversation_of, emit, latest_text, service, slots_from
+from actions.handoff import opening_events
 from bot.campaigns import pending_winback
 from bot.customers import find_customer, profile_of
 from bot.db import session_scope
@@ -98,7 +99,34 @@ class ActionNoteLookalike(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        intent = tracker.get_intent_of_latest_message()
-        dispatcher.utter_message(
-            response="utter_change_plan" if intent == "change_plan" else "utter_cancel_other")
-        return []
+        instead = opening_events(dispatcher, tracker)
+        if instead is not None:
+            return instead
+        with service() as (_, svc):
+            conv = conversation_of(tracker)
+            turn = svc.urgent_request(conv, latest_text(tracker))
+            if turn is None and tracker.get_intent_of_latest_message() == "change_plan":
+                turn = svc.plan_options(conv)
+        if turn is None:
+            dispatcher.utter_message(response="utter_cancel_other")
+            return []
+        return emit(turn, dispatcher)
+
+
+class ActionOtherRequest(Action):
+    """Account requests the assistant does not handle itself; a lost SIM is urgent."""
+
+    def name(self) -> Text:
+        return "action_other_request"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        instead = opening_events(dispatcher, tracker)
+        if instead is not None:
+            return instead
+        with service() as (_, svc):
+            turn = svc.urgent_request(conversation_of(tracker), latest_text(tracker))
+        if turn is None:
+            dispatcher.utter_message(response="utter_other_request")
+            return []
+        return emit(turn, dispatcher)

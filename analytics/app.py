@@ -56,6 +56,7 @@ from werkzeug.security import check_password_hash
 
 from analytics import agent as agent_desk
 from analytics import metrics as m
+from analytics import transcript
 from bot.db import database_url, session_factory
 from bot.models import DashboardUser, utcnow
 from bot.offers import SEGMENTS
@@ -278,7 +279,8 @@ def _guard() -> Response | None:
             return Response("missing or wrong CSRF token\n", status=403, mimetype="text/plain")
         if not user.is_supervisor and not _agent_may_run(request.get_json(silent=True)):
             return Response("forbidden\n", status=403, mimetype="text/plain")
-    elif not user.is_supervisor and not _is_api(path) and path != AGENT_HOME:
+    elif (not user.is_supervisor and not _is_api(path) and path != AGENT_HOME
+          and not path.startswith("/conversations/")):  # agents read the transcripts of tickets
         return redirect(AGENT_HOME)
     return None
 
@@ -435,6 +437,16 @@ def _int_arg(value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         return -1
+
+
+def conversation_view(conversation_id: str) -> Response:
+    """The transcript a handoff ticket links to (404 when the conversation is unknown)."""
+    lines = m.transcript(_state().tracker(), conversation_id) if len(conversation_id) <= 255 else None
+    if not lines:
+        return Response("no such conversation\n", status=404, mimetype="text/plain")
+    user = current_user()
+    mask = (lambda text: text) if user is not None and user.can_see_contact else m.redact_contacts
+    return Response(transcript.render(conversation_id, lines, mask), mimetype="text/html")
 
 
 def export(name: str) -> Response:
@@ -862,6 +874,7 @@ def create_app(db_url: str | None = None, tracker_db_url: str | None = None, *, 
     server.add_url_rule("/logout", "logout", logout, methods=["GET", "POST"])
     server.add_url_rule("/healthz", "healthz", healthz)
     server.add_url_rule("/export/<name>.csv", "export", export)
+    server.add_url_rule("/conversations/<path:conversation_id>", "conversation", conversation_view)
     agent_desk.register(server)  # POST /agent/conversations/<id>/reply|resume
 
     with warnings.catch_warnings():

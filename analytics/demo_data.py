@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, selectinload
 
 from analytics.metrics import EVENTS, tracker_url
-from bot.action_plans import CHECKIN_DAYS, GIFT, GIFT_COST, build_commitments
+from bot.action_plans import CHECKIN_DAYS, GIFT_TEXT, build_commitments
 from bot.customers import profile_of
 from bot.db import database_url, session_scope, upgrade_database
 from bot.models import (
@@ -56,6 +56,7 @@ DEFAULT_CASES = 2000
 DEFAULT_WEEKS = 52
 DEFAULT_SEED = 6
 HOLDOUT_SHARE = 0.10
+DEMO_GIFT_EUR = Decimal("5")  # the action_plan offer's hot gift_eur in data/offers.yml
 
 REASON_WEIGHTS: dict[str, int] = {
     "price": 26, "competitor": 15, "service_failure": 13, "billing_error": 8, "poor_support": 8,
@@ -313,7 +314,7 @@ class _Generator:
 
         cost = accepted.cost if accepted else Decimal("0")
         if accepted is not None and accepted.kind == "action_plan":
-            cost += GIFT_COST
+            cost += DEMO_GIFT_EUR
         self.rows["cases"].append({
             "id": case_id, "conversation_id": conv, "customer_id": customer.id, "channel": channel, "language": lang,
             "status": status, "reason": reason, "reason_verbatim": verbatim,
@@ -429,7 +430,8 @@ class _Generator:
             "id": plan_id, "case_id": case_id, "customer_id": customer.id, "token": f"demo{rng.getrandbits(96):024x}",
             "reference": f"PLAN-D{case_id:07d}", "language": lang, "answers": {"goal": goal, "obstacle": obstacle},
             "customer_commitments": text.customer, "company_commitments": text.company,
-            "gift": GIFT["en" if lang == "en" else "es"], "gift_cost": GIFT_COST, "created_at": closed})
+            "gift": GIFT_TEXT["en" if lang == "en" else "es"].format(amount=DEMO_GIFT_EUR),
+            "gift_cost": DEMO_GIFT_EUR, "created_at": closed})
         for days in CHECKIN_DAYS:
             due = closed.date() + timedelta(days=days)
             done = due <= self.end and rng.random() < 0.75

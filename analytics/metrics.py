@@ -14,8 +14,9 @@ Scope and filters
 Definitions
     cancellation requests   cases in scope, whatever their status.
     hot save rate           retained / (retained + cancelled) among cases that were *not* in the
-                            holdout (the holdout gets no save attempt on purpose). Open,
-                            handed-off and abandoned cases have no outcome yet and stay out.
+                            holdout (the holdout gets no save attempt on purpose) and were
+                            offered something. Open, handed-off and abandoned cases have no
+                            outcome yet and stay out, and so do cases closed without any offer.
     really saved            a retained case whose customer has no subscription cancelled in the
                             ``REAL_SAVE_DAYS`` (30) days after the case closed, checked against
                             the subscription records (cancellation moment = ``cancel_requested_at``,
@@ -677,8 +678,13 @@ def _case_rows(conn: Connection, conds: Sequence[ColumnElement[bool]]) -> list[A
     counts, reasons, holdout, handoff rate and weekly trends in one pass over the cases."""
     day = day_of(RC.opened_at)
     handed = case((or_(RC.status == "handed_off", exists().where(HandoffTicket.case_id == RC.id)), 1), else_=0)
-    return list(conn.execute(select(day, RC.status, RC.reason, RC.holdout, func.count(), func.sum(handed))
-                             .where(*conds).group_by(day, RC.status, RC.reason, RC.holdout)).all())
+    # A case outside the holdout counts for the save rate only once something was offered: a
+    # case closed without any offer (a look-alike, "no, me quedo" to the read-back) saved nothing.
+    offered = case((or_(RC.holdout.is_(True), exists().where(CaseOffer.case_id == RC.id)), True),
+                   else_=False)
+    return list(conn.execute(select(day, RC.status, RC.reason, RC.holdout, func.count(), func.sum(handed),
+                                    offered)
+                             .where(*conds).group_by(day, RC.status, RC.reason, RC.holdout, offered)).all())
 
 
 def _offer_kinds() -> dict[str, str]:
@@ -694,17 +700,18 @@ def _status_figures(rows: Iterable[Any]) -> tuple[CaseCounts, tuple[ReasonRow, .
     by_status: dict[str, int] = defaultdict(int)
     per_reason: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     hold: dict[str, int] = defaultdict(int)
-    for _, status, reason, is_holdout, n, _handed in rows:
+    for _, status, reason, is_holdout, n, _handed, was_offered in rows:
         by_status[status] += n
         r = per_reason[reason or NO_REASON]
         r[status] += n
         r["requests"] += n
         group = "holdout" if is_holdout else "offered"
         hold[f"{group}_cases"] += n
-        if status in ("retained", "cancelled"):
-            hold[f"{group}_decided"] += n
-            if not is_holdout:
-                r["decided"] += n
+        if status not in ("retained", "cancelled") or not (is_holdout or was_offered):
+            continue
+        hold[f"{group}_decided"] += n
+        if not is_holdout:
+            r["decided"] += n
         if status == "retained":
             hold[f"{group}_saved"] += n
             if not is_holdout:
@@ -892,12 +899,12 @@ def _offer_figures(conn: Connection, conds: Sequence[ColumnElement[bool]]
 
 def _weekly(case_rows: Iterable[Any], filters: Filters, acc: _Returns) -> tuple[WeekRow, ...]:
     weeks: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for d, status, _, is_holdout, n, _handed in case_rows:
+    for d, status, _, is_holdout, n, _handed, was_offered in case_rows:
         w = weeks[week_of(_day(d))]
         w["requests"] += n
         if status in ("retained", "cancelled", "handed_off"):
             w[status] += n
-        if not is_holdout and status in ("retained", "cancelled"):
+        if not is_holdout and was_offered and status in ("retained", "cancelled"):
             w["offered_decided"] += n
             if status == "retained":
                 w["offered_retained"] += n
@@ -1006,13 +1013,26 @@ def nlu_stats(tracker: Engine | None, filters: Filters) -> NluStats:
         conds.append(EVENTS.c.timestamp >= _epoch(start))
     if end is not None:
         conds.append(EVENTS.c.timestamp < _epoch(end))
-    query = select(func.count(), func.sum(case((EVENTS.c.intent_name == "nlu_fallback", 1), else_=0))).where(*conds)
+    query = select(func.count()).where(*conds)
+    fallback_texts = select(EVENTS.c.data).where(*conds, EVENTS.c.intent_name == "nlu_fallback")
     try:
         with tracker.connect() as conn:
-            total, fallbacks = conn.execute(query).one()
+            total = conn.execute(query).scalar_one()
+            fallbacks = sum(1 for (data,) in conn.execute(fallback_texts) if not _identity_answer(data))
     except SQLAlchemyError:
         return NluStats()
-    return NluStats(available=True, user_messages=total or 0, fallbacks=int(fallbacks or 0))
+    return NluStats(available=True, user_messages=total or 0, fallbacks=fallbacks)
+
+
+def _identity_answer(data: str | None) -> bool:
+    """A customer number or a postcode typed as asked: understood, not a fallback."""
+    from bot.verification import parse_postcode, parse_ref
+
+    try:
+        text = (json.loads(data) if data else {}).get("text") or ""
+    except (ValueError, AttributeError):
+        return False
+    return len(text) <= 40 and (parse_ref(text) is not None or parse_postcode(text) is not None)
 
 
 @dataclass(frozen=True)

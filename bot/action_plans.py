@@ -17,35 +17,38 @@ from sqlalchemy.orm import Session
 
 from bot.customers import usage_summary
 from bot.models import ActionPlan, ActionPlanCheckin, Customer, RetentionCase, utcnow
+from bot.plans import load_plans
 
 CHECKIN_DAYS = (14, 30, 60)
-GIFT = {"es": "Un mes de Nubia TV Premium gratis (sin permanencia)",
-        "en": "One month of Nubia TV Premium for free (no commitment)"}
-GIFT_COST = Decimal("4.00")
+# The gift is the one the offer promised (``gift_eur`` of the ``action_plan`` offer in
+# data/offers.yml, priced with the case): one definition, shown in the chat and on the plan.
+GIFT_TEXT = {"es": "{amount} € de descuento en tu próxima factura",
+             "en": "€{amount} off your next bill"}
 
 # Keyword -> (customer commitment, company commitment) per language. Matched against the
 # customer's own answers; the generic pair is used when nothing matches.
-_TOPICS: tuple[tuple[tuple[str, ...], dict[str, tuple[str, str]]], ...] = (
-    (("tele", "tv", "series", "pelis", "peli", "fútbol", "futbol", "football", "movies", "film"),
+# The third item is the service the topic needs: no TV app for a customer without TV.
+_TOPICS: tuple[tuple[tuple[str, ...], dict[str, tuple[str, str]], str | None], ...] = (
+    (("tele", "tv ", "series", "pelis", "peli", "fútbol", "futbol", "football", "movies", "film"),
      {"es": ("Activar la app Nubia TV en tu tele y en el móvil y crear tu lista de favoritos.",
              "Te enviamos una guía de Nubia TV y activamos gratis el paquete de series un mes."),
       "en": ("Set up the Nubia TV app on your TV and phone and build your favourites list.",
-             "We send you a Nubia TV guide and switch on the series pack for free for a month.")}),
+             "We send you a Nubia TV guide and switch on the series pack for free for a month.")}, "tv"),
     (("trabajo", "teletrabajo", "work", "remote", "oficina", "office", "videollamada", "zoom"),
      {"es": ("Probar la conexión por cable en tu puesto de trabajo y avisarnos si algo falla.",
              "Revisamos a distancia tu router y optimizamos el wifi para teletrabajar."),
       "en": ("Try a cable connection at your desk and tell us if anything fails.",
-             "We check your router remotely and tune the wifi for working from home.")}),
+             "We check your router remotely and tune the wifi for working from home.")}, "fibre"),
     (("wifi", "cobertura", "coverage", "lento", "slow", "señal", "signal", "habitación", "room"),
      {"es": ("Indicarnos en qué habitaciones no llega bien la señal.",
              "Te enviamos un amplificador wifi sin coste y un técnico lo deja configurado."),
       "en": ("Tell us which rooms have a weak signal.",
-             "We send you a free wifi extender and a technician sets it up.")}),
+             "We send you a free wifi extender and a technician sets it up.")}, "fibre"),
     (("no sé", "no se", "ns", "don't know", "dont know", "cómo", "como funciona", "how", "app"),
      {"es": ("Reservar 20 minutos para una sesión guiada con nuestro equipo.",
              "Te llamamos para una sesión guiada de 20 minutos y te enseñamos todo lo que incluye."),
       "en": ("Book 20 minutes for a guided session with our team.",
-             "We call you for a 20-minute guided session and show you everything it includes.")}),
+             "We call you for a 20-minute guided session and show you everything it includes.")}, None),
 )
 _GENERIC = {"es": ("Usar el servicio al menos tres veces por semana durante el próximo mes.",
                    "Revisamos tu tarifa y, si encaja mejor otra más barata, te la cambiamos sin coste."),
@@ -60,12 +63,15 @@ class PlanText:
 
 
 def build_commitments(goal: str, obstacle: str, usage: dict[str, float], language: str,
-                      today: date) -> PlanText:
+                      today: date, services: frozenset[str] = frozenset({"fibre", "mobile", "tv"})
+                      ) -> PlanText:
     lang = "en" if language == "en" else "es"
-    text = f"{goal} {obstacle}".lower()
+    text = f" {goal} {obstacle} ".lower()
     customer: list[str] = []
     company: list[str] = []
-    for keywords, pairs in _TOPICS:
+    for keywords, pairs, needs in _TOPICS:
+        if needs is not None and needs not in services:
+            continue
         if any(k in text for k in keywords):
             c, o = pairs[lang]
             customer.append(c)
@@ -76,17 +82,36 @@ def build_commitments(goal: str, obstacle: str, usage: dict[str, float], languag
         company.append(o)
     first_check = today + timedelta(days=CHECKIN_DAYS[0])
     when = first_check.strftime("%d/%m/%Y") if lang == "es" else first_check.strftime("%d %b %Y")
+    tv = "tv" in services and usage.get("avg_tv_hours")
     if lang == "es":
         company.append(f"Te llamamos el {when} para ver cómo va (y de nuevo a los 30 y 60 días).")
         if usage.get("months"):
-            customer.append(f"Comparar tu uso con el actual: {usage['avg_gb']} GB y "
-                            f"{usage['avg_tv_hours']} h de TV al mes de media.")
+            company.append(f"En esa llamada repasamos juntos tu uso: hoy usas de media "
+                           f"{_num(usage['avg_gb'], lang)} GB al mes"
+                           + (f" y {_num(usage['avg_tv_hours'], lang)} h de TV." if tv else "."))
     else:
         company.append(f"We call you on {when} to see how it's going (and again at 30 and 60 days).")
         if usage.get("months"):
-            customer.append(f"Compare your usage with today's: {usage['avg_gb']} GB and "
-                            f"{usage['avg_tv_hours']} h of TV a month on average.")
+            company.append(f"On that call we go over your usage together: today you use "
+                           f"{_num(usage['avg_gb'], lang)} GB a month on average"
+                           + (f" and {_num(usage['avg_tv_hours'], lang)} h of TV." if tv else "."))
     return PlanText(customer=customer, company=company)
+
+
+def _num(value: float, language: str) -> str:
+    text = f"{value:g}"
+    return text.replace(".", ",") if language == "es" else text
+
+
+def gift_of(case: RetentionCase, language: str) -> tuple[str, Decimal]:
+    """The gift the case's action-plan offer promised: its text and its cost."""
+    offer = next((o for o in reversed(case.offers) if o.kind == "action_plan"), None)
+    amount = Decimal(str((offer.params or {}).get("gift", "0"))) if offer is not None else Decimal("0")
+    if amount <= 0:
+        return "", Decimal("0")
+    shown = f"{amount.normalize():f}"
+    shown = shown.replace(".", ",") if language == "es" else shown
+    return GIFT_TEXT["en" if language == "en" else "es"].format(amount=shown), amount
 
 
 def write_plan(session: Session, case: RetentionCase, customer: Customer, goal: str,
@@ -96,20 +121,24 @@ def write_plan(session: Session, case: RetentionCase, customer: Customer, goal: 
     if existing is not None:
         return existing
     today = today or date.today()
-    text = build_commitments(goal, obstacle, usage_summary(customer), language, today)
+    sub = customer.current_subscription
+    plan = load_plans().get(sub.plan_code) if sub is not None else None
+    services = plan.services if plan is not None else frozenset({"fibre"})
+    text = build_commitments(goal, obstacle, usage_summary(customer), language, today, services)
+    gift, gift_cost = gift_of(case, language)
     plan = ActionPlan(
         case_id=case.id, customer_id=customer.id, token=secrets.token_urlsafe(16),
         reference=f"PLAN-{secrets.token_hex(3).upper()}", language=language,
         answers={"goal": goal[:1000], "obstacle": obstacle[:1000]},
         customer_commitments=text.customer, company_commitments=text.company,
-        gift=GIFT["en" if language == "en" else "es"], gift_cost=GIFT_COST,
+        gift=gift, gift_cost=gift_cost,
     )
     for days in CHECKIN_DAYS:
         plan.checkins.append(ActionPlanCheckin(due_date=today + timedelta(days=days)))
     session.add(plan)
     case.status, case.closed_at = "retained", utcnow()
     case.reference = case.reference or plan.reference
-    case.offer_cost = (case.offer_cost or Decimal("0")) + GIFT_COST
+    case.offer_cost = (case.offer_cost or Decimal("0")) + gift_cost
     session.flush()
     return plan
 
@@ -121,7 +150,8 @@ def render_text(plan: ActionPlan) -> str:
                      else ("You commit to:", "We commit to:", "Gift:"))
     lines = [you] + [f"- {c}" for c in plan.customer_commitments]
     lines += [we] + [f"- {c}" for c in plan.company_commitments]
-    lines.append(f"{gift} {plan.gift}")
+    if plan.gift:
+        lines.append(f"{gift} {plan.gift}")
     return "\n".join(lines)
 
 

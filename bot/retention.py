@@ -14,6 +14,7 @@ Rules enforced here (seeds 000, 001, 003; FTC click-to-cancel):
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -25,8 +26,8 @@ from sqlalchemy.orm import Session
 
 from bot.customers import customer_context, profile_of
 from bot.models import CaseOffer, ColdCase, Customer, RetentionCase, utcnow
-from bot.nlu.answers import Answer, Question, read
-from bot.offers import Catalogue, RankedOffer, load_catalogue, rank_offers
+from bot.nlu.answers import Answer, Question, normalise, read, stated_months
+from bot.offers import Catalogue, RankedOffer, customer_benefit, load_catalogue, rank_offers
 from bot.plans import load_plans
 from bot.policy import Policy, load_policy
 from bot.reasons import REASONS
@@ -43,6 +44,8 @@ QUESTION_OF_STAGE: dict[str, Question] = {
     "confirm_cancel": Question.CONFIRM_CANCEL, "clarify_cancel": Question.CONFIRM_CANCEL,
     "ask_reason": Question.REASON, "clarify_reason": Question.REASON,
     "plan_change": Question.PLAN_CHANGE, "clarify_plan_change": Question.PLAN_CHANGE,
+    "choose_plan": Question.PLAN_CHOICE, "clarify_choose_plan": Question.PLAN_CHOICE,
+    "winback": Question.WINBACK, "clarify_winback": Question.WINBACK,
 }
 ANSWER_STAGES = tuple(QUESTION_OF_STAGE)
 
@@ -328,6 +331,19 @@ class RetentionService:
                 return self.cancel(conv)
             if kind is Answer.STAY:
                 return self.keep(conv)
+        elif question is Question.WINBACK:
+            if kind in (Answer.YES, Answer.NO, Answer.STAY):
+                return self.winback(conv, accept=kind is Answer.YES)
+            if kind is Answer.CANCEL:  # "no, ya me di de baja": not interested
+                return self.winback(conv, accept=False)
+        elif question is Question.PLAN_CHOICE:
+            chosen = choose_plan(text, load_plans())
+            if chosen is not None:
+                return self.propose_plan(conv, chosen)
+            if kind in (Answer.NO, Answer.STAY):
+                return Turn(stage="closed").say("utter_plan_unchanged")
+            if kind is Answer.CANCEL:
+                return self.start(replace(conv, stage=None), reason=reason, verbatim=text)
         elif question is Question.PLAN_CHANGE:
             if kind is Answer.YES:
                 return self.change_plan(conv, conv.plan_change_to)
@@ -337,28 +353,101 @@ class RetentionService:
                 return self.start(replace(conv, stage=None), reason=reason, verbatim=text)
         if clarifying or question is Question.OPEN:
             return self.leave_open(conv)
-        base = stage
-        return Turn(stage=f"clarify_{'cancel' if base == 'confirm_cancel' else base}").say(
-            f"utter_clarify_{'cancel' if base == 'confirm_cancel' else base}")
+        base = "cancel" if stage == "confirm_cancel" else stage
+        turn = Turn(stage=f"clarify_{base}")
+        if question is Question.PLAN_CHOICE:
+            return turn.say("utter_clarify_choose_plan", plan_list=self.plan_list(conv))
+        return turn.say(f"utter_clarify_{base}")
+
+    # ------------------------------------------------------------ plan changes
+    def plan_list(self, conv: Conversation) -> str:
+        """The other plans with their prices, one per line, for the customer to choose from."""
+        current = self._current_plan_code(conv)
+        lines = [f"- {p.display_name(conv.language)}: {_money(p.monthly_price, conv.language)}"
+                 f"{'/mes' if conv.language == 'es' else '/month'}"
+                 for p in load_plans().values() if p.code != current]
+        return "\n".join(lines)
+
+    def plan_options(self, conv: Conversation) -> Turn:
+        """The customer wants another plan (not to leave): the options, then their choice."""
+        return Turn(stage="choose_plan").say("utter_change_plan", plan_list=self.plan_list(conv))
+
+    def propose_plan(self, conv: Conversation, code: str) -> Turn:
+        """Read the chosen plan back with its price; yes changes it (stage plan_change)."""
+        plans = load_plans()
+        target, current = plans[code], plans.get(self._current_plan_code(conv) or "")
+        if current is not None and current.code == code:
+            return Turn(stage="closed").say("utter_plan_already", plan_name=target.display_name(conv.language))
+        lang = conv.language
+        customer = self.session.get(Customer, conv.customer_id) if conv.customer_id else None
+        sub = customer.current_subscription if customer else None
+        return Turn(stage="plan_change", slots={"plan_change_to": code}).say(
+            "utter_confirm_plan_change", new_plan=target.display_name(lang),
+            new_price=_money(target.monthly_price, lang),
+            old_price=_money(sub.monthly_price, lang) if sub is not None else "-")
+
+    def _current_plan_code(self, conv: Conversation) -> str | None:
+        if not conv.verified or conv.customer_id is None:
+            return None
+        customer = self.session.get(Customer, conv.customer_id)
+        sub = customer.current_subscription if customer else None
+        return sub.plan_code if sub is not None else None
+
+    def urgent_request(self, conv: Conversation, text: str) -> Turn | None:
+        """A stolen or lost phone: the SIM block goes to a person now, with a reference."""
+        if not SIM_BLOCK.search(normalise(text)):
+            return None
+        from bot.handoff import open_ticket
+
+        decision = open_ticket(self.session, conversation_id=conv.conversation_id, trigger="sim_block",
+                               channel=conv.channel, language=conv.language, verbatim=text,
+                               customer_id=conv.customer_id if conv.verified else None, case=None)
+        return Turn(stage=None).say("utter_sim_block", reference=f"INC-{decision.ticket.id:06d}")
+
+    # ------------------------------------------------------------- win-back
+    def winback(self, conv: Conversation, accept: bool) -> Turn:
+        """The answer to a win-back SMS, read in context (a late "sí, me interesa" too)."""
+        from bot.campaigns import accept_winback, decline_winback, pending_winback, winback_offer_text
+
+        cold = pending_winback(self.session, conv.customer_id) if conv.customer_id else None
+        if cold is None:
+            return Turn(stage=None).say("utter_anything_else")
+        if not accept:
+            decline_winback(self.session, cold)
+            return Turn(stage="closed").say("utter_winback_declined")
+        reference = accept_winback(self.session, cold)
+        return Turn(stage="closed").say("utter_winback_accepted", reference=reference,
+                                        offer_text=winback_offer_text(cold, conv.language))
 
     def leave_open(self, conv: Conversation) -> Turn:
         """Still unsure after the follow-up: nothing changes, the case stays open for later."""
         del conv
         return Turn(stage=None, slots={"plan_change_to": None}).say("utter_left_open")
 
-    def opening(self, conv: Conversation, text: str) -> Turn | None:
-        """A first message that is not a request to leave although it reads like one.
+    def opening(self, conv: Conversation, text: str, intent: str | None = None) -> Turn | None:
+        """A message with no question pending, read for what the intent model may have missed.
 
         "Me he arrepentido, anula la baja" undoes a cancellation; "solo quiero quitar el móvil"
-        changes the plan; "no quiero darme de baja" changes nothing. None: a request to leave.
+        changes the plan; "no quiero darme de baja" changes nothing; "¿cuándo termina mi
+        contrato?" is a question, not leaving. A bare "solo cancélalo" that the model read as
+        something else (a "no", a look-alike) gets the cancellation read-back, never the
+        cancellation itself. None: nothing of that, the intent's own action goes on.
         """
         reading = read(text, Question.OPEN)
         if reading.answer is Answer.UNDO:
             return self.undo(conv)
         if reading.answer is Answer.PARTIAL and reading.drop:
             return self.partial(conv, reading.drop)
-        if reading.answer is Answer.STAY and "cancel" not in reading.signals:
+        cancel_family = bool(intent) and ("cancel" in (intent or "").split("+")
+                                          or intent == "cancel_firm")
+        if cancel_family and reading.answer is Answer.STAY and "cancel" not in reading.signals:
             return Turn().say("utter_keep_service")
+        if "contract_end" in reading.signals and "cancel" not in reading.signals:
+            return Turn().say("utter_contract_end")
+        if (not cancel_family and reading.signals & {"cancel"} == {"cancel"}
+                and not reading.signals & {"stay", "undecided", "object"}
+                and (self.current_case(conv) is None or conv.stage in (None, "closed"))):
+            return self.firm_cancel(conv, confidence=0.0)
         return None
 
     def undo(self, conv: Conversation) -> Turn:
@@ -519,7 +608,12 @@ class RetentionService:
     def _next_offer(self, conv: Conversation, case: RetentionCase, turn: Turn,
                     alternative: bool = False, reason: str | None = None) -> Turn:
         if len(case.offers) >= MAX_SAVE_ATTEMPTS:
-            return self._merge(turn, self.cancel(conv))
+            if alternative:
+                return self._merge(turn, self.cancel(conv))
+            # Both save attempts were made (maybe one accepted): no third offer, and no
+            # cancellation without a clear yes.
+            turn.stage = "confirm_cancel"
+            return turn.say("utter_confirm_cancel")
         customer = self._customer(case)
         ranked: list[RankedOffer] = []
         # Holdout cases (the control group) get no offer, only the choice to cancel or stay.
@@ -528,6 +622,7 @@ class RetentionService:
             already = {o.offer_id for o in case.offers}
             ranked = rank_offers(self.catalogue, ctx, reason or case.reason, today=self.today,
                                  exclude=already)
+            ranked = self._sensible(case, ranked)
         if not ranked:
             if alternative:  # declined the only offer there is: the cancellation they asked for
                 return self._merge(turn, self.cancel(conv))
@@ -544,6 +639,23 @@ class RetentionService:
         if alternative:
             turn.say("utter_offer_alternative")
         return turn.say("utter_offer", offer_text=best.describe(conv.language))
+
+    @staticmethod
+    def _sensible(case: RetentionCase, ranked: list[RankedOffer]) -> list[RankedOffer]:
+        """Offers that make sense after what was said and declined.
+
+        A pause shorter than the time the customer said they will be away does not solve
+        their problem; an offer of the kind they declined must be at least as good for them.
+        """
+        months = stated_months(case.reason_verbatim or "")
+        declined = [o for o in case.offers if o.outcome == "declined"]
+
+        def ok(offer: RankedOffer) -> bool:
+            if months and offer.kind == "pause" and int(offer.params.get("pause_months") or 0) < months:
+                return False
+            return all(offer.kind != d.kind or customer_benefit(offer.kind, offer.params)
+                       >= customer_benefit(d.kind, d.params) for d in declined)
+        return [offer for offer in ranked if ok(offer)]
 
     @staticmethod
     def _merge(first: Turn, second: Turn) -> Turn:
@@ -586,6 +698,38 @@ class RetentionService:
         case.reference = case.reference or _reference("RET")
         case.status = "handed_off" if offer.kind == "escalation" else "retained"
         case.closed_at = utcnow()
+
+
+SIM_BLOCK = re.compile(
+    r"\b(robad[oa]|perdid[oa]|he perdido|me han robado|extraviad[oa]|stolen|lost|"
+    r"bloque(a|ar|ad|ame)\b.{0,20}\bsim|block\b.{0,15}\bsim|suspend\b.{0,15}\b(sim|line))")
+
+#: words that name a plan of data/plans.yml in what customers say, by plan code
+_PLAN_WORDS: dict[str, tuple[str, ...]] = {
+    "movil_basico": ("solo movil", "solo el movil", "movil basico", "basic mobile", "mobile only",
+                     "just mobile", "20 gb"),
+    "fibra_300": ("300",),
+    "fibra_600": ("600",),
+    "fibra_1g": ("1 gb", "1gb", "1 giga", "1g", "1000", "un giga", "1 gig"),
+    "fibra_movil": ("fibra y movil", "fibra + movil", "fibre and mobile", "fibre + mobile",
+                    "50 gb", "con movil", "y movil", "with mobile", "and mobile"),
+    "fibra_movil_tv": ("tv", "tele", "television", "todo incluido", "everything", "ilimitado",
+                       "unlimited"),
+}
+
+
+def choose_plan(text: str, plans: dict[str, Any]) -> str | None:
+    """The one plan the customer names ("la de 300", "fibra 1 Gb", "la más barata"), or None."""
+    norm = normalise(text)
+    if re.search(r"\b(mas barat[ao]|cheapest|la barata|the cheap one)\b", norm):
+        return min(plans.values(), key=lambda p: p.monthly_price).code
+    named = [code for code, words in _PLAN_WORDS.items() if code in plans and any(
+        re.search(r"(?<![a-z0-9])" + re.escape(w) + r"(?![a-z0-9])", norm) for w in words)]
+    if len(named) > 1 and "fibra_1g" in named and "fibra_movil_tv" in named:
+        named.remove("fibra_1g")  # "1 Gb + TV" is the bundle
+    if len(named) > 1 and "fibra_600" in named and "fibra_movil" in named:
+        named.remove("fibra_600")
+    return named[0] if len(named) == 1 else None
 
 
 def _reason_of(intent: str | None) -> str | None:

@@ -9,6 +9,7 @@
 * ``GET /static/webchat.js``: the widget bundle from ``web/node_modules`` (``make setup``).
 * ``GET /static/page.js``: the page's own script (starts the widget).
 * ``GET /healthz``: ``ok``.
+* ``GET /plan/<token>``: the printable action plan the customer got a link to (``bot.plan_page``).
 
 Other modules add routes with ``app = make_app(); app.router.add_get(...)``.
 """
@@ -28,6 +29,7 @@ from urllib.parse import urlencode, urlsplit
 from aiohttp import web
 
 from bot.channels import issue_web_token
+from bot.plan_page import plan_page
 from bot.settings import (
     PROJECT_ROOT,
     rasa_public_url,
@@ -422,6 +424,7 @@ def make_app(webchat_js_path: Path | None = None, jwt_secret: str | None = None
     app.router.add_get("/static/webchat.js", webchat_js, name="webchat_js")
     app.router.add_get("/static/page.js", page_js, name="page_js")
     app.router.add_get("/healthz", healthz, name="healthz")
+    app.router.add_get("/plan/{token}", plan_page, name="plan")
     return app
 
 

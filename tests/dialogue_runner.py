@@ -315,8 +315,8 @@ def judge(dialogue: Dialogue, state: AccountState, seeded_plan: str) -> list[str
         need(not plan_changed, f"the plan changed to {state.plan_code}")
     if outcome == "stayed":
         need(last_case in (None, "retained"), f"the case should be retained, not {last_case}")
-    if outcome == "undecided":
-        need(last_case == "open", f"the case should stay open, not {last_case}")
+    if outcome == "undecided":  # a read-back answered "no sé" opened no case: none is open too
+        need(last_case in (None, "open"), f"the case should stay open, not {last_case}")
     if outcome == "handoff":
         need(state.tickets > 0, "no ticket for a person")
     if outcome == "plan_changed":

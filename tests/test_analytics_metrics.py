@@ -233,10 +233,11 @@ def test_cancellation_requests_by_status(dash: m.Dashboard) -> None:
                                        holdout=2)
 
 
-def test_hot_save_rate_excludes_the_holdout(dash: m.Dashboard) -> None:
-    # Not holdout and decided: retained A B F I (4), cancelled C K (2) -> 4 / 6.
-    assert dash.hot_save_rate == m.Rate(4, 6)
-    assert dash.hot_save_rate.percent == 66.7
+def test_hot_save_rate_excludes_the_holdout_and_cases_never_offered_anything(dash: m.Dashboard) -> None:
+    # Not holdout, decided and offered something: retained A B F (3), cancelled C K (2) -> 3 / 5.
+    # I was closed as retained without any offer: nothing was saved by an offer there.
+    assert dash.hot_save_rate == m.Rate(3, 5)
+    assert dash.hot_save_rate.percent == 60.0
 
 
 def test_really_saved_against_subscription_records(dash: m.Dashboard) -> None:
@@ -348,11 +349,12 @@ def test_offer_acceptance_by_offer_and_by_reason(dash: m.Dashboard) -> None:
 
 
 def test_hot_versus_cold(dash: m.Dashboard) -> None:
-    # Hot (holdout excluded): 4 saved of 6 decided; cost A 33.21 + B 20 + F 9 + G 15 = 77.21; revenue A 73.80.
+    # Hot (holdout and the never-offered I excluded): 3 saved of 5 decided;
+    # cost A 33.21 + B 20 + F 9 + G 15 = 77.21; revenue A 73.80.
     # Cold: 1 won back of 2 with a result; cost 50.00; revenue 14.90.
     hot, cold = dash.hot_cold
     assert (hot.variant, hot.attempts, hot.saved, hot.offer_cost, hot.revenue_kept, hot.net_return) == (
-        "hot", 6, 4, D("77.21"), D("73.80"), D("-3.41"))
+        "hot", 5, 3, D("77.21"), D("73.80"), D("-3.41"))
     assert (cold.variant, cold.attempts, cold.saved, cold.offer_cost, cold.revenue_kept, cold.net_return) == (
         "cold", 2, 1, D("50.00"), D("14.90"), D("-35.10"))
 
@@ -380,17 +382,21 @@ def test_nlu_without_tracker_store(session: Session, tmp_path: Path) -> None:
     assert not d.nlu.available and d.nlu.rate.value is None
 
 
+P_VALUE = 0.8091
+
+
 def test_holdout_lift(dash: m.Dashboard) -> None:
-    # Offered: 4 saved / 6 decided; holdout: E saved, D cancelled -> 1 / 2.
-    # Lift = (4/6 - 1/2) x 100 = 16.67 -> 16.7 points; incremental = (4/6 - 1/2) x 6 = 1.0 save.
+    # Offered (outside the holdout, something offered): 3 saved / 5 decided (I, retained without
+    # any offer, is out); holdout: E saved, D cancelled -> 1 / 2.
+    # Lift = (3/5 - 1/2) x 100 = 10.0 points; incremental = (3/5 - 1/2) x 5 = 0.5 save.
     h = dash.holdout
-    assert (h.offered_cases, h.offered_decided, h.offered_saved) == (9, 6, 4)
+    assert (h.offered_cases, h.offered_decided, h.offered_saved) == (9, 5, 3)
     assert (h.holdout_cases, h.holdout_decided, h.holdout_saved) == (2, 2, 1)
-    assert (h.lift_points, h.incremental_saves) == (16.7, 1.0)
-    # Two-proportion z-test: pooled p = 5/8, se = sqrt(5/8 x 3/8 x (1/6 + 1/2)) = sqrt(0.15625),
-    # z = (1/6) / se = 0.42164, p = erfc(z / sqrt 2) = 0.6733.
-    z = (4 / 6 - 1 / 2) / math.sqrt(0.15625)
-    assert h.p_value == round(math.erfc(z / math.sqrt(2)), 4) == 0.6733
+    assert (h.lift_points, h.incremental_saves) == (10.0, 0.5)
+    # Two-proportion z-test: pooled p = 4/7, se = sqrt(4/7 x 3/7 x (1/5 + 1/2)),
+    # z = (1/10) / se, p = erfc(z / sqrt 2).
+    z = (3 / 5 - 1 / 2) / math.sqrt(4 / 7 * 3 / 7 * (1 / 5 + 1 / 2))
+    assert h.p_value == round(math.erfc(z / math.sqrt(2)), 4) == P_VALUE
 
 
 def test_weekly_trends(dash: m.Dashboard) -> None:
@@ -399,7 +405,7 @@ def test_weekly_trends(dash: m.Dashboard) -> None:
             w.pending) for w in dash.weekly]
     assert got == [
         (date(2025, 12, 29), 1, 1, 0, 0, m.Rate(0, 0), 0, 1, 0),  # E (holdout, deflected)
-        (date(2026, 1, 5), 3, 3, 0, 0, m.Rate(3, 3), 1, 1, 0),    # A (really), I (unverifiable), B (deflected)
+        (date(2026, 1, 5), 3, 3, 0, 0, m.Rate(2, 2), 1, 1, 0),    # A (really), I (no offer), B (deflected)
         (date(2026, 1, 12), 2, 0, 2, 0, m.Rate(0, 1), 0, 0, 0),   # C, D (holdout)
         (date(2026, 1, 19), 1, 0, 1, 0, m.Rate(0, 1), 0, 0, 0),   # K (Sunday Jan 25)
         (date(2026, 1, 26), 0, 0, 0, 0, m.Rate(0, 0), 0, 0, 0),
@@ -414,11 +420,12 @@ def test_weekly_trends(dash: m.Dashboard) -> None:
 
 
 def test_channel_filter(session: Session) -> None:
-    # Web: A D E F H I K -> retained A E F I, cancelled D K, abandoned H; not holdout: A F I / (A F I K) = 3 / 4.
+    # Web: A D E F H I K -> retained A E F I, cancelled D K, abandoned H; not holdout and offered
+    # something: A F / (A F K) = 2 / 3 (I was retained without any offer).
     d = m.load_dashboard(session, m.Filters(since=FILTERS.since, until=FILTERS.until, channels=("web",)),
                          as_of=AS_OF)
     assert (d.counts.requests, d.counts.retained, d.counts.cancelled, d.counts.abandoned) == (7, 4, 2, 1)
-    assert d.hot_save_rate == m.Rate(3, 4)
+    assert d.hot_save_rate == m.Rate(2, 3)
     assert d.handoff.waiting_now == 1  # T3 only (T1 is voice)
 
 
@@ -550,9 +557,9 @@ def test_tables_mask_contacts_and_defuse_formulas(session: Session, dash: m.Dash
 def test_kpi_rows(dash: m.Dashboard) -> None:
     kpis = {r["key"]: r["value"] for r in m.kpi_rows(dash)}
     assert kpis == {
-        "requests": "11", "hot_save_rate": "66.7 %", "really_saved": "1", "cold_win_back_rate": "50.0 %",
+        "requests": "11", "hot_save_rate": "60.0 %", "really_saved": "1", "cold_win_back_rate": "50.0 %",
         "revenue_kept": "88.70 EUR", "offer_cost": "127.21 EUR", "return": "\u221238.51 EUR", "handoff_rate": "18.2 %",
-        "waiting_tickets": "2", "nlu_fallback_rate": "25.0 %", "holdout_lift": "16.7 pts"}
+        "waiting_tickets": "2", "nlu_fallback_rate": "25.0 %", "holdout_lift": "10.0 pts"}
 
 
 def test_full_months() -> None:
@@ -610,3 +617,15 @@ def test_same_figures_on_postgresql(dataset: tuple[str, str, dict[str, Any]]) ->
     assert on_postgres.keys() == on_sqlite.keys()
     for name in on_sqlite:
         assert on_postgres[name] == on_sqlite[name], name
+
+
+def test_identity_answers_are_not_counted_as_nlu_fallbacks(tmp_path: Path) -> None:
+    from analytics import demo_data
+
+    url = f"sqlite:///{tmp_path / 'tracker.db'}"
+    tracker = demo_data.writable_tracker(url)
+    demo_data.write_events(tracker, [
+        ("c-1", "user", 1767225600.0 + i, "nlu_fallback", None, json.dumps({"text": text}))
+        for i, text in enumerate(["C00042", "ce cero cero cero cuatro dos", "28013", "zzz grmbl"])])
+    stats = m.nlu_stats(m.tracker_engine(url), m.Filters())
+    assert (stats.user_messages, stats.fallbacks) == (4, 1)

@@ -10,23 +10,45 @@ import pytest
 import yaml
 
 from bot.language import detect
+from bot.nlu.answers import Answer, Question, read
 
 DOMAIN = yaml.safe_load((Path(__file__).resolve().parent.parent / "domain.yml").read_text())
 RESPONSES = DOMAIN["responses"]
 PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 
 
+#: the question a response with typed-answer buttons asks (their payloads are read as answers)
+BUTTON_QUESTIONS = {
+    "utter_clarify_offer": Question.OFFER, "utter_clarify_cancel": Question.CONFIRM_CANCEL,
+    "utter_clarify_plan_change": Question.PLAN_CHANGE, "utter_offer_plan_change": Question.PLAN_CHANGE,
+    "utter_confirm_plan_change": Question.PLAN_CHANGE, "utter_clarify_winback": Question.WINBACK,
+}
+
+
+def variation_pairs(name: str) -> list[tuple[dict, dict]]:
+    """(Spanish, English) variations of ``name``, one pair per channel it has its own text for."""
+    pairs = []
+    for channel in sorted({v.get("channel") or "" for v in RESPONSES[name]}):
+        mine = [v for v in RESPONSES[name] if (v.get("channel") or "") == channel]
+        es = [v for v in mine if not v.get("condition")]
+        en = [v for v in mine
+              if v.get("condition") == [{"type": "slot", "name": "language", "value": "en"}]]
+        assert len(es) == 1 and len(en) == 1 and len(mine) == 2, (name, channel)
+        pairs.append((es[0], en[0]))
+    return pairs
+
+
 def variations(name: str) -> tuple[dict, dict]:
-    es = [v for v in RESPONSES[name] if not v.get("condition")]
-    en = [v for v in RESPONSES[name]
-          if v.get("condition") == [{"type": "slot", "name": "language", "value": "en"}]]
-    assert len(es) == 1 and len(en) == 1 and len(RESPONSES[name]) == 2, name
-    return es[0], en[0]
+    return variation_pairs(name)[-1]
 
 
 @pytest.mark.parametrize("name", sorted(RESPONSES))
 def test_response_has_spanish_and_english(name: str) -> None:
-    es, en = variations(name)
+    for es, en in variation_pairs(name):
+        check_pair(name, es, en)
+
+
+def check_pair(name: str, es: dict, en: dict) -> None:
     es_text = PLACEHOLDER.sub("", es["text"])
     en_text = PLACEHOLDER.sub("", en["text"])
     assert detect(es_text).language == "es", es_text
@@ -34,7 +56,14 @@ def test_response_has_spanish_and_english(name: str) -> None:
     assert PLACEHOLDER.findall(es["text"]) == PLACEHOLDER.findall(en["text"]), name
     es_buttons = [b["payload"] for b in es.get("buttons", [])]
     en_buttons = [b["payload"] for b in en.get("buttons", [])]
-    assert es_buttons == en_buttons, name
+    if name in BUTTON_QUESTIONS:  # typed answers: each button must mean the same in both languages
+        question = BUTTON_QUESTIONS[name]
+        assert [read(p, question).answer for p in es_buttons] == \
+            [read(p, question).answer for p in en_buttons], name
+        assert len({read(p, question).answer for p in es_buttons}) == len(es_buttons), name
+        assert Answer.UNCLEAR not in {read(p, question).answer for p in es_buttons}, name
+    else:
+        assert es_buttons == en_buttons, name
     for b in es.get("buttons", []):
         assert detect(b["title"]).language in ("es", None), b
     for b in en.get("buttons", []):

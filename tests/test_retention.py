@@ -77,16 +77,16 @@ def test_accepting_applies_offer_once_with_reference(svc: RetentionService,
 
 def test_decline_gives_one_alternative_then_cancels(svc: RetentionService,
                                                     db_session: Session) -> None:  # noqa: F811
-    svc.start(conv(db_session, "C00001"), reason="competitor", verbatim="me voy a otra")
-    first = svc.decline(conv(db_session, "C00001", stage="offer"))
+    svc.start(conv(db_session, "C00002"), reason="price", verbatim="es muy caro")
+    first = svc.decline(conv(db_session, "C00002", stage="offer"))
     assert responses(first) == ["utter_offer_alternative", "utter_offer"]
-    second = svc.decline(conv(db_session, "C00001", stage="offer"))
+    second = svc.decline(conv(db_session, "C00002", stage="offer"))
     assert responses(second) == ["utter_cancel_confirmed"]
     case = db_session.scalar(select(RetentionCase))
     assert len(case.offers) == MAX_SAVE_ATTEMPTS
     assert [o.outcome for o in case.offers] == ["declined", "declined"]
     assert case.status == "cancelled" and case.confirmation_number.startswith("BAJA-")
-    sub = find_customer(db_session, ref="C00001").current_subscription
+    sub = find_customer(db_session, ref="C00002").current_subscription
     assert sub.status == "cancelled" and sub.cancel_effective_date == TODAY + timedelta(days=2)
     params = second.replies[0].params
     assert params["confirmation"] == case.confirmation_number and params["effective_date"]
@@ -281,3 +281,39 @@ def test_expired_discount_goes_back_to_list_price(svc: RetentionService,
     assert expire_offers(db_session, sub.running_offer_until + timedelta(days=1)) == 1
     assert Decimal(sub.monthly_price) == Decimal(sub.list_price)
     assert sub.running_offer_id is None
+
+
+def test_declining_the_only_worthwhile_offer_cancels_without_a_worse_alternative(
+        svc: RetentionService, db_session: Session) -> None:  # noqa: F811
+    # Lucía (competitor): after the loyalty discount, the other discounts are worth less to her
+    # and no other kind fits, so "no" processes the cancellation she asked for: no
+    # "I have another option" followed by a cancellation in the same reply.
+    svc.start(conv(db_session, "C00001"), reason="competitor", verbatim="me voy a otra")
+    declined = svc.decline(conv(db_session, "C00001", stage="offer"))
+    assert responses(declined) == ["utter_cancel_confirmed"]
+
+
+def test_a_second_offer_of_the_same_kind_is_never_worse_for_the_customer(
+        svc: RetentionService, db_session: Session) -> None:  # noqa: F811
+    from bot.offers import customer_benefit
+
+    for ref, reason in (("C00002", "price"), ("C00002", "competitor"), ("C00005", "service_failure"),
+                        ("C00004", "low_usage"), ("C00006", "billing_error")):
+        cid = f"worse-{ref}-{reason}"
+        svc.start(conv(db_session, ref, cid=cid), reason=reason, verbatim="motivo")
+        svc.decline(conv(db_session, ref, stage="offer", cid=cid))
+        case = db_session.scalar(select(RetentionCase).where(RetentionCase.conversation_id == cid))
+        if len(case.offers) == 2:
+            first, second = case.offers
+            assert first.kind != second.kind or customer_benefit(second.kind, second.params) >= \
+                customer_benefit(first.kind, first.params), (ref, reason)
+
+
+def test_a_pause_shorter_than_the_stated_absence_is_not_offered(
+        svc: RetentionService, db_session: Session) -> None:  # noqa: F811
+    turn = svc.start(conv(db_session, "C00002"), reason="temporary",
+                     verbatim="me voy seis meses a trabajar fuera")
+    case = db_session.scalar(select(RetentionCase))
+    pauses = [o for o in case.offers if o.kind == "pause"]
+    assert all(int(o.params["pause_months"]) >= 6 for o in pauses), [o.params for o in pauses]
+    assert turn.stage in ("offer", "confirm_cancel")

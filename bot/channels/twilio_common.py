@@ -675,3 +675,28 @@ async def conversation_state(app: Any, sender_id: str) -> ConversationState:
         return ConversationState()
     value = tracker.get_slot(LANGUAGE_KEY)
     return ConversationState(value if value in LANGUAGES else None, bool(tracker.is_paused()))
+
+
+async def resume_conversation(app: Any, sender_id: str) -> bool:
+    """Hand a paused conversation back to the assistant (nobody could take the call).
+
+    A phone caller whose transfer failed must not be left with an assistant that stays silent
+    and hangs up on "entonces quiero darme de baja": the handoff ticket stays open for the
+    callback, and the assistant goes on helping in the same call.
+    """
+    from rasa.shared.core.events import ConversationResumed
+
+    agent = getattr(getattr(app, "ctx", None), "agent", None)
+    store = getattr(agent, "tracker_store", None)
+    if store is None:
+        return False
+    try:
+        tracker = await store.retrieve(sender_id)
+        if tracker is None or not tracker.is_paused():
+            return False
+        tracker.update(ConversationResumed())
+        await store.save(tracker)
+        return True
+    except Exception:
+        logger.warning("Could not resume the conversation %s.", sender_id, exc_info=True)
+        return False

@@ -68,14 +68,22 @@ logger = logging.getLogger(__name__)
 CHANNEL = "sms"
 STOP_KEYWORDS_MEANING_CANCEL = frozenset({"CANCEL", "END", "QUIT"})
 START_KEYWORDS = frozenset({"START", "UNSTOP"})
+# A bare opt-out word when Twilio's keyword filtering is off (no OptOutType): we stop texting
+# and confirm it ourselves, in the customer's language. CANCEL/END/QUIT are not here: without
+# Twilio's filter they are read by the assistant (they may mean the contract).
+PLAIN_STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "PARAR", "PARA"})
+STOPPED_TEXT = {
+    "es": "Hecho: no te enviaremos más SMS de Nubia. Si quieres volver a recibirlos, responde START.",
+    "en": "Done: you won't get any more texts from Nubia. To get them again, reply START.",
+}
 
 HELP_TEXT = {
     "es": ("Nubia Telecom: soy el asistente virtual por SMS. Escríbeme lo que necesitas, por "
            "ejemplo \"quiero darme de baja\" o \"tengo un problema con la factura\". "
-           "Para no recibir más SMS responde STOP. También puedes llamarnos a este número."),
+           "Para no recibir más SMS responde STOP."),
     "en": ("Nubia Telecom: I'm the virtual assistant by text. Tell me what you need, for "
            "example \"I'd like to end my contract\" or \"there's a problem with my bill\". "
-           "To stop getting texts reply STOP. You can also call us on this number."),
+           "To stop getting texts reply STOP."),
 }
 EMPTY_BODY_TEXT = {
     "es": "Tu mensaje ha llegado sin texto (solo puedo leer texto). ¿Me escribes qué necesitas?",
@@ -293,6 +301,16 @@ class TwilioSMSInput(InputChannel):
         text = clean_inbound(body)
         if not text:
             return twiml(EMPTY_BODY_TEXT[await self.language(request.app, sender_id, phone)])
+        if not opt_type and text.strip(" .!").upper() in PLAIN_STOP_WORDS:
+            language = await self.language(request.app, sender_id, phone)
+            try:
+                record = await asyncio.to_thread(record_opt_out, phone, True)
+            except Exception:
+                logger.exception("Could not record the SMS opt-out of %s.", mask_phone(phone))
+                record = OptOutRecord(None, None, False)
+            log_opt_out_case(record, phone, text.strip().upper(), message_sid)
+            self.choices.pop(sender_id)
+            return twiml(STOPPED_TEXT[record.language if record.language in STOPPED_TEXT else language])
 
         payload = resolve_choice(self.choices.get(sender_id), text)
         collector = CollectingOutput(self.name())

@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -57,6 +57,7 @@ from bot.channels.twilio_common import (
     release,
     render_voice,
     resolve_choice,
+    resume_conversation,
     server_metadata,
     signed_params,
     turn_language,
@@ -92,14 +93,17 @@ TEXTS: dict[str, dict[str, str]] = {
         "keypad_human": "Pulsa 0 para hablar con una persona del equipo.",
         "or_say": "O dime en pocas palabras qué necesitas.",
         "transfer": "Te paso con una persona del equipo. Un momento, por favor.",
-        "no_agent": ("Ahora mismo no puedo pasarte con nadie del equipo. Llámanos más tarde, "
-                     "o sigue conmigo y te ayudo yo."),
-        "agent_unavailable": ("No ha sido posible pasarte con nadie ahora mismo. Sigo aquí para "
+        "no_agent": ("Ahora mismo no puedo pasarte con nadie del equipo, pero tu caso ya está "
+                     "anotado y una persona te devolverá la llamada. Mientras tanto sigo contigo "
+                     "y puedo ayudarte yo, también con la baja si la quieres."),
+        "agent_unavailable": ("No ha sido posible pasarte con nadie ahora mismo. Tu caso ya está "
+                              "anotado y una persona te devolverá la llamada. Sigo aquí para "
                               "ayudarte."),
         "case_noted": ("No ha sido posible pasarte con nadie ahora mismo. Tu caso ya está anotado "
                        "con un resumen para el equipo, así que no tendrás que repetirlo. "
                        "Gracias por llamar."),
-        "give_up": "Parece que no te oigo bien. Llámanos cuando quieras. ¡Hasta pronto!",
+        "give_up": ("Parece que no te oigo bien. Si quieres, escríbenos por SMS a este mismo número "
+                    "o por el chat de la web y seguimos por ahí. ¡Hasta pronto!"),
         "error": "Lo siento, he tenido un problema. ¿Me lo repites, por favor?",
         "other_language": "Para español, pulsa 9.",
     },
@@ -111,13 +115,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "keypad_human": "Press 0 to talk to a person on our team.",
         "or_say": "Or tell me in a few words what you need.",
         "transfer": "I'm putting you through to a person on our team. One moment, please.",
-        "no_agent": ("I can't put you through to anyone on the team right now. Please call again "
-                     "later, or stay with me and I'll help you."),
-        "agent_unavailable": "I couldn't put you through to anyone right now. I'm still here to help.",
+        "no_agent": ("I can't put you through to anyone on the team right now, but your case is "
+                     "logged and a person will call you back. Meanwhile I'm still with you and "
+                     "can help, with a cancellation too if that's what you want."),
+        "agent_unavailable": ("I couldn't put you through to anyone right now. Your case is logged "
+                              "and a person will call you back. I'm still here to help."),
         "case_noted": ("I couldn't put you through to anyone right now. Your case is already logged "
                        "with a summary for the team, so you won't have to repeat yourself. "
                        "Thanks for calling."),
-        "give_up": "I can't seem to hear you. Call us whenever you like. Goodbye!",
+        "give_up": ("I can't seem to hear you. If you like, text us at this same number or use the "
+                    "chat on our website and we'll carry on there. Goodbye!"),
         "error": "Sorry, something went wrong on my side. Could you say that again?",
         "other_language": "For English, press 9.",
     },
@@ -275,6 +282,9 @@ class TwilioVoiceInput(InputChannel):
 
         sender_id = f"voice-{call_sid}"
         if request.args.get("dial") == "1":
+            answered = (params.first("DialCallStatus") or "").lower() in ANSWERED_DIAL_STATUSES
+            if not answered:  # nobody took the call: the assistant carries on, ticket kept
+                await resume_conversation(request.app, sender_id)
             paused = (await conversation_state(request.app, sender_id)).paused
             return self._after_dial(request, state, params, turn, paused)
 
@@ -313,6 +323,11 @@ class TwilioVoiceInput(InputChannel):
             return self._gather(request, state, [TEXTS[state.language]["error"]], turn, 0)
 
         conversation = await conversation_state(request.app, sender_id)
+        if conversation.paused and not self.agent_number:
+            # no number to put the caller through to: the ticket waits for a callback, and the
+            # assistant keeps helping in this call instead of falling silent
+            await resume_conversation(request.app, sender_id)
+            conversation = replace(conversation, paused=False)
         state.language = pick_language(turn_language(collector.messages), conversation.language,
                                        state.language)
         reply = self._turn_reply(request, state, collector, turn + 1, first, conversation.paused)

@@ -31,6 +31,7 @@ class Question(str, Enum):
     OFFER = "offer"                    # "would you like this offer?"
     REASON = "reason"                  # "what is the main reason?"
     PLAN_CHANGE = "plan_change"        # "shall I change you to plan X for N EUR?"
+    PLAN_CHOICE = "plan_choice"        # "which of these plans would you like?"
     WINBACK = "winback"                # a win-back offer sent by SMS
 
 
@@ -231,6 +232,23 @@ def _drop(text: str) -> Optional[str]:
     return None
 
 
+# A question about when the contract or the commitment ends is not a wish to leave.
+_CONTRACT_END = re.compile(
+    r"(cuando|hasta cuando|que dia|que fecha|fecha)\b.{0,30}\b(termina|acaba|vence|finaliza|expira|"
+    r"fin)\b.{0,20}\b(contrato|permanencia|compromiso)|"
+    r"\b(cuando|hasta cuando)\b.{0,15}\b(tengo|me queda|dura)\b.{0,10}\bpermanencia|"
+    r"\bwhen\b.{0,25}\b(contract|commitment|minimum term)\b.{0,20}\b(end|ends|expire|expires|finish|over|up)\b|"
+    r"\bwhen\b.{0,10}\b(does|do|will)\b.{0,10}\b(my )?(contract|commitment)\b|"
+    r"\b(end|expiry) date of my (contract|commitment)\b")
+# Something else is named as what to cancel ("cancela el pedido", "cancel my order"): a
+# look-alike, never the service.
+_OBJECT = re.compile(_words(
+    "pedido|el pedido|la cita|la visita|visita|tecnico|el tecnico|pago|el pago|transferencia|"
+    "recibo|domiciliacion|reserva|suscripcion a la newsletter|newsletter|tarjeta|la tarjeta|"
+    "order|my order|the order|appointment|visit|technician|payment|the payment|transfer|"
+    "booking|reservation|direct debit|newsletter|card|my card|the card|meeting"))
+
+
 def signals(text: str) -> frozenset[str]:
     """The kinds of words found, with negation applied: a negated stay is a cancel and back."""
     norm = _NOT_STAY.sub(" ", normalise(text))
@@ -244,6 +262,10 @@ def signals(text: str) -> frozenset[str]:
                 kind = "undecided"
             if kind:
                 found.add(kind)
+    if _CONTRACT_END.search(norm):
+        found.add("contract_end")
+    if _OBJECT.search(norm):
+        found.add("object")
     if "yes" in found and re.search(r"\b(?:pero|but)\b", norm):
         tail = re.split(r"\b(?:pero|but)\b", norm, maxsplit=1)[1]
         tail_kinds = {h.kind if not h.negated else "no" for h in _hits(tail)}
@@ -329,3 +351,28 @@ def _offer(found: frozenset[str]) -> Answer:
     if no:
         return Answer.NO
     return Answer.UNCLEAR
+
+
+_NUMBER_WORDS = {
+    "un": 1, "una": 1, "uno": 1, "a": 1, "an": 1, "one": 1, "dos": 2, "two": 2, "tres": 3,
+    "three": 3, "cuatro": 4, "four": 4, "cinco": 5, "five": 5, "seis": 6, "six": 6, "siete": 7,
+    "seven": 7, "ocho": 8, "eight": 8, "nueve": 9, "nine": 9, "diez": 10, "ten": 10, "once": 11,
+    "eleven": 11, "doce": 12, "twelve": 12, "un par de": 2, "a couple of": 2, "couple of": 2}
+_DURATION = re.compile(
+    r"(?<![a-z0-9])(\d{1,2}|" + "|".join(sorted(map(re.escape, _NUMBER_WORDS), key=len, reverse=True))
+    + r")\s+(mes|meses|month|months|semana|semanas|week|weeks|ano|anos|year|years)(?![a-z])")
+_HALF_YEAR = re.compile(r"medio ano|half a year|six-month|6-month")
+
+
+def stated_months(text: str) -> int | None:
+    """How long the customer says they will be away ("me voy seis meses", "for 3 months")."""
+    norm = normalise(text).replace("ñ", "n")
+    if _HALF_YEAR.search(norm):
+        return 6
+    best: int | None = None
+    for number, unit in _DURATION.findall(norm):
+        n = int(number) if number.isdigit() else _NUMBER_WORDS[number]
+        months = n * 12 if unit.startswith(("ano", "year")) else (
+            max(1, -(-n // 4)) if unit.startswith(("semana", "week")) else n)
+        best = max(best or 0, months)
+    return best
