@@ -10,6 +10,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import conversation_of, emit, latest_text, service
+from actions.handoff import opening_events
 from bot.action_plans import plan_url, render_text, write_plan
 from bot.models import Customer
 from bot.retention import Turn
@@ -25,6 +26,9 @@ class ActionStartActionPlan(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
+        instead = opening_events(dispatcher, tracker)  # "quiero quitar la tele": a plan change
+        if instead is not None:
+            return instead
         conv = conversation_of(tracker)
         with service() as (_, svc):
             if not conv.verified:

@@ -11,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import conversation_of, emit, latest_text, reason_from_intent, service
 from actions.handoff import follow_up_if_angry, hand_off, handoff_instead, opening_events
 from bot.handoff import in_office_hours, now_utc
+from bot.nlu.answers import mentioned_reason
 from bot.policy import load_policy
 
 
@@ -21,6 +22,7 @@ class ActionStartRetention(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
         _, reason = reason_from_intent(tracker.get_intent_of_latest_message())
+        reason = reason or mentioned_reason(latest_text(tracker))
         conv = conversation_of(tracker)
         instead = opening_events(dispatcher, tracker)
         if instead is not None:

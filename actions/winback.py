@@ -10,43 +10,38 @@ from __future__ import annotations
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import conversation_of, service
-from bot.campaigns import accept_winback, decline_winback, pending_winback, winback_offer_text
+from actions.common import conversation_of, emit, service
+from actions.handoff import opening_events
 
 
 class ActionWinbackAccept(Action):
+    """A "yes" with no question pending: a win-back offer's, or a message misread as yes."""
+
     def name(self) -> Text:
         return "action_winback_accept"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        conv = conversation_of(tracker)
-        with service() as (session, _):
-            cold = pending_winback(session, conv.customer_id) if conv.customer_id else None
-            if cold is None:
-                dispatcher.utter_message(response="utter_anything_else")
-                return [SlotSet("retention_stage", None)]
-            reference = accept_winback(session, cold)
-            text = winback_offer_text(cold, conv.language)
-        dispatcher.utter_message(response="utter_winback_accepted", reference=reference, offer_text=text)
-        return [SlotSet("retention_stage", "closed")]
+        instead = opening_events(dispatcher, tracker)
+        if instead is not None:
+            return instead
+        with service() as (_, svc):
+            return emit(svc.winback(conversation_of(tracker), accept=True), dispatcher)
 
 
 class ActionWinbackDecline(Action):
+    """A "no" with no question pending: a win-back offer's, or a message misread as no."""
+
     def name(self) -> Text:
         return "action_winback_decline"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        conv = conversation_of(tracker)
-        with service() as (session, _):
-            cold = pending_winback(session, conv.customer_id) if conv.customer_id else None
-            if cold is None:  # a plain "no" outside any question
-                dispatcher.utter_message(response="utter_anything_else")
-                return [SlotSet("retention_stage", None)]
-            decline_winback(session, cold)
-        dispatcher.utter_message(response="utter_winback_declined")
-        return [SlotSet("retention_stage", "closed")]
+        instead = opening_events(dispatcher, tracker)
+        if instead is not None:
+            return instead
+        with service() as (_, svc):
+            return emit(svc.winback(conversation_of(tracker), accept=False), dispatcher)

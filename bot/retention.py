@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from bot.customers import customer_context, profile_of
 from bot.models import CaseOffer, ColdCase, Customer, RetentionCase, utcnow
-from bot.nlu.answers import Answer, Question, normalise, read, stated_months
+from bot.nlu.answers import Answer, Question, firm_request, mentioned_reason, normalise, read, stated_months
 from bot.offers import Catalogue, RankedOffer, customer_benefit, load_catalogue, rank_offers
 from bot.plans import load_plans
 from bot.policy import Policy, load_policy
@@ -296,7 +296,7 @@ class RetentionService:
         stage = conv.stage or ""
         question = QUESTION_OF_STAGE.get(stage, Question.OPEN)
         reading = read(text, question)
-        reason = _reason_of(intent)
+        reason = _reason_of(intent) or (mentioned_reason(text) if question is Question.REASON else None)
         kind = reading.answer
         if kind is Answer.UNCLEAR and intent == "ask_human":
             kind = Answer.HUMAN
@@ -307,8 +307,11 @@ class RetentionService:
         if kind is Answer.UNDO:
             return self.undo(conv)
         if question is Question.REASON:
-            if reason and kind not in (Answer.CANCEL, Answer.STAY):
+            told = kind is Answer.CANCEL and "cancel_word" not in reading.signals  # "me voy a o2"
+            if reason and (told or kind not in (Answer.CANCEL, Answer.STAY)):
                 return self.set_reason(conv, reason, text)
+            if reason and kind is Answer.CANCEL:  # "me voy a Movistar, tramítalo ya": both kept
+                self._record_reason(self.open_case(conv), reason, text)
             if kind is Answer.CANCEL or (kind is Answer.UNCLEAR and intent == "cancel_firm"):
                 return self.cancel(conv)
             if kind is Answer.STAY:
@@ -444,6 +447,8 @@ class RetentionService:
             return Turn().say("utter_keep_service")
         if "contract_end" in reading.signals and "cancel" not in reading.signals:
             return Turn().say("utter_contract_end")
+        if intent == "cancel" and firm_request(text) and self.current_case(conv) is None:
+            return self.firm_cancel(conv, confidence=0.0)  # "solo quiero cancelar": read back
         if (not cancel_family and reading.signals & {"cancel"} == {"cancel"}
                 and not reading.signals & {"stay", "undecided", "object"}
                 and (self.current_case(conv) is None or conv.stage in (None, "closed"))):

@@ -185,6 +185,9 @@ def run_dialogue(stack: Any, caller: Any, dialogue: Dialogue, phone: str) -> Tra
     elif dialogue.channel == "sms":
         from tests.twilio_standin import sms_params
 
+        # An SMS conversation is the customer's number: start it afresh for every dialogue.
+        transcript.sender = f"sms-{phone}"
+        forget_conversation(stack, transcript.sender)
         for text in dialogue.turns:
             reply = caller.post(SMS_WEBHOOK, sms_params(phone, text))
             assert reply.status == 200, reply
@@ -210,6 +213,17 @@ def run_dialogue(stack: Any, caller: Any, dialogue: Dialogue, phone: str) -> Tra
                 break
             query = _next_query(reply.body) or query
     return transcript
+
+
+def forget_conversation(stack: Any, sender_id: str) -> None:
+    """Remove a conversation from the stack's tracker store (SQLite), as if it never happened."""
+    import sqlite3
+
+    try:
+        with sqlite3.connect(stack.tracker_db) as conn:
+            conn.execute("DELETE FROM events WHERE sender_id = ?", (sender_id,))
+    except sqlite3.OperationalError:  # no conversation stored yet: nothing to forget
+        pass
 
 
 def _next_query(body: str) -> str:
@@ -329,6 +343,26 @@ def judge(dialogue: Dialogue, state: AccountState, seeded_plan: str) -> list[str
     if dialogue.reason and outcome not in ("no_case",):
         need(state.first_reason == dialogue.reason,
              f"the case's reason should be {dialogue.reason}, not {state.first_reason}")
+    return problems
+
+
+URL = re.compile(r"https?://[^\s<>\"')]+")
+
+
+def link_problems(transcript: Transcript) -> list[str]:
+    """Every link the assistant sent must open (a plan link that 404s is a broken promise)."""
+    import urllib.error
+    import urllib.request
+
+    problems = []
+    for _, replies in transcript.exchanges:
+        for url in (u.rstrip(".,;:") for reply in replies for u in URL.findall(reply)):
+            try:
+                with urllib.request.urlopen(url, timeout=10) as resp:
+                    if resp.status != 200:
+                        problems.append(f"link {url} answered {resp.status}")
+            except (urllib.error.URLError, OSError) as exc:
+                problems.append(f"link {url} failed: {exc}")
     return problems
 
 

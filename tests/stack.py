@@ -143,6 +143,7 @@ class Stack:
             "RASA_PUBLIC_URL": self.rasa_url,
             "WEB_HOST": "127.0.0.1",
             "WEB_PORT": str(self.web_port),
+            "PUBLIC_WEB_URL": self.web_url,  # links the assistant sends (action plans) point here
             "RASA_TELEMETRY_ENABLED": "false",
             "PYTHONUNBUFFERED": "1",
             "SQLALCHEMY_SILENCE_UBER_WARNING": "1",

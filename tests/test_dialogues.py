@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.dialogue_runner import (
     TIMES,
@@ -25,6 +26,7 @@ from tests.dialogue_runner import (
     LanguageJudge,
     judge,
     language_problems,
+    link_problems,
     load_dialogues,
     run_dialogue,
 )
@@ -66,11 +68,22 @@ def languages() -> LanguageJudge:
     return LanguageJudge(PROJECT_ROOT / "domain.yml")
 
 
+# Dialogues the product does not get right yet, each with the reason (an open issue says so):
+# they run and are counted as failures in results/dialogues.json; strict, so a fixed one must
+# leave this list.
+KNOWN_FAILURES_FILE = PROJECT_ROOT / "tests" / "dialogues" / "known_failures.yml"
+KNOWN_FAILURES: dict[str, str] = (
+    yaml.safe_load(KNOWN_FAILURES_FILE.read_text(encoding="utf-8")) or {}
+    if KNOWN_FAILURES_FILE.exists() else {})
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "dialogue" in metafunc.fixturenames:
         metafunc.parametrize(
             "dialogue_stack,part,dialogue",
-            [(d.time, part, d) for part, d in DIALOGUES], scope="module",
+            [pytest.param(d.time, part, d, marks=[pytest.mark.xfail(
+                reason=KNOWN_FAILURES[d.name], strict=True)] if d.name in KNOWN_FAILURES else [])
+             for part, d in DIALOGUES], scope="module",
             ids=[f"{part}:{d.name}" for part, d in DIALOGUES], indirect=["dialogue_stack"])
 
 
@@ -81,7 +94,7 @@ def test_dialogue(dialogue_stack: tuple[Any, Any, Accounts], part: str, dialogue
     transcript = run_dialogue(stack, caller, dialogue, accounts.phone(dialogue.customer))
     state = accounts.state(dialogue.customer, transcript.sender)
     problems = judge(dialogue, state, accounts.seeded_plan(dialogue.customer))
-    lang = language_problems(transcript, languages)
+    lang = language_problems(transcript, languages) + link_problems(transcript)
     _record(part, dialogue, state, problems, lang)
     assert not problems and not lang, (
         "\n".join(problems + lang) + "\n" + transcript.render() + f"\nstate: {state}")

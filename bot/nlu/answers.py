@@ -58,12 +58,29 @@ class Reading:
     signals: frozenset[str] = field(default_factory=frozenset)
 
 
+#: SMS shorthand and phone spellings, word by word ("q" -> "que", "kiero" -> "quiero")
+_SHORTHAND = {
+    "q": "que", "ke": "que", "k": "que", "xq": "porque", "pq": "porque", "porq": "porque",
+    "t": "te", "m": "me", "d": "de", "x": "por", "tb": "tambien", "tmb": "tambien", "dl": "del",
+    "nse": "no se", "ns": "no se", "nc": "no se", "porfa": "por favor", "xfa": "por favor",
+    "pls": "please", "plz": "please", "u": "you", "ur": "your", "im": "i'm", "dont": "don't",
+    "wont": "won't", "cant": "can't", "ill": "i'll", "wanna": "want to", "gonna": "going to",
+    "ok": "ok", "okey": "ok", "vl": "vale", "bn": "bien", "tgo": "tengo", "kier": "quiero",
+}
+
+
 def normalise(text: str) -> str:
-    """Lower case, no accents, letters repeated three times or more squeezed ("siiii" -> "si")."""
+    """Lower case, no accents, letters repeated three times or more squeezed ("siiii" -> "si"),
+    SMS shorthand spelt out ("q" -> "que", "kiero" -> "quiero", "kitar" -> "quitar")."""
     text = unicodedata.normalize("NFKD", text or "")
     text = "".join(c for c in text if not unicodedata.combining(c)).lower()
     text = re.sub(r"([a-z])\1{2,}", r"\1", text)
     text = text.replace("’", "'")
+    words = re.sub(r"\s+", " ", text).strip().split(" ")
+    if len(words) > 1:
+        words = [_SHORTHAND.get(w, re.sub(r"^k(?=[ie])", "qu", w)) for w in words]
+    text = " ".join(words)
+    text = re.sub(r"\bno (que)\b", r"no, \1", text)  # "que no que quiero la baja": two clauses
     return re.sub(r"\s+", " ", text).strip()
 
 
@@ -82,6 +99,9 @@ _YES = re.compile(_words(
     "acepto|lo acepto|la acepto|aceptada|aceptado|me interesa|me vale|me parece bien|genial|"
     "estupendo|guay|bueno vale|va|sip|sii|si por favor|si porfa|me lo quedo|me la quedo|"
     "hazlo|haz lo|tramitalo|tramitala|aplicalo|aplicamelo|apuntame|apuntamelo|por que no|"
+    "que si|pues si|claro que si|si si|si me interesa|si me vale|si me parece bien|si lo quiero|"
+    "si la quiero|si por favor|me quedo con eso|me quedo con esa|me quedo con la oferta|"
+    "me quedo con el descuento|me quedo con ella|me quedo con esto|i'll take that|i'll have it|"
     "yes|yeah|yea|yep|yup|sure|fine|deal|go ahead|go on|do it|please do|alright|all right|"
     "sounds good|sounds great|why not|let's do it|lets do it|i'll take it|ill take it|proceed|process it|"
     "i accept|accept|absolutely|definitely|of course|great|perfect|cool|k|kk|y|s|"
@@ -101,20 +121,32 @@ _STAY = re.compile(_words(
     "carry on as|continue as"))
 _CANCEL = re.compile(_words(
     "cancela|cancelalo|cancelala|cancelar|cancelad|cancelame|cancelarlo|cancelacion|cancelo|"
-    "tramita la baja|tramitala|tramitame la baja|tramitad la baja|tramitar la baja|"
+    "cancelen|canceleis|canceles|cancele|deis de baja|des de baja|den de baja|"
+    "tramita la baja|tramitala|tramitame la baja|tramitad la baja|tramitar la baja|la tramites|"
+    "tramites la baja|tramitadla|tramitemela|hazme la baja|haz la baja|procesa la baja|"
+    "quiero la baja de todo|la baja ya|dar de baja|darle de baja|me doy de baja|nada de ofertas|"
     "dame de baja|darme de baja|dadme de baja|doy de baja|me doy de baja|quiero la baja|la baja|"
-    "baja ya|de baja|me voy|me quiero ir|irme|me piro|quiero irme|dejaros|dejarlo todo|"
+    "baja ya|de baja|dejarlo todo|"
     "rescindir|rescinde|cerrar la cuenta|cierra la cuenta|cierra mi cuenta|"
     "cancel|cancel it|cancel me|cancelled|canceled|cancellation|terminate|terminate it|"
     "close my account|close the account|close it|shut it down|end it|end my contract|"
-    "end the contract|i want out|i'm out|im out|i'm leaving|im leaving|"
-    "leave|leaving|quit|unsubscribe"))
+    "end the contract|i want out|i'm out|im out|"
+    "quit|unsubscribe"))
+# Saying one is leaving ("me voy a o2", "I'm leaving"): a wish to cancel, but at the reason
+# question it is the reason being told, not a request to process the cancellation now.
+_LEAVE = re.compile(_words(
+    "me voy|me quiero ir|irme|me piro|quiero irme|dejaros|me marcho|me largo|"
+    "i'm leaving|im leaving|leave|leaving|i'm going|switching"))
 _UNDECIDED = re.compile(_words(
     "no se|nose|ns|no lo se|nose que|me lo pienso|me lo pensare|me lo voy a pensar|lo pienso|"
     "pensarlo|pensarmelo|lo tengo que pensar|tengo que pensarlo|tengo que pensarmelo|"
     "dejame pensarlo|dejame pensar|deja que lo piense|lo consulto|tengo que consultarlo|"
     "quiza|quizas|quizás|tal vez|puede|puede ser|a lo mejor|ya veremos|ya os digo|ya te digo|"
     "ya os cuento|ya te cuento|luego te digo|luego os digo|manana te digo|depende|no estoy seguro|"
+    "lo tengo que hablar|tengo que hablarlo|lo hablo con|lo tengo que consultar|consultarlo con|"
+    "te digo algo|os digo algo|ya lo vere|lo mirare|i'll let you know|let you know|"
+    "talk to my wife|talk to my husband|talk to my partner|check with my|ask my|"
+    "hold on|not yet|wait|espera|un momento|todavia no|aun no|maybe later|"
     "no estoy segura|no lo tengo claro|no lo tengo tan claro|igual si|mmm|hmm|ehh|"
     "maybe|perhaps|not sure|unsure|i don't know|i dont know|dont know|don't know|dunno|idk|"
     "let me think|i'll think|ill think|think about it|think it over|need to think|"
@@ -123,6 +155,9 @@ _UNDECIDED = re.compile(_words(
 _UNDO = re.compile(_words(
     "anula la baja|anular la baja|anulad la baja|anulame la baja|cancela la baja|cancelar la baja|"
     "quita la baja|retira la baja|retirar la baja|deshaz la baja|deshacer la baja|deshacerla|"
+    "reactivad|reactiva|reactivar|reactivame|reactivadme|me he liado|vuelve a activar|"
+    "no quiero darme de baja ya|al final no me doy de baja|al final me quedo|undo that|can you undo|"
+    "keep my service after all|i want to stay after all|i want to keep my service|"
     "me he arrepentido|me arrepiento|he cambiado de opinion|cambie de opinion|cambio de opinion|"
     "ya no quiero la baja|ya no quiero darme de baja|no quiero la baja|"
     "undo|undo it|undo the cancellation|reverse the cancellation|revert|reverse it|"
@@ -135,6 +170,7 @@ _HUMAN = re.compile(_words(
     "speak to someone|talk to someone"))
 _SERVICE_WORDS = {
     "mobile": re.compile(_words("movil|el movil|la linea movil|linea movil|linea del movil|"
+                                "celular|el celular|linea del celular|linea celular|"
                                 "moviles|mobile|the mobile|mobile line|phone line|cell|cell line|"
                                 "sim|the sim|mobile plan")),
     "tv": re.compile(_words("tele|la tele|tv|la tv|television|the tv|the television|"
@@ -146,17 +182,21 @@ _REMOVE = re.compile(_words(
     "quitar|quitame|quita|quitad|quitarme|eliminar|elimina|eliminame|suprimir|prescindir|"
     "dar de baja|darme de baja|dame de baja|baja del|baja de la|cancelar|cancela|cancelame|"
     "sin|no necesito|no uso|no quiero|sobra|me sobra|"
-    "drop|remove|cancel|get rid of|take off|without|don't need|dont need|don't use|dont use|"
+    "drop|remove|cancel|get rid of|take off|take the tv off|take tv off|take the mobile off|"
+    "without|don't need|dont need|don't use|dont use|"
     "no longer need"))
 _KEEP = re.compile(_words(
-    "solo|solamente|nada mas|unicamente|me quedo|me la quedo|me lo quedo|quedarme|mantener|"
+    "solo|solamente|nada mas|nomas|unicamente|me quedo|me la quedo|me lo quedo|quedarme|mantener|"
     "mantengo|seguir con|el resto|lo demas|lo otro|"
     "only|just|keep|keeping|the rest|everything else|rest of"))
+# Phrases with a "no" that is not an answer ("no me hagas repetirlo", "no problem").
+_NOT_NO = re.compile(_words(
+    "no me hagas repetirlo|no me hagas repetir|no me lo hagas repetir|no te lo repito|no problem|"
+    "no worries|no hay problema|no pasa nada|ni idea|no doubt|sin duda|no lo dudes"))
 # Negators that flip a phrase within the next few words ("no quiero cancelar", "don't cancel").
 _NEGATOR = re.compile(_words("no|not|don't|dont|do not|never|nunca|ni|tampoco|ya no|no quiero|"
                              "no voy a|i won't|i wont|won't|wont"))
 # Hedges that make the next phrase a question, not a decision ("no sé si cancelar").
-_HEDGE = re.compile(_words("si|if|whether|should i|deberia|debería|o no|or not"))
 _CLAUSE = re.compile(r"[,.;:!?¿¡]|\b(?:pero|but|aunque|though|although|y|and|porque|because|xq|pq)\b")
 
 
@@ -165,6 +205,7 @@ class _Hit:
     kind: str
     negated: bool
     hedged: bool
+    initial_negator: bool = False  # negated by a "no" that opens the clause ("no me quedo")
 
 
 # "sigo sin internet" is a complaint, not staying: such phrases are removed before reading.
@@ -178,30 +219,73 @@ def _clauses(text: str) -> list[str]:
     return [p.strip() for p in parts if p and p.strip()]
 
 
-def _preceded(clause: str, start: int, pattern: re.Pattern[str], window: int = 3) -> bool:
-    before = clause[:start].split()[-window:]
-    return bool(before) and bool(pattern.search(" ".join(before)))
+#: words that may stand between a negator and what it negates ("no QUIERO QUE ME des de baja",
+#: "I DON'T WANT TO cancel"); anything else ends its reach ("no, I SAID cancel it")
+_FILLERS = frozenset("""lo la le les me te se nos os quiero queremos quiere voy vamos va a de que
+    el mi tu su want to do i it really realmente going will would me you the my please por favor
+    ya tan mas des deis den de hagas hagais hagan tramites tramiteis tramiten cancelen canceleis
+    canceles cancele demos me""".split())
+
+
+def _negator_at(clause: str, start: int) -> int | None:
+    """The index (in words) of the negator whose reach covers the phrase at ``start``, if any."""
+    words = clause[:start].split()
+    for i in range(len(words) - 1, max(-1, len(words) - 7), -1):
+        word = words[i]
+        if word in ("no", "not", "don't", "never", "nunca", "ni", "tampoco", "won't", "can't"):
+            return i if all(w in _FILLERS for w in words[i + 1:]) else None
+        if word not in _FILLERS:
+            return None
+    return None
+
+
+_YES_LEADS = frozenset({"vale", "venga", "claro", "pues", "bueno", "que", "ok", "yes", "yeah"})
+
+
+def _hedged(clause: str, start: int) -> bool:
+    """A phrase asked about, not decided: "no sé si cancelar", "whether to leave", "should I"."""
+    before = clause[:start].split()
+    if re.search(r"\b(whether|should i|deberia|o no|or not)\b", " ".join(before[-3:])):
+        return True
+    for j in range(len(before) - 1, max(-1, len(before) - 3), -1):
+        if before[j] == "if":
+            return True
+        if before[j] == "si":  # "vale venga si me interesa" is a yes, "no se si cancelar" a hedge
+            return j > 0 and before[j - 1] not in _YES_LEADS
+    return False
 
 
 def _hits(clause: str) -> list[_Hit]:
-    out: list[_Hit] = []
-    spans: list[tuple[int, int]] = []
+    """Every phrase found, longest first across kinds ("me quedo con eso" is a yes, not
+    "me quedo"), with negation and hedging applied."""
+    found: list[tuple[int, int, str]] = []
     leading_si = _yes_si(clause)
-    if leading_si:  # "si hazlo": the leading "sí" is a yes, not the "si" (if) of a hedge
-        spans.append((0, len(clause.split()[0])))
     for kind, pattern in (("undo", _UNDO), ("undecided", _UNDECIDED), ("stay", _STAY),
-                          ("cancel", _CANCEL), ("human", _HUMAN), ("no", _NO), ("yes", _YES)):
+                          ("cancel", _CANCEL), ("leave", _LEAVE), ("human", _HUMAN), ("no", _NO),
+                          ("yes", _YES), ("not_no", _NOT_NO)):
         for m in pattern.finditer(clause):
-            if any(m.start() < e and s < m.end() for s, e in spans):
-                continue  # inside a longer phrase already read ("no se" is not "no")
-            spans.append((m.start(), m.end()))
-            negated = kind not in ("no", "undecided", "undo") and _preceded(clause, m.start(), _NEGATOR)
-            hedged = kind in ("stay", "cancel", "yes") and _preceded(
-                clause[spans[0][1]:] if leading_si else clause,
-                m.start() - (spans[0][1] if leading_si else 0), _HEDGE, 2)
-            if kind == "yes" and m.group(0) in ("y", "s", "k", "va") and len(clause.split()) > 2:
-                continue  # one-letter words inside a sentence are not a yes
-            out.append(_Hit(kind, negated, hedged))
+            found.append((m.start(), m.end(), kind))
+    found.sort(key=lambda f: (-(f[1] - f[0]), f[0]))
+    taken: list[tuple[int, int]] = [(0, len(clause.split()[0]))] if leading_si else []
+    out: list[_Hit] = []
+    kept: list[tuple[int, int, str]] = []
+    negators: set[int] = set()
+    for start, end, kind in found:
+        if any(start < e and s < end for s, e in taken):
+            continue  # inside a longer phrase already read ("no se" is not "no")
+        taken.append((start, end))
+        if kind == "not_no":
+            continue
+        if kind == "yes" and clause[start:end] in ("y", "s", "k", "va") and len(clause.split()) > 2:
+            continue  # one-letter words inside a sentence are not a yes
+        kept.append((start, end, kind))
+        negator = _negator_at(clause, start) if kind not in ("no", "undecided", "undo") else None
+        hedged = kind in ("stay", "cancel", "leave", "yes") and not leading_si and _hedged(clause, start)
+        out.append(_Hit(kind, negator is not None, hedged, initial_negator=negator == 0))
+        if negator is not None:
+            negators.add(len(" ".join(clause[:start].split()[:negator])) + (1 if negator else 0))
+    # a "no" that negates what follows ("no quiero cancelar") is not an answer "no"
+    out = [h for h, (s, _, k) in zip(out, kept) if not (k == "no" and s in negators)]
     if leading_si:
         out.append(_Hit("yes", False, False))
     return out
@@ -257,11 +341,28 @@ def signals(text: str) -> frozenset[str]:
         for hit in _hits(clause):
             kind = hit.kind
             if hit.negated:
-                kind = {"stay": "cancel", "cancel": "stay", "yes": "no", "human": ""}.get(kind, kind)
-            if hit.hedged and kind in ("cancel", "stay", "yes"):
+                # "ya no quiero seguir" leaves; but "no me quedo" opening the answer cannot be
+                # told from "no, me quedo" in a transcript without commas: unsure, never a cancel
+                kind = {"stay": "not_stay_initial" if hit.initial_negator else "not_stay",
+                        "cancel": "stay", "leave": "stay", "yes": "no", "human": ""}.get(kind, kind)
+            if hit.hedged and kind in ("cancel", "leave", "stay", "yes"):
                 kind = "undecided"
+            if kind == "leave":
+                found.add("leave")
+                kind = "cancel_said"
+            elif kind == "cancel":
+                found.add("cancel_word")
+            if kind == "cancel_said":
+                kind = "cancel"
             if kind:
                 found.add(kind)
+    if "not_stay" in found:  # "ya no quiero seguir": leaving, unless a yes or no says otherwise
+        found.discard("not_stay")
+        found.add("undecided" if found & {"yes", "no"} and "cancel" not in found else "cancel")
+    if "not_stay_initial" in found:
+        found.discard("not_stay_initial")
+        if "cancel" not in found:
+            found.add("undecided")
     if _CONTRACT_END.search(norm):
         found.add("contract_end")
     if _OBJECT.search(norm):
@@ -376,3 +477,27 @@ def stated_months(text: str) -> int | None:
             max(1, -(-n // 4)) if unit.startswith(("semana", "week")) else n)
         best = max(best or 0, months)
     return best
+
+
+_OPERATORS = _words(
+    "movistar|vodafone|orange|digi|o2|yoigo|masmovil|mas movil|pepephone|lowi|simyo|jazztel|"
+    "finetwork|euskaltel|telecable|r cable|adamo|avatel|bt|ee|sky|virgin|virgin media|talktalk|"
+    "plusnet|three|verizon|t-mobile|at&t|comcast|xfinity|spectrum|starlink|claro|telcel|tigo|"
+    "otra compania|otra operadora|otro operador|la competencia|otra empresa|another provider|"
+    "another company|another carrier|another network|a competitor|the competition|switching to|"
+    "me paso a|me cambio a|me voy a la competencia|me voy con")
+_COMPETITOR = re.compile(_OPERATORS)
+_FIRM = re.compile(_words(
+    "solo|simplemente|directamente|sin mas|de una vez|ya mismo|ahora mismo|ahora|ya|"
+    "just|simply|straight away|right away|right now|now|asap|without offers|sin ofertas"))
+
+
+def mentioned_reason(text: str) -> str | None:
+    """A churn reason said in plain words the model may miss: another operator by name."""
+    return "competitor" if _COMPETITOR.search(normalise(text)) else None
+
+
+def firm_request(text: str) -> bool:
+    """ "Solo quiero cancelar", "just cancel my contract": leaving at once, no talk wanted."""
+    norm = normalise(text)
+    return bool(_FIRM.search(norm)) and "cancel" in signals(text) and "stay" not in signals(text)

@@ -348,3 +348,36 @@ def test_bad_tokens_are_refused_by_rasa(stack: Stack, kind: str) -> None:
         sock.close()
     assert answer.startswith("44"), answer
     assert "invalid or expired token" in answer
+
+
+def test_the_action_plan_link_opens_a_printable_page_only_for_its_token(stack: Stack, page: Page) -> None:
+    """Marta (low usage) accepts the personal plan over REST; the link she gets opens in
+    Chromium with both sides' commitments and the offer's own gift; a guessed token is a 404."""
+    sender = "plan-page-1"
+    texts = []
+    for text in ("quiero darme de baja, casi no lo uso", "C00004", "41001"):
+        texts += [r.get("text", "") for r in stack.rest(sender, text)]
+    for _ in range(2):  # the plan is one of the two offers she may get
+        if any("plan personal" in t for t in texts[-2:]):
+            break
+        texts += [r.get("text", "") for r in stack.rest(sender, "no")]
+    assert any("plan personal" in t for t in texts), texts
+    for text in ("sí, me interesa", "ver series con mis hijos", "no sé usar la app"):
+        texts += [r.get("text", "") for r in stack.rest(sender, text)]
+    link = re.search(r"https?://\S+/plan/[\w-]+", "\n".join(texts))
+    assert link, texts
+    page.goto(link.group(0))
+    body = page.locator("body").inner_text()
+    assert "Tu plan de acción" in body and "PLAN-" in body
+    assert "5 € de descuento en tu próxima factura" in body  # the gift the offer promised
+    assert "Nubia TV" not in body  # Marta has no TV: no TV tasks
+    page.emulate_media(media="print")
+    assert not page.locator("nav").is_visible()
+    with urllib.request.urlopen(link.group(0) + "?lang=en") as resp:
+        assert "Your action plan" in resp.read().decode()
+    guessed = link.group(0)[:-4] + "abcd"
+    try:
+        urllib.request.urlopen(guessed)
+        raise AssertionError("a guessed plan token opened a page")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 404

@@ -1,0 +1,80 @@
+"""Answers read against the question just asked (bot.nlu.answers), in both languages."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.nlu.answers import Answer, Question, read, stated_months
+
+CONFIRM = Question.CONFIRM_CANCEL
+OFFER = Question.OFFER
+
+CASES = [
+    # the read-back "shall I process the cancellation now?"
+    (CONFIRM, "sí, hazlo", Answer.CANCEL), (CONFIRM, "yes, cancel it", Answer.CANCEL),
+    (CONFIRM, "adelante", Answer.CANCEL), (CONFIRM, "venga, sí", Answer.CANCEL),
+    (CONFIRM, "/affirm", Answer.CANCEL), (CONFIRM, "si hazlo", Answer.CANCEL),
+    (CONFIRM, "no, I'll stay for now", Answer.STAY), (CONFIRM, "mejor no", Answer.STAY),
+    (CONFIRM, "no quiero cancelar", Answer.STAY), (CONFIRM, "I don't want to cancel", Answer.STAY),
+    (CONFIRM, "nope", Answer.STAY), (CONFIRM, "/deny", Answer.STAY),
+    (CONFIRM, "no quiero que me deis de baja", Answer.STAY), (CONFIRM, "no lo canceles", Answer.STAY),
+    (CONFIRM, "q si, q la tramites ya, no m hagas repetirlo", Answer.CANCEL),
+    (CONFIRM, "yep go ahead", Answer.CANCEL), (CONFIRM, "no hold on, not yet", Answer.UNDECIDED),
+    (CONFIRM, "no sé si cancelar", Answer.UNDECIDED), (CONFIRM, "me lo pienso", Answer.UNDECIDED),
+    (CONFIRM, "maybe", Answer.UNDECIDED), (CONFIRM, "sí... bueno no", Answer.UNDECIDED),
+    # an offer
+    (OFFER, "vale", Answer.YES), (OFFER, "ok fine", Answer.YES), (OFFER, "deal", Answer.YES),
+    (OFFER, "fine, but they'd better show up this time", Answer.YES), (OFFER, "siii", Answer.YES),
+    (OFFER, "no", Answer.NO), (OFFER, "nah", Answer.NO), (OFFER, "no gracias", Answer.NO),
+    (OFFER, "no me interesa", Answer.NO),
+    (OFFER, "no, just cancel", Answer.CANCEL), (OFFER, "no i said cancel it", Answer.CANCEL),
+    (OFFER, "no quiero ofertas dame de baja", Answer.CANCEL),
+    (OFFER, "no deal just cancel it now", Answer.CANCEL),
+    (OFFER, "vale venga si me interesa", Answer.YES), (OFFER, "vale, me quedo con eso", Answer.YES),
+    (OFFER, "lo tengo q hablar con mi mujer, ya t digo", Answer.UNDECIDED),
+    (OFFER, "no me interesa, quiero darme de baja", Answer.CANCEL),
+    (OFFER, "ya no quiero seguir", Answer.CANCEL), (OFFER, "no me quedo, me voy", Answer.CANCEL),
+    # "no me quedo" / "no quiero seguir" opening an answer may be "no, me quedo" (a transcript
+    # has no commas): one clarifying question, never a cancellation
+    (OFFER, "no me quedo", Answer.UNDECIDED), (OFFER, "no quiero seguir", Answer.UNDECIDED),
+    (CONFIRM, "no mejor no me quedo de momento", Answer.UNDECIDED),
+    (OFFER, "bueno, me lo pienso y ya os digo, de momento sigo", Answer.STAY),
+    (OFFER, "I'll stay as I am", Answer.STAY),
+    (OFFER, "vale, pero me lo pienso", Answer.UNDECIDED), (OFFER, "let me think about it", Answer.UNDECIDED),
+    (OFFER, "quiero hablar con una persona", Answer.HUMAN),
+    (OFFER, "solo quiero quitar el móvil, la fibra me la quedo", Answer.PARTIAL),
+    # the reason question
+    (Question.REASON, "sí, cancélalo", Answer.CANCEL),
+    (Question.REASON, "que no que quiero la baja", Answer.CANCEL), (Question.REASON, "no sé", Answer.UNCLEAR),
+    # no question pending
+    (Question.OPEN, "me he arrepentido, anula la baja por favor", Answer.UNDO),
+    (Question.OPEN, "I changed my mind, keep my service", Answer.UNDO),
+    (Question.OPEN, "drop the tv, keep the rest", Answer.PARTIAL),
+    (Question.OPEN, "m he liado, reactivad mi linea porfa, no kiero la baja", Answer.UNDO),
+    (Question.OPEN, "kiero kitar la linea movil y dejar solo la fibra", Answer.PARTIAL),
+]
+
+
+@pytest.mark.parametrize(("question", "text", "expected"), CASES)
+def test_answer_in_context(question: Question, text: str, expected: Answer) -> None:
+    assert read(text, question).answer is expected
+
+
+def test_an_unsure_answer_is_never_a_yes() -> None:
+    for text in ("no sé", "me lo pienso", "maybe", "not sure", "quizá", "vale, pero no sé",
+                 "ok but let me think", "hmm", "ya os digo"):
+        for question in (CONFIRM, OFFER, Question.PLAN_CHANGE, Question.WINBACK):
+            assert read(text, question).answer not in (Answer.YES, Answer.CANCEL), (text, question)
+
+
+def test_the_service_dropped_from_a_bundle() -> None:
+    assert read("solo quiero quitar el móvil, la fibra me la quedo", OFFER).drop == "mobile"
+    assert read("drop the tv, keep the rest", OFFER).drop == "tv"
+    assert read("quiero darme de baja de todo", OFFER).drop is None
+
+
+def test_stated_absence_in_months() -> None:
+    assert stated_months("me voy seis meses a Chile") == 6
+    assert stated_months("I'll be away for 3 months") == 3
+    assert stated_months("me mudo un año a Londres") == 12
+    assert stated_months("es muy caro") is None
