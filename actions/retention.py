@@ -117,7 +117,8 @@ class ActionCancelSubscription(Action):
             confidence = ((tracker.latest_message or {}).get("intent") or {}).get("confidence")
             turn = svc.firm_cancel(conversation_of(tracker),
                                    1.0 if confidence is None else float(confidence),
-                                   pressed=latest_text(tracker).startswith("/"))  # a button's payload
+                                   pressed=latest_text(tracker).startswith("/"),  # a button's payload
+                                   text=latest_text(tracker))
             events = emit(turn, dispatcher)
         follow_up_if_angry(dispatcher, tracker, turn)
         return events

@@ -84,10 +84,35 @@ class ActionGreet(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
+        instead = opening_events(dispatcher, tracker)  # "hola, me he arrepentido, anula la baja"
+        if instead is not None:
+            return instead
         if tracker.get_slot("customer_first_name"):
             dispatcher.utter_message(response="utter_greet_customer")
         else:
             dispatcher.utter_message(response="utter_greet")
+        return []
+
+
+#: the answer of each small-talk intent, when the message is what its intent says
+REPLIES = {"goodbye": "utter_goodbye", "thanks": "utter_you_are_welcome",
+           "bot_challenge": "utter_iamabot", "out_of_scope": "utter_out_of_scope",
+           "dont_know": "utter_default"}
+
+
+class ActionReply(Action):
+    """Small talk, unless the words say more ("drop the TV, keep the rest" read as goodbye)."""
+
+    def name(self) -> Text:
+        return "action_reply"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        instead = opening_events(dispatcher, tracker)
+        if instead is not None:
+            return instead
+        dispatcher.utter_message(
+            response=REPLIES.get(tracker.get_intent_of_latest_message() or "", "utter_default"))
         return []
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from bot.customers import customer_context, profile_of
 from bot.models import CaseOffer, ColdCase, Customer, RetentionCase, utcnow
-from bot.nlu.answers import Answer, Question, firm_request, mentioned_reason, normalise, read, stated_months
+from bot.nlu.answers import Answer, Question, firm_request, mentioned_reason, normalise, read, signals, stated_months
 from bot.offers import Catalogue, RankedOffer, customer_benefit, load_catalogue, rank_offers
 from bot.plans import load_plans
 from bot.policy import Policy, load_policy
@@ -312,7 +312,7 @@ class RetentionService:
                 return self.set_reason(conv, reason, text)
             if reason and kind is Answer.CANCEL:  # "me voy a Movistar, tramítalo ya": both kept
                 self._record_reason(self.open_case(conv), reason, text)
-            if kind is Answer.CANCEL or (kind is Answer.UNCLEAR and intent == "cancel_firm"):
+            if kind is Answer.CANCEL:  # the words say so, not only the intent model
                 return self.cancel(conv)
             if kind is Answer.STAY:
                 return self.keep(conv)
@@ -449,6 +449,10 @@ class RetentionService:
             return Turn().say("utter_contract_end")
         if intent == "cancel" and firm_request(text) and self.current_case(conv) is None:
             return self.firm_cancel(conv, confidence=0.0)  # "solo quiero cancelar": read back
+        told = mentioned_reason(text)
+        if intent == "cancel_firm" and told and not firm_request(text) and self.current_case(conv) is None:
+            # "I want to leave, switching to Orange": leaving with a reason, not "just cancel it"
+            return self.start(conv, reason=told, verbatim=text)
         if (not cancel_family and reading.signals & {"cancel"} == {"cancel"}
                 and not reading.signals & {"stay", "undecided", "object"}
                 and (self.current_case(conv) is None or conv.stage in (None, "closed"))):
@@ -521,7 +525,8 @@ class RetentionService:
             "utter_plan_changed", new_plan=target.display_name(conv.language),
             new_price=_money(sub.monthly_price, conv.language), reference=reference)
 
-    def firm_cancel(self, conv: Conversation, confidence: float = 1.0, pressed: bool = False) -> Turn:
+    def firm_cancel(self, conv: Conversation, confidence: float = 1.0, pressed: bool = False,
+                    text: str | None = None) -> Turn:
         """The customer insists on cancelling ("just cancel it"), with the model's confidence.
 
         Inside a retention conversation (an open case) it is processed at once, whatever the
@@ -534,6 +539,9 @@ class RetentionService:
         """
         case = self.current_case(conv)
         opened = case is not None and case.status in (OPEN, "cancelled")
+        if text is not None and not pressed and not signals(text) & {"cancel_word", "leave"}:
+            # the intent model says "cancel" but the words do not: never at once
+            opened = False
         below = self.policy.confirm_first_cancel_below
         if (not opened and conv.stage != "confirm_cancel" and not pressed
                 and (below >= 1.0 or confidence < below)):

@@ -130,7 +130,7 @@ class Transcript:
 class WebChat:
     """The website's chat: socket.io with the customer's signed token, as rasa-webchat does."""
 
-    def __init__(self, rasa_url: str, token: str) -> None:
+    def __init__(self, rasa_url: str, token: str, session_id: str | None = None) -> None:
         import socketio
 
         self.replies: list[str] = []
@@ -138,7 +138,7 @@ class WebChat:
         self.client = socketio.Client(reconnection=False)
         self.client.on("bot_uttered", self._on_bot)
         self.client.on("session_confirm", lambda *_: self.event.set())
-        self.session_id = uuid.uuid4().hex
+        self.session_id = session_id or uuid.uuid4().hex
         self.client.connect(rasa_url, auth={"token": token}, transports=["websocket"],
                             socketio_path="/socket.io", wait_timeout=20)
         self.client.emit("session_request", {"session_id": self.session_id})
@@ -149,7 +149,7 @@ class WebChat:
             self.replies.append(str(data["text"]))
         self.event.set()
 
-    def send(self, text: str, quiet: float = 1.2, timeout: float = 60.0) -> list[str]:
+    def send(self, text: str, quiet: float = 1.2, timeout: float = 45.0) -> list[str]:
         self.replies, start = [], len(self.replies)
         self.event.clear()
         self.client.emit("user_uttered", {"message": text, "session_id": self.session_id})
@@ -176,10 +176,19 @@ def run_dialogue(stack: Any, caller: Any, dialogue: Dialogue, phone: str) -> Tra
             replies = stack.rest(sender, text)
             transcript.exchanges.append((text, [str(r.get("text")) for r in replies if r.get("text")]))
     elif dialogue.channel == "web":
-        chat = WebChat(stack.rasa_url, issue_web_token(dialogue.customer, stack.jwt_secret, 900))
+        token = issue_web_token(dialogue.customer, stack.jwt_secret, 900)
+        chat = WebChat(stack.rasa_url, token)
+        transcript.sender = f"web-{dialogue.customer}-{chat.session_id}"
         try:
             for text in dialogue.turns:
-                transcript.exchanges.append((text, chat.send(text)))
+                replies = chat.send(text)
+                if not replies and not _stored(stack, transcript.sender, text):
+                    # the test client's socket lost the message before Rasa got it (the tracker
+                    # never saw it): reconnect to the same session and send it again, once
+                    chat.close()
+                    chat = WebChat(stack.rasa_url, token, session_id=chat.session_id)
+                    replies = chat.send(text)
+                transcript.exchanges.append((text, replies))
         finally:
             chat.close()
     elif dialogue.channel == "sms":
@@ -213,6 +222,20 @@ def run_dialogue(stack: Any, caller: Any, dialogue: Dialogue, phone: str) -> Tra
                 break
             query = _next_query(reply.body) or query
     return transcript
+
+
+def _stored(stack: Any, sender_id: str, text: str) -> bool:
+    """Did the tracker store receive this customer message?"""
+    import json as json_lib
+    import sqlite3
+
+    try:
+        with sqlite3.connect(stack.tracker_db) as conn:
+            rows = conn.execute("SELECT data FROM events WHERE sender_id = ? AND type_name = 'user'",
+                                (sender_id,)).fetchall()
+    except sqlite3.OperationalError:
+        return False
+    return any((json_lib.loads(data or "{}").get("text") or "") == text for (data,) in rows)
 
 
 def forget_conversation(stack: Any, sender_id: str) -> None:

@@ -317,3 +317,19 @@ def test_a_pause_shorter_than_the_stated_absence_is_not_offered(
     pauses = [o for o in case.offers if o.kind == "pause"]
     assert all(int(o.params["pause_months"]) >= 6 for o in pauses), [o.params for o in pauses]
     assert turn.stage in ("offer", "confirm_cancel")
+
+
+def test_the_intent_model_alone_never_cancels(svc: RetentionService, db_session: Session) -> None:  # noqa: F811
+    # Heard on the phone at the reason question: the model reads "cancel_firm", the words say
+    # "no, I'm staying for now" (without commas): nothing may be cancelled.
+    svc.start(conv(db_session, "C00003"))
+    turn = svc.answer(conv(db_session, "C00003", stage="clarify_reason"), "no mejor no me quedo de momento",
+                      "cancel_firm")
+    assert "utter_cancel_confirmed" not in responses(turn)
+    # With an open case, a message the model calls cancel_firm but whose words do not ask to
+    # cancel gets the read-back, not the cancellation.
+    read_back = svc.firm_cancel(conv(db_session, "C00003"), confidence=0.9, text="vale, lo hablo y te digo")
+    assert responses(read_back) == ["utter_confirm_cancel"]
+    assert find_customer(db_session, ref="C00003").current_subscription.status == "active"
+    done = svc.firm_cancel(conv(db_session, "C00003"), confidence=0.9, text="cancélalo ya")
+    assert responses(done) == ["utter_cancel_confirmed"]
