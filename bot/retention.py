@@ -450,7 +450,9 @@ class RetentionService:
         if intent == "cancel" and firm_request(text) and self.current_case(conv) is None:
             return self.firm_cancel(conv, confidence=0.0)  # "solo quiero cancelar": read back
         told = mentioned_reason(text)
-        if intent == "cancel_firm" and told and not firm_request(text) and self.current_case(conv) is None:
+        leaving = "cancel" in reading.signals and not reading.signals & {"stay", "undecided", "object"}
+        if (intent != "cancel" and not (intent or "").startswith("cancel+") and told and leaving
+                and not firm_request(text) and self.current_case(conv) is None):
             # "I want to leave, switching to Orange": leaving with a reason, not "just cancel it"
             return self.start(conv, reason=told, verbatim=text)
         if (not cancel_family and reading.signals & {"cancel"} == {"cancel"}
