@@ -592,7 +592,17 @@ class RetentionService:
         return turn.say("utter_need_verification").say("utter_ask_verify_ref")
 
     def _closed_cancellation(self, conv: Conversation) -> Turn | None:
+        """The cancellation already processed, in this conversation or (for a verified
+        customer whose service is cancelled) in an earlier one: no new save attempt."""
         case = self.current_case(conv)
+        if (case is None or case.status != "cancelled") and conv.verified and conv.customer_id:
+            customer = self.session.get(Customer, conv.customer_id)
+            sub = customer.subscriptions[-1] if customer and customer.subscriptions else None
+            if sub is not None and sub.status == "cancelled":
+                case = self.session.scalar(
+                    select(RetentionCase).where(RetentionCase.customer_id == conv.customer_id,
+                                                RetentionCase.status == "cancelled")
+                    .order_by(RetentionCase.id.desc()).limit(1)) or case
         if case is not None and case.status == "cancelled":
             return Turn(stage="closed").say(
                 "utter_already_cancelled", confirmation=case.confirmation_number,

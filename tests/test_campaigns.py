@@ -208,10 +208,16 @@ def test_only_cancelled_cases_with_a_customer_become_cold(db_session: Session) -
 
 def test_a_customer_cancelling_again_keeps_one_open_cold_case(db_session: Session) -> None:  # noqa: F811
     first = cancel_and_schedule(db_session, "C00001", "price")
-    again = cancel(db_session, "C00001", "competitor")  # a new conversation, already cancelled
-    assert again.id != first.case_id
-    assert schedule_cold_case(db_session, again, CANCEL_DAY + timedelta(days=2)) is first
+    # A new conversation of a customer already cancelled: told the cancellation stands, with
+    # its confirmation; no new case, no offer, and still one cold case.
+    svc = RetentionService(db_session, today=CANCEL_DAY)
+    customer = find_customer(db_session, ref="C00001")
+    conv = Conversation("cold-C00001-again", customer_id=customer.id, verified=True)
+    turn = svc.start(conv, reason="competitor", verbatim="me voy")
+    assert [r.response for r in turn.replies] == ["utter_already_cancelled"]
+    assert svc.current_case(conv) is None
     assert db_session.scalar(select(func.count()).select_from(ColdCase)) == 1
+    assert db_session.get(ColdCase, first.id).case_id == first.case_id
 
 
 def test_problem_solved_rule_from_incidents(db_session: Session) -> None:  # noqa: F811

@@ -359,8 +359,10 @@ def test_angry_demand_to_cancel_is_honoured_and_followed_up(running: Running, ca
     if "C00042" in answer and not handed_off(replies):
         # anonymous over REST: verify first (customer number, then postcode); the confirmed
         # demand is then processed at once, with no question about the reason
-        run.say(sender, "C00001")
-        replies = run.say(sender, "28013")
+        # one customer per language: a customer already cancelled is only told it stands
+        ref, postcode = ("C00001", "28013") if case.language == "es" else ("C00007", "48001")
+        run.say(sender, ref)
+        replies = run.say(sender, postcode)
         answer = "\n".join(texts(replies))
         if response_text("utter_confirm_cancel", case.language) in answer:
             # verified first, then the demand is read back once about their own account

@@ -333,3 +333,12 @@ def test_the_intent_model_alone_never_cancels(svc: RetentionService, db_session:
     assert find_customer(db_session, ref="C00003").current_subscription.status == "active"
     done = svc.firm_cancel(conv(db_session, "C00003"), confidence=0.9, text="cancélalo ya")
     assert responses(done) == ["utter_cancel_confirmed"]
+
+
+def test_a_customer_already_cancelled_gets_the_confirmation_not_new_offers(
+        svc: RetentionService, db_session: Session) -> None:  # noqa: F811
+    svc.start(conv(db_session, "C00002", cid="first"), reason="price", verbatim="caro")
+    svc.cancel(conv(db_session, "C00002", cid="first"))
+    again = svc.start(conv(db_session, "C00002", cid="later-sms"), reason="competitor", verbatim="me voy")
+    assert responses(again) == ["utter_already_cancelled"]
+    assert again.replies[0].params["confirmation"].startswith("BAJA-")
