@@ -9,7 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import conversation_of, latest_text, recent_user_texts, service
+from actions.common import conversation_of, emit, latest_text, recent_user_texts, service
 from bot.handoff import is_angry, notify, open_ticket, retry_pending
 from bot.models import Customer
 from bot.policy import load_policy
@@ -106,10 +106,7 @@ def opening_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> Option
                            tracker.get_intent_of_latest_message())
     if turn is None:
         return None
-    for reply in turn.replies:
-        dispatcher.utter_message(response=reply.response, **reply.params)
-    events: List[EventType] = [SlotSet(k, v) for k, v in turn.slots.items()]
-    events.append(SlotSet("retention_stage", turn.stage))
+    events = emit(turn, dispatcher)
     if turn.handoff:
         events += hand_off(dispatcher, tracker, turn.handoff)
     return events
