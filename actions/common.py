@@ -2,22 +2,88 @@
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import logging
+from abc import ABCMeta, abstractmethod
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any, Awaitable, Callable, Dict, Iterator, List, Text
 
+import rasa_sdk
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
+from bot import outbox
 from bot.db import session_scope
 from bot.nlu_model import reason_part
 from bot.offers import Catalogue, load_catalogue
 from bot.retention import Conversation, RetentionService, Turn
 
 logger = logging.getLogger(__name__)
+
+RunFn = Callable[..., Awaitable[List[EventType]]]
+_REPLAYING: contextvars.ContextVar[bool] = contextvars.ContextVar("replaying", default=False)
+
+
+@contextmanager
+def replaying() -> Iterator[None]:
+    """While the outbox replays a kept action: a storage failure raises instead of being kept
+    again (the outbox counts the attempt and tries later)."""
+    token = _REPLAYING.set(True)
+    try:
+        yield
+    finally:
+        _REPLAYING.reset(token)
+
+
+def _action_call(name: str, tracker: Tracker, domain: Dict[Text, Any]) -> dict[str, Any]:
+    """The request Rasa sent for this action, as the action server's webhook receives it."""
+    return {"next_action": name, "sender_id": tracker.sender_id,
+            "tracker": tracker.current_state(), "domain": domain, "version": rasa_sdk.__version__}
+
+
+def _kept_if_storage_fails(run: RunFn) -> RunFn:
+    """Wrap an action's ``run``: when the project database is unavailable, the request goes to
+    the durable outbox and the customer hears plainly what will happen (``utter_request_kept``),
+    instead of a 30-second wait, silence and a lost request."""
+
+    @functools.wraps(run)
+    async def guarded(self: rasa_sdk.Action, dispatcher: CollectingDispatcher, tracker: Tracker,
+                      domain: Dict[Text, Any]) -> List[EventType]:
+        try:
+            return await run(self, dispatcher, tracker, domain)
+        except Exception as exc:
+            if _REPLAYING.get() or not outbox.is_unavailable(exc):
+                raise
+            customer_id = tracker.get_slot("customer_id")
+            outbox.record("action", reason=f"project database unavailable in {self.name()}: "
+                          f"{type(exc).__name__}", payload=_action_call(self.name(), tracker, domain),
+                          channel=tracker.get_slot("channel") or tracker.get_latest_input_channel(),
+                          conversation_id=tracker.sender_id,
+                          customer_id=int(customer_id) if customer_id is not None else None,
+                          language=tracker.get_slot("language"), text=latest_text(tracker))
+            dispatcher.messages.clear()
+            dispatcher.utter_message(response="utter_request_kept")
+            return [SlotSet("retention_stage", None)]
+
+    return guarded
+
+
+class Action(rasa_sdk.Action, metaclass=ABCMeta):
+    """Base of this project's actions: every ``run`` survives an unavailable project database
+    (see :func:`_kept_if_storage_fails`). Abstract, so rasa_sdk registers only subclasses."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "run" in cls.__dict__:
+            cls.run = _kept_if_storage_fails(cls.__dict__["run"])  # type: ignore[method-assign]
+
+    @abstractmethod
+    def name(self) -> Text:
+        """The action's name in the domain."""
 
 
 @lru_cache(maxsize=1)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Dict, List, Optional, Text
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import conversation_of, emit, latest_text, recent_user_texts, service
+from actions.common import Action, conversation_of, emit, latest_text, recent_user_texts, service
 from bot.handoff import is_angry, notify, open_ticket, retry_pending
 from bot.models import Customer
 from bot.policy import load_policy

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, List, Text
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import conversation_of, emit, latest_text, service
+from actions.common import Action, conversation_of, emit, latest_text, service
 from actions.handoff import opening_events
 from bot.action_plans import plan_url, render_text, write_plan
 from bot.models import Customer

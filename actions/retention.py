@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Text
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import conversation_of, emit, latest_text, reason_from_intent, service
+from actions.common import Action, conversation_of, emit, latest_text, reason_from_intent, service
 from actions.handoff import follow_up_if_angry, hand_off, handoff_instead, opening_events
 from bot.handoff import in_office_hours, now_utc
 from bot.nlu.answers import mentioned_reason

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Text
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import conversation_of, emit, latest_text, service, slots_from
+from actions.common import Action, conversation_of, emit, latest_text, service, slots_from
 from actions.handoff import opening_events
 from bot.campaigns import pending_winback
 from bot.customers import find_customer, profile_of

@@ -2,19 +2,63 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import replace
 from typing import Any, Dict, List, Text
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import conversation_of, emit, latest_text, service, slots_from
+from actions.common import Action, conversation_of, emit, latest_text, service, slots_from
 from actions.handoff import follow_up_if_angry, hand_off, handoff_instead
 from actions.session import identity_slots
+from bot import settings
+from bot.db import session_scope
 from bot.handoff import in_office_hours, now_utc
-from bot.policy import load_policy
-from bot.verification import answer
+from bot.policy import VerificationPolicy, load_policy
+from bot.sms import SmsError, SmsSender
+from bot.verification import Attempt, IdentityStep, answer, code_sms, void_codes
+
+logger = logging.getLogger(__name__)
+ANONYMOUS_CHANNELS = ("rest", "web", "socketio")
+
+
+def attempt_of(tracker: Tracker, policy: VerificationPolicy) -> Attempt:
+    """Who answers: the source the channel saw (never a client's claim) and whether a texted
+    code must follow the postcode."""
+    metadata = (tracker.latest_message or {}).get("metadata") or {}
+    channel = str(metadata.get("channel") or tracker.get_latest_input_channel() or "rest")
+    source = metadata.get("source") if isinstance(metadata.get("source"), str) else None
+    mode = policy.one_time_code
+    sms_ready = bool(settings.twilio_account_sid() and settings.twilio_auth_token()
+                     and settings.twilio_number())
+    required = mode == "always" or (mode == "when_sms_configured" and sms_ready)
+    return Attempt(source=source or f"{channel}:{tracker.sender_id}",
+                   conversation_id=tracker.sender_id,
+                   code_required=required and channel in ANONYMOUS_CHANNELS,
+                   language=tracker.get_slot("language") or "es")
+
+
+async def text_code(step: IdentityStep, who: Attempt, policy: VerificationPolicy) -> IdentityStep:
+    """Send the step's one-time code; when it cannot be sent, the check ends with a way out."""
+    if step.code is None or step.code_customer_id is None:
+        return step
+    try:
+        await SmsSender.from_env().send(body=code_sms(step.code, who.language, policy),
+                                        purpose="service", customer_id=step.code_customer_id)
+        return step
+    except SmsError as exc:
+        logger.warning("Could not text a verification code (%s): %s", who.conversation_id, exc)
+        await asyncio.to_thread(_void, who.conversation_id)
+        return IdentityStep(responses=["utter_verify_code_unavailable"], stage=None,
+                            attempts=step.attempts, failed=True)
+
+
+def _void(conversation_id: str) -> None:
+    with session_scope() as session:
+        void_codes(session, conversation_id)
 
 
 class ActionVerifyIdentity(Action):
@@ -24,15 +68,18 @@ class ActionVerifyIdentity(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
         conv = conversation_of(tracker)
-        with service() as (session, svc):
+        policy = load_policy().verification
+        who = attempt_of(tracker, policy)
+        with service() as (session, _):
             step = answer(session, conv.stage or "verify_ref", latest_text(tracker),
-                          tracker.get_slot("verify_ref"), int(tracker.get_slot("verify_attempts") or 0))
-            for response in step.responses:
-                dispatcher.utter_message(response=response, **step.params)
-            events: List[EventType] = [SlotSet("verify_ref", step.ref),
-                                       SlotSet("verify_attempts", float(step.attempts))]
-            if step.customer_id is None:
-                return events + [SlotSet("retention_stage", step.stage)]
+                          tracker.get_slot("verify_ref"),
+                          int(tracker.get_slot("verify_attempts") or 0), who, policy)
+        step = await text_code(step, who, policy)
+        events = self._say(dispatcher, step)
+        if step.customer_id is None:
+            return events
+        events = events[:-1]  # the stage is the retention conversation's from here on
+        with service() as (session, svc):
             profile = identity_slots({"customer_ref": step.ref, "authenticated": True,
                                       "language": conv.language})
             events += slots_from(profile)
@@ -52,3 +99,10 @@ class ActionVerifyIdentity(Action):
             return events + hand_off(dispatcher, tracker, "high_value", customer_id=step.customer_id)
         follow_up_if_angry(dispatcher, tracker, turn, customer_id=step.customer_id)
         return events
+
+    @staticmethod
+    def _say(dispatcher: CollectingDispatcher, step: IdentityStep) -> List[EventType]:
+        for response in step.responses:
+            dispatcher.utter_message(response=response, **step.params)
+        return [SlotSet("verify_ref", step.ref), SlotSet("verify_attempts", float(step.attempts)),
+                SlotSet("retention_stage", step.stage)]

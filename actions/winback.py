@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Text
 
-from rasa_sdk import Action, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import conversation_of, emit, service
+from actions.common import Action, conversation_of, emit, service
 from actions.handoff import opening_events
 
 

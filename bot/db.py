@@ -42,13 +42,25 @@ def database_url() -> str:
     return os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
 
 
+def sqlite_busy_timeout() -> float:
+    """Seconds a write waits for a locked SQLite file (``DB_BUSY_TIMEOUT_SECONDS``, 5).
+
+    Short on purpose: past it the request goes to the durable outbox (``bot.outbox``) and the
+    customer is told what will happen, instead of a long silence.
+    """
+    try:
+        return max(0.1, float(os.environ.get("DB_BUSY_TIMEOUT_SECONDS") or 5))
+    except ValueError:
+        return 5.0
+
+
 def make_engine(url: str | None = None) -> Engine:
     """Create an engine; SQLite gets foreign keys and a busy timeout for concurrent writers."""
     url = url or database_url()
     if url.startswith("sqlite:///"):
         quiet_sqlite_decimal_warning()  # else every process of `make run` logs it on each query
         Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, future=True, connect_args={"timeout": 30})
+        engine = create_engine(url, future=True, connect_args={"timeout": sqlite_busy_timeout()})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]

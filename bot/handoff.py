@@ -34,7 +34,7 @@ from bot.policy import HandoffPolicy, Policy, load_policy
 
 logger = logging.getLogger(__name__)
 
-TRIGGERS = ("asked", "not_understood", "angry", "high_value", "partial", "sim_block")
+TRIGGERS = ("asked", "not_understood", "angry", "high_value", "partial", "sim_block", "fault")
 OPEN_STATUSES = ("waiting", "in_progress", "callback")
 MAX_NOTIFY_ATTEMPTS = 8
 

@@ -37,6 +37,22 @@ class HandoffPolicy:
     end: time
 
 
+ONE_TIME_CODE_MODES = ("always", "when_sms_configured", "never")
+
+
+@dataclass(frozen=True)
+class VerificationPolicy:
+    """Limits of the identity check of anonymous visitors (``verification:``)."""
+
+    max_failures_per_customer: int = 5
+    max_failures_per_source: int = 10
+    window: timedelta = timedelta(minutes=30)
+    lockout: timedelta = timedelta(minutes=30)
+    one_time_code: str = "when_sms_configured"
+    code_ttl: timedelta = timedelta(minutes=10)
+    code_max_attempts: int = 3
+
+
 @dataclass(frozen=True)
 class Policy:
     holdout_share: float
@@ -46,6 +62,7 @@ class Policy:
     confirm_first_cancel_below: float = 1.0
     #: an open case with no answer for this long is closed as ``abandoned`` (bot.housekeeping)
     abandon_after: timedelta = timedelta(hours=24)
+    verification: VerificationPolicy = field(default_factory=VerificationPolicy)
     source: Path = field(default=DEFAULT_POLICY, compare=False)
 
     def in_holdout(self, conversation_id: str) -> bool:
@@ -153,7 +170,45 @@ def parse_policy(raw: Any, path: Path = DEFAULT_POLICY) -> Policy:
     abandon_hours = _number(path, cases.get("abandon_after_hours", 24), "cases.abandon_after_hours", 1, 720)
     return Policy(holdout_share=share, cold=cold_policy, handoff=handoff_policy,
                   confirm_first_cancel_below=confirm_below, abandon_after=timedelta(hours=abandon_hours),
-                  source=path)
+                  verification=_verification(path, raw), source=path)
+
+
+def _verification(path: Path, raw: Any) -> VerificationPolicy:
+    section = _optional_section(path, raw, "verification")
+    default = VerificationPolicy()
+    mode = section.get("one_time_code", default.one_time_code)
+    env_mode = os.environ.get("VERIFY_ONE_TIME_CODE")
+    if env_mode not in (None, ""):
+        mode = env_mode.strip()
+    if mode not in ONE_TIME_CODE_MODES:
+        raise ConfigError.at(path, f"must be one of {', '.join(ONE_TIME_CODE_MODES)}, got {mode!r}",
+                             "verification.one_time_code")
+
+    def count(name: str, fallback: int, high: int) -> int:
+        value = int(_number(path, section.get(name, fallback), f"verification.{name}", 1, high))
+        env = os.environ.get(f"VERIFY_{name.upper()}")  # e.g. VERIFY_MAX_FAILURES_PER_SOURCE
+        if env not in (None, ""):
+            try:
+                value = int(env)
+            except ValueError as exc:
+                raise ConfigError(f"VERIFY_{name.upper()} must be an integer, got {env!r}") from exc
+        return value
+
+    def minutes(name: str, fallback: timedelta) -> timedelta:
+        value = _number(path, section.get(name, fallback.total_seconds() / 60),
+                        f"verification.{name}", 1, 7 * 24 * 60)
+        return timedelta(minutes=value)
+
+    return VerificationPolicy(
+        max_failures_per_customer=count("max_failures_per_customer",
+                                        default.max_failures_per_customer, 100),
+        max_failures_per_source=count("max_failures_per_source", default.max_failures_per_source,
+                                      1000),
+        window=minutes("window_minutes", default.window),
+        lockout=minutes("lockout_minutes", default.lockout),
+        one_time_code=mode,
+        code_ttl=minutes("code_ttl_minutes", default.code_ttl),
+        code_max_attempts=count("code_max_attempts", default.code_max_attempts, 10))
 
 
 @lru_cache(maxsize=4)

@@ -1,17 +1,29 @@
-"""Identity check of an anonymous visitor: customer number, then the contract's postcode.
+"""Identity check of an anonymous visitor: customer number, the contract's postcode, then a
+one-time code texted to the number on file.
 
 Three wrong answers end the attempt politely with a way forward (log in on the website).
+Guessing is limited beyond one conversation too: wrong answers are recorded per customer
+number and per source (the visitor's IP address) and, past the limits of
+``data/retention.yml`` ``verification:``, that number or source is locked out for a while.
+A postcode alone is weak (the seeded data has ten distinct ones), so the code is what proves
+that the visitor holds the customer's phone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from dataclasses import dataclass, field
+import secrets
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any, Optional
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.customers import find_customer
+from bot.models import Customer, VerificationAttempt, VerificationCode, utcnow
+from bot.policy import VerificationPolicy
 
 # A customer number is a C and five digits ("C00042"); written with spaces, a dash or in lower
 # case, or spoken ("ce cero cero cero cuatro dos"). Five digits without the C are a postcode
@@ -30,6 +42,19 @@ DONT_KNOW = re.compile(
     r"cual es|don'?t know|dont have|no idea|where (do|can) i find|can'?t find|cannot find|"
     r"don'?t remember|forgot)\b")
 MAX_ATTEMPTS = 3
+CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
+# "no me ha llegado", "send it again": a new code, once per conversation
+RESEND = re.compile(r"\b(no (me )?(ha )?llega\w*|no (lo )?(he )?recibido|reenv\w*|otra vez|"
+                    r"de nuevo|manda\w* otro|didn'?t (get|receive)|not (got|received)|"
+                    r"haven'?t (got|received)|resend|send (it )?again|another (one|code)|"
+                    r"never (came|arrived))\b")
+MAX_RESENDS = 1
+CODE_SMS = {
+    "es": "Tu código de verificación de Nubia es {code}. Caduca en {minutes} minutos. "
+          "No lo compartas con nadie: nunca te lo pediremos por teléfono.",
+    "en": "Your Nubia verification code is {code}. It expires in {minutes} minutes. "
+          "Never share it: we will never ask for it on the phone.",
+}
 
 
 @dataclass
@@ -43,6 +68,19 @@ class IdentityStep:
     customer_id: Optional[int] = None
     failed: bool = False
     params: dict[str, Any] = field(default_factory=dict)
+    #: a one-time code to text to ``code_customer_id`` now (the caller sends it)
+    code: Optional[str] = None
+    code_customer_id: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Who is answering, for the limits that span conversations."""
+
+    source: str
+    conversation_id: str
+    code_required: bool
+    language: str = "es"
 
 
 def spoken_to_digits(text: str) -> str:
@@ -92,29 +130,179 @@ def parse_postcode(text: str) -> Optional[str]:
     return None
 
 
-def answer(session: Session, stage: str, text: str, ref: Optional[str], attempts: int) -> IdentityStep:
-    """Process the visitor's answer at ``stage`` ("verify_ref" or "verify_postcode")."""
+def parse_code(text: str) -> Optional[str]:
+    for candidate in (text or "", spoken_to_digits(text or "")):
+        match = CODE.search(re.sub(r"(?<=\d)[\s.-](?=\d)", "", candidate))
+        if match:
+            return match.group(1)
+    return None
+
+
+def answer(session: Session, stage: str, text: str, ref: Optional[str], attempts: int,
+           who: Attempt | None = None, policy: VerificationPolicy | None = None,
+           now: datetime | None = None) -> IdentityStep:
+    """Process the visitor's answer at ``stage`` ("verify_ref", "verify_postcode" or
+    "verify_code"). Without ``who`` the cross-conversation limits and the code are not used
+    (callers that already know the channel's proof)."""
+    policy = policy or VerificationPolicy()
+    now = now or utcnow()
+    if who is not None:
+        until = locked_until(session, who.source, ref if stage != "verify_ref" else None,
+                             policy, now)
+        if until is not None:
+            return _locked(until, now)
     if stage == "verify_ref":
         parsed = parse_ref(text)
         if parsed is None and DONT_KNOW.search(_fold(text)):
             return IdentityStep(responses=["utter_verify_ref_help"], stage="verify_ref",
                                 attempts=attempts)
         if parsed is None:
-            return _wrong(attempts, ["utter_verify_ref_format"], "verify_ref")
+            return _wrong(session, who, None, now, attempts, ["utter_verify_ref_format"],
+                          "verify_ref")
+        if who is not None and (until := locked_until(session, who.source, parsed, policy, now)):
+            return _locked(until, now)
         return IdentityStep(responses=["utter_ask_verify_postcode"], stage="verify_postcode",
                             ref=parsed, attempts=attempts)
-    postcode = parse_postcode(text)
     customer = find_customer(session, ref=ref) if ref else None
-    if customer is not None and postcode and customer.postcode == postcode:
-        return IdentityStep(responses=["utter_verified"], stage=None, ref=ref, attempts=attempts,
-                            customer_id=customer.id,
-                            params={"customer_first_name": customer.first_name})
-    return _wrong(attempts, ["utter_verify_failed_retry", "utter_ask_verify_ref"], "verify_ref")
+    if stage == "verify_code":
+        return _code_answer(session, who, customer, text, ref, attempts, policy, now)
+    postcode = parse_postcode(text)
+    if customer is None or not postcode or customer.postcode != postcode:
+        return _wrong(session, who, ref, now, attempts,
+                      ["utter_verify_failed_retry", "utter_ask_verify_ref"], "verify_ref")
+    if who is not None and who.code_required:
+        return _send_code(session, who, customer, ref, attempts, policy, now)
+    _record(session, who, ref, now, succeeded=True)
+    return _verified(customer, ref, attempts)
 
 
-def _wrong(attempts: int, responses: list[str], stage: str) -> IdentityStep:
+def _verified(customer: Customer, ref: Optional[str], attempts: int) -> IdentityStep:
+    return IdentityStep(responses=["utter_verified"], stage=None, ref=ref, attempts=attempts,
+                        customer_id=customer.id,
+                        params={"customer_first_name": customer.first_name})
+
+
+def _hash(conversation_id: str, code: str) -> str:
+    return hashlib.sha256(f"{conversation_id}:{code}".encode("utf-8")).hexdigest()
+
+
+def _send_code(session: Session, who: Attempt, customer: Customer, ref: Optional[str],
+               attempts: int, policy: VerificationPolicy, now: datetime) -> IdentityStep:
+    """A new code for this conversation (older ones stop working); the caller texts it."""
+    if not customer.phone:
+        return IdentityStep(responses=["utter_verify_code_unavailable"], stage=None,
+                            attempts=attempts, failed=True)
+    for old in session.scalars(select(VerificationCode).where(
+            VerificationCode.conversation_id == who.conversation_id,
+            VerificationCode.used_at.is_(None))):
+        old.used_at = now
+    code = f"{secrets.randbelow(10 ** 6):06d}"
+    session.add(VerificationCode(customer_id=customer.id, conversation_id=who.conversation_id,
+                                 code_hash=_hash(who.conversation_id, code), created_at=now,
+                                 expires_at=now + policy.code_ttl, attempts=0))
+    session.flush()
+    return IdentityStep(responses=["utter_verify_code_sent"], stage="verify_code", ref=ref,
+                        attempts=attempts, code=code, code_customer_id=customer.id,
+                        params={"phone_end": customer.phone[-3:]})
+
+
+def _code_answer(session: Session, who: Attempt | None, customer: Customer | None, text: str,
+                 ref: Optional[str], attempts: int, policy: VerificationPolicy,
+                 now: datetime) -> IdentityStep:
+    if who is None or customer is None:
+        return IdentityStep(responses=["utter_ask_verify_ref"], stage="verify_ref",
+                            attempts=attempts)
+    pending = session.scalar(select(VerificationCode).where(
+        VerificationCode.conversation_id == who.conversation_id,
+        VerificationCode.customer_id == customer.id,
+        VerificationCode.used_at.is_(None)).order_by(VerificationCode.id.desc()))
+    code = parse_code(text)
+    if code is None and RESEND.search(_fold(text)):
+        sent = session.scalar(select(func.count()).select_from(VerificationCode).where(
+            VerificationCode.conversation_id == who.conversation_id))
+        if sent <= MAX_RESENDS:
+            return _send_code(session, who, customer, ref, attempts, policy, now)
+        return IdentityStep(responses=["utter_verify_code_unavailable"], stage=None,
+                            attempts=attempts, failed=True)
+    if code is None:
+        return IdentityStep(responses=["utter_verify_code_format"], stage="verify_code", ref=ref,
+                            attempts=attempts)
+    if pending is None or pending.expires_at < now:
+        if pending is not None:
+            pending.used_at = now
+        return IdentityStep(responses=["utter_verify_code_expired", "utter_ask_verify_ref"],
+                            stage="verify_ref", attempts=attempts)
+    if secrets.compare_digest(pending.code_hash, _hash(who.conversation_id, code)):
+        pending.used_at = now
+        _record(session, who, ref, now, succeeded=True)
+        return _verified(customer, ref, attempts)
+    pending.attempts += 1
+    if pending.attempts >= policy.code_max_attempts:
+        pending.used_at = now
+    step = _wrong(session, who, ref, now, attempts, ["utter_verify_code_wrong"], "verify_code")
+    if pending.used_at is not None and not step.failed:  # this code is spent: start again
+        step = replace(step, responses=["utter_verify_code_expired", "utter_ask_verify_ref"],
+                            stage="verify_ref", ref=None)
+    else:
+        step.ref = ref
+    return step
+
+
+def _record(session: Session, who: Attempt | None, ref: Optional[str], now: datetime, *,
+            succeeded: bool) -> None:
+    if who is None:
+        return
+    session.add(VerificationAttempt(created_at=now, customer_ref=ref, source=who.source[:128],
+                                    conversation_id=who.conversation_id[:200],
+                                    succeeded=succeeded))
+    session.flush()
+
+
+def locked_until(session: Session, source: str, ref: Optional[str], policy: VerificationPolicy,
+                 now: datetime) -> Optional[datetime]:
+    """Until when ``source`` (or customer number ``ref``) may not try again, or None."""
+    checks = [(VerificationAttempt.source == source[:128], policy.max_failures_per_source)]
+    if ref:
+        checks.append((VerificationAttempt.customer_ref == ref, policy.max_failures_per_customer))
+    latest: Optional[datetime] = None
+    for condition, limit in checks:
+        last_success = session.scalar(select(func.max(VerificationAttempt.created_at)).where(
+            condition, VerificationAttempt.succeeded.is_(True)))
+        since = max(now - policy.window, last_success) if last_success else now - policy.window
+        failures = session.execute(select(func.count(), func.max(VerificationAttempt.created_at))
+                                   .where(condition, VerificationAttempt.succeeded.is_(False),
+                                          VerificationAttempt.created_at > since)).one()
+        if failures[0] >= limit and failures[1] + policy.lockout > now:
+            until = failures[1] + policy.lockout
+            latest = until if latest is None or until > latest else latest
+    return latest
+
+
+def _locked(until: datetime, now: datetime) -> IdentityStep:
+    minutes = max(1, int((until - now + timedelta(seconds=59)).total_seconds() // 60))
+    return IdentityStep(responses=["utter_verify_locked"], stage=None, failed=True,
+                        attempts=MAX_ATTEMPTS, params={"minutes": minutes})
+
+
+def _wrong(session: Session, who: Attempt | None, ref: Optional[str], now: datetime,
+           attempts: int, responses: list[str], stage: str) -> IdentityStep:
+    _record(session, who, ref, now, succeeded=False)
     attempts += 1
     if attempts >= MAX_ATTEMPTS:
         return IdentityStep(responses=["utter_verify_failed"], stage=None, attempts=attempts,
                             failed=True)
     return IdentityStep(responses=responses, stage=stage, attempts=attempts)
+
+
+def code_sms(code: str, language: str, policy: VerificationPolicy) -> str:
+    """The text of the SMS that carries a one-time code."""
+    minutes = int(policy.code_ttl.total_seconds() // 60)
+    return CODE_SMS.get(language, CODE_SMS["es"]).format(code=code, minutes=minutes)
+
+
+def void_codes(session: Session, conversation_id: str, now: datetime | None = None) -> None:
+    """Codes of this conversation stop working (e.g. the SMS could not be sent)."""
+    for row in session.scalars(select(VerificationCode).where(
+            VerificationCode.conversation_id == conversation_id,
+            VerificationCode.used_at.is_(None))):
+        row.used_at = now or utcnow()

@@ -17,6 +17,14 @@ if TYPE_CHECKING:
     from tests.stack import Stack
 
 
+@pytest.fixture(autouse=True)
+def private_outbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test keeps unserved requests in its own outbox, never in the product's var/."""
+    path = tmp_path / "outbox.db"
+    monkeypatch.setenv("OUTBOX_PATH", str(path))
+    return path
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: needs the whole stack (and a trained model)")
 

@@ -172,9 +172,13 @@ def run_dialogue(stack: Any, caller: Any, dialogue: Dialogue, phone: str) -> Tra
     sender = f"dlg-{dialogue.name}-{uuid.uuid4().hex[:6]}"
     transcript = Transcript(dialogue, sender)
     if dialogue.channel == "rest":
+        transcript.sender = "rest-" + sender  # the REST channel's namespace
         for text in dialogue.turns:
-            replies = stack.rest(sender, text)
-            transcript.exchanges.append((text, [str(r.get("text")) for r in replies if r.get("text")]))
+            replies = [str(r.get("text")) for r in stack.rest(sender, text) if r.get("text")]
+            code = texted_code(stack, phone, replies)
+            if code is not None:  # the customer reads the code on their phone and types it
+                replies += [str(r.get("text")) for r in stack.rest(sender, code) if r.get("text")]
+            transcript.exchanges.append((text, replies))
     elif dialogue.channel == "web":
         token = issue_web_token(dialogue.customer, stack.jwt_secret, 900)
         chat = WebChat(stack.rasa_url, token)
@@ -222,6 +226,22 @@ def run_dialogue(stack: Any, caller: Any, dialogue: Dialogue, phone: str) -> Tra
                 break
             query = _next_query(reply.body) or query
     return transcript
+
+
+CODE_PROMPT = re.compile(r"código de 6 cifras|6-digit code")
+
+
+def texted_code(stack: Any, phone: str, replies: list[str]) -> str | None:
+    """When the assistant has just texted a one-time code, the code the customer's phone got
+    (from the stack's Twilio stand-in), else None."""
+    standin = getattr(stack, "sms_api", None)
+    if standin is None or not any(CODE_PROMPT.search(r) for r in replies):
+        return None
+    for message in reversed(standin.messages):
+        found = re.search(r"\b(\d{6})\b", message.get("Body", ""))
+        if message.get("To") == phone and found:
+            return found.group(1)
+    return None
 
 
 def _stored(stack: Any, sender_id: str, text: str) -> bool:

@@ -47,6 +47,7 @@ def dialogue_stack(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Any, A
         PUBLIC_BASE_URL,
         TWILIO_CREDENTIALS,
         TWILIO_NUMBER,
+        TwilioApiStandIn,
         TwilioWebhookCaller,
     )
 
@@ -54,11 +55,18 @@ def dialogue_stack(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Any, A
     if model is None:
         pytest.fail("no trained model under models/: run make train first", pytrace=False)
     token = secrets.token_hex(16)
-    env = {"TWILIO_AUTH_TOKEN": token, "TWILIO_ACCOUNT_SID": "AC" + uuid.uuid4().hex,
+    sms_api = TwilioApiStandIn(account_sid="AC" + uuid.uuid4().hex, auth_token=token)
+    env = {"TWILIO_AUTH_TOKEN": token, "TWILIO_ACCOUNT_SID": sms_api.account_sid,
            "TWILIO_NUMBER": TWILIO_NUMBER, "TWILIO_AGENT_NUMBER": AGENT_NUMBER,
+           "TWILIO_API_BASE_URL": sms_api.base_url,  # outbound SMS (one-time codes) land here
            "PUBLIC_BASE_URL": PUBLIC_BASE_URL, "RETENTION_NOW": TIMES[request.param],
-           "RETENTION_HIGH_VALUE_EUR": "70"}
-    with Stack(model=model, extra_env=env, extra_credentials=TWILIO_CREDENTIALS) as running:
+           "RETENTION_HIGH_VALUE_EUR": "70",
+           # every dialogue comes from 127.0.0.1 and many use the same personas: the guessing
+           # limits (tests/test_verification_limits.py) would lock the suite out of itself
+           "VERIFY_MAX_FAILURES_PER_SOURCE": "1000", "VERIFY_MAX_FAILURES_PER_CUSTOMER": "100"}
+    with sms_api, Stack(model=model, extra_env=env,
+                        extra_credentials=TWILIO_CREDENTIALS) as running:
+        running.sms_api = sms_api
         caller = TwilioWebhookCaller(running.rasa_url, token, PUBLIC_BASE_URL)
         yield running, caller, Accounts(running.database_url)
 

@@ -210,7 +210,7 @@ class Trigger:
     messages: tuple[str, ...]  # "?" stands for a message the NLU does not understand
 
     def new_sender(self) -> str:
-        return f"{self.trigger}-{self.language}-{secrets.token_hex(4)}"
+        return f"rest-{self.trigger}-{self.language}-{secrets.token_hex(4)}"
 
 
 TRIGGERS = [
@@ -319,7 +319,7 @@ def test_trigger_hands_off_in_office_hours(running: Running, case: Trigger) -> N
     "es", "en",
 ])
 def test_resume_hands_back_to_the_assistant(running: Running, language: str) -> None:
-    run, sender = running, f"resume-{language}-{secrets.token_hex(4)}"
+    run, sender = running, f"rest-resume-{language}-{secrets.token_hex(4)}"
     asked = "quiero hablar con una persona" if language == "es" else "I want to talk to a human"
     assert handed_off(run.say(sender, asked))
     assert run.say(sender, STILL_THERE[language]) == []

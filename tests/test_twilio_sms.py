@@ -21,6 +21,8 @@ from rasa.core.channels.channel import UserMessage
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
+from bot import outbox
+from bot.channels.faults import FAULT_TEXT
 from bot.channels.rest import SERVER_OWNED_KEYS
 from bot.channels.twilio_common import (
     BotMessage,
@@ -157,9 +159,10 @@ class TestIdentity:
         metadata = server_metadata("sms", LUCIA, True, forged)
         assert metadata == {"twilio_message_sid": "SM1", "channel": "sms",
                             "authenticated": False, "customer_phone": LUCIA,
-                            "phone_verified": True}
+                            "phone_verified": True, "source": f"sms:{LUCIA}"}
         assert server_metadata("sms", None, True, forged) == {
-            "twilio_message_sid": "SM1", "channel": "sms", "authenticated": False}
+            "twilio_message_sid": "SM1", "channel": "sms", "authenticated": False,
+            "source": "sms:unknown"}
 
     def test_customers_cannot_send_intent_payloads(self) -> None:
         assert clean_inbound("/cancel_firm") == "cancel_firm"
@@ -390,7 +393,7 @@ async def test_sender_is_identified_by_number_with_server_metadata(
         assert message.input_channel == "twilio"
         assert message.metadata == {"twilio_message_sid": params["MessageSid"], "channel": "sms",
                                     "authenticated": False, "customer_phone": LUCIA,
-                                    "phone_verified": True}
+                                    "phone_verified": True, "source": f"sms:{LUCIA}"}
 
 
 async def test_numbered_reply_maps_to_the_last_buttons(twilio_db: str,
@@ -441,8 +444,10 @@ async def test_a_retried_message_sid_makes_one_turn(twilio_db: str,
         assert len(harness.received) == 1
 
 
-async def test_a_failing_turn_apologises_and_lets_twilio_retry(twilio_db: str,
-                                                               sms_channel: TwilioSMSInput) -> None:
+async def test_a_failing_turn_apologises_and_keeps_the_message(twilio_db: str,
+                                                                sms_channel: TwilioSMSInput) -> None:
+    """The customer hears that a person will answer; the message waits in the outbox, and a
+    retried delivery of the same SMS makes no second turn."""
     calls = []
 
     def flaky(message: UserMessage) -> list[dict[str, Any]]:
@@ -453,8 +458,11 @@ async def test_a_failing_turn_apologises_and_lets_twilio_retry(twilio_db: str,
 
     async with ChannelHarness(sms_channel, flaky, TOKEN, PUBLIC_BASE_URL) as harness:
         params = sms_params(LUCIA, "hola")
-        assert messages_of(await harness.post(params)) == [ERROR_TEXT["es"]]
-        assert messages_of(await harness.post(params)) == ["Ya funciona."]
+        assert messages_of(await harness.post(params)) == [FAULT_TEXT["es"]]
+        [kept] = outbox.entries(outbox.PENDING)
+        assert (kept.conversation_id, kept.text, kept.kind) == (f"sms-{LUCIA}", "hola", "unserved")
+        assert messages_of(await harness.post(params)) == []
+        assert messages_of(await harness.post(sms_params(LUCIA, "hola otra vez"))) == ["Ya funciona."]
 
 
 async def test_a_turn_without_output_still_answers(twilio_db: str,

@@ -19,6 +19,8 @@ import pytest
 from rasa.core.channels.channel import UserMessage
 from twilio.request_validator import RequestValidator
 
+from bot import outbox
+from bot.channels.faults import FAULT_TEXT
 from bot.channels.twilio_common import BotMessage, render_voice, speakable, voice_choice_prompt
 from bot.channels.twilio_voice import TEXTS, TwilioVoiceInput
 from tests.twilio_standin import (
@@ -373,7 +375,9 @@ async def test_bot_failure_apologises_and_keeps_listening(twilio_db: str) -> Non
         call = Call(harness, CARLOS)
         await call.start()
         root = await call.say("hola")
-        assert TEXTS["es"]["error"] in said(check_gather(root, "es-ES", "Polly.Lucia"))
+        assert FAULT_TEXT["es"] in said(check_gather(root, "es-ES", "Polly.Lucia"))
+        [kept] = outbox.entries(outbox.PENDING)
+        assert kept.text == "hola" and kept.conversation_id.startswith("voice-")
 
 
 async def test_language_follows_the_conversation(twilio_db: str) -> None:

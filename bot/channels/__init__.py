@@ -14,6 +14,22 @@ import jwt
 
 JWT_ALGORITHM = "HS256"
 CUSTOMER_REF_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# Lone UTF-16 surrogates cannot be encoded as UTF-8: SQLite raises while binding them and the
+# NLU fails on them. Control characters other than tab and newline mean nothing in a message.
+_UNSAFE_CHARS = re.compile(r"[\ud800-\udfff\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# A conversation id a client may choose: printable ASCII without spaces or separators that
+# other channels use in their own ids.
+CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_.:@+=-]{1,128}$")
+
+
+def safe_text(text: str) -> str:
+    """``text`` without lone surrogates and control characters (each becomes a space)."""
+    return _UNSAFE_CHARS.sub(" ", text)
+
+
+def valid_client_id(value: object) -> bool:
+    """True when ``value`` can be a client-chosen conversation id (see :data:`CLIENT_ID_RE`)."""
+    return isinstance(value, str) and bool(CLIENT_ID_RE.match(value))
 
 
 class InvalidWebToken(ValueError):

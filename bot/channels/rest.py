@@ -17,21 +17,32 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels import faults, safe_text, valid_client_id
+
 # Keys that identify a customer: only channels that verified the identity may set them.
 SERVER_OWNED_KEYS = frozenset({"channel", "customer_ref", "authenticated", "customer_phone",
-                               "phone_verified"})
+                               "phone_verified", "source"})
+# Every REST conversation id starts with this: a REST caller cannot address an SMS ("sms-"),
+# voice ("voice-") or website ("web-") conversation, whatever sender it sends.
+CONVERSATION_PREFIX = "rest-"
 MAX_MESSAGE_CHARS = 2000
 MAX_SENDER_CHARS = 128
 
 
-def public_metadata(raw: Any, channel: str) -> Dict[Text, Any]:
-    """Client metadata without identity keys, plus the channel name."""
+def public_metadata(raw: Any, channel: str, source: str | None = None) -> Dict[Text, Any]:
+    """Client metadata without identity keys, plus the channel name and the caller's address."""
     clean = {k: v for k, v in raw.items()
              if isinstance(k, str) and k.strip().lower() not in SERVER_OWNED_KEYS} \
         if isinstance(raw, dict) else {}
     clean["channel"] = channel
     clean["authenticated"] = False
+    clean["source"] = f"{channel}:{source or 'unknown'}"
     return clean
+
+
+def conversation_id(sender: str) -> str:
+    """The tracker's id of a REST ``sender``: always in the REST namespace."""
+    return sender if sender.startswith(CONVERSATION_PREFIX) else CONVERSATION_PREFIX + sender
 
 
 class PublicRestInput(RestInput):
@@ -41,9 +52,12 @@ class PublicRestInput(RestInput):
 
     def get_metadata(self, request: Request) -> Optional[Dict[Text, Any]]:
         body = request.json if isinstance(request.json, dict) else {}
-        return public_metadata(body.get("metadata"), "rest")
+        address = getattr(request, "remote_addr", None) or getattr(request, "ip", None)
+        return public_metadata(body.get("metadata"), "rest", str(address)[:64] if address else None)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        faults.install()
+        on_new_message = faults.guarded(on_new_message)
         inner = super().blueprint(on_new_message)
         bp = Blueprint("public_rest_webhook", url_prefix="/webhooks/rest")
         receive = next(r.handler for r in inner._future_routes if r.uri.endswith("/webhook"))
@@ -64,13 +78,15 @@ class PublicRestInput(RestInput):
             message, sender = body.get("message"), body.get("sender", "default")
             if message is not None and not isinstance(message, str):
                 return response.json({"error": "'message' must be a string"}, status=400)
-            if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_CHARS:
-                return response.json({"error": f"'sender' must be a non-empty string of at most "
-                                      f"{MAX_SENDER_CHARS} characters"}, status=400)
-            if not (message or "").strip():
+            if not valid_client_id(sender) or len(sender) > MAX_SENDER_CHARS - 5:
+                return response.json({"error": "'sender' must be 1 to 123 characters: letters, "
+                                      "digits and . _ - : @ + ="}, status=400)
+            message = safe_text(message or "")
+            if not message.strip():
                 return response.json({"error": "'message' is empty: write what you need, e.g. "
                                       '"quiero darme de baja"'}, status=400)
             body["message"] = message[:MAX_MESSAGE_CHARS]
+            body["sender"] = conversation_id(sender)
             request.parsed_json = body
             return await receive(request)
 

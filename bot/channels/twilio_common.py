@@ -47,6 +47,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from twilio.request_validator import RequestValidator
 
+from bot.channels import safe_text
 from bot.channels.rest import SERVER_OWNED_KEYS
 from bot.customers import find_customer
 from bot.db import session_scope
@@ -158,6 +159,7 @@ def server_metadata(channel: str, phone: str | None, verified: bool,
                 if isinstance(k, str) and k.strip().lower() not in SERVER_OWNED_KEYS}
     metadata["channel"] = channel
     metadata["authenticated"] = False
+    metadata["source"] = f"{channel}:{phone or 'unknown'}"
     if phone:
         metadata["customer_phone"] = phone
         metadata["phone_verified"] = bool(verified)
@@ -184,7 +186,7 @@ def clean_inbound(text: str | None) -> str:
     Only the server turns a reply into a payload (a numbered choice); a leading ``/`` from
     the customer is dropped so nobody can inject intents or entities.
     """
-    text = (text or "").strip()
+    text = safe_text(text or "").strip()
     while text.startswith("/"):
         text = text[1:].lstrip()
     return text[:MAX_INBOUND_CHARS]

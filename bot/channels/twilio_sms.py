@@ -39,6 +39,7 @@ from sanic.response import HTTPResponse
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot import settings
+from bot.channels import faults
 from bot.channels.twilio_common import (
     BotMessage,
     BoundedTTLStore,
@@ -260,6 +261,8 @@ class TwilioSMSInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bp = Blueprint("twilio_sms_webhook", __name__)
+        faults.install()
+        on_new_message = faults.guarded(on_new_message)
 
         @bp.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

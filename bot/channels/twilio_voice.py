@@ -41,6 +41,7 @@ from sanic.response import HTTPResponse
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from bot import settings
+from bot.channels import faults
 from bot.channels.twilio_common import (
     BoundedTTLStore,
     Choice,
@@ -230,6 +231,8 @@ class TwilioVoiceInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bp = Blueprint("twilio_voice_webhook", __name__)
+        faults.install()
+        on_new_message = faults.guarded(on_new_message)
 
         @bp.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

@@ -28,7 +28,7 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -40,7 +40,7 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 from socketio.exceptions import ConnectionRefusedError as SocketIOConnectionRefused
 
-from bot.channels import InvalidWebToken, verify_web_token
+from bot.channels import InvalidWebToken, faults, safe_text, verify_web_token
 from bot.channels.rest import MAX_MESSAGE_CHARS, SERVER_OWNED_KEYS
 from bot.settings import web_jwt_secret
 
@@ -59,6 +59,8 @@ class WebIdentity:
     """Who is behind one socket.io connection, as proven by the handshake."""
 
     customer_ref: str | None = None
+    #: the client's address as the server saw it (limits of the identity check)
+    address: str | None = None
 
     @property
     def authenticated(self) -> bool:
@@ -116,15 +118,25 @@ def build_metadata(custom_data: Any, identity: WebIdentity) -> dict[str, Any]:
             logger.warning("Dropped oversized customData (%d characters).", size)
             metadata = {}
     metadata.update(channel=CHANNEL_NAME, customer_ref=identity.customer_ref,
-                    authenticated=identity.authenticated)
+                    authenticated=identity.authenticated,
+                    source=f"web:{identity.address or 'unknown'}")
     return metadata
+
+
+def client_address(environ: Mapping[str, Any] | None) -> str | None:
+    """The peer address of the handshake (a proxy's own address unless it is trusted)."""
+    value = (environ or {}).get("REMOTE_ADDR")
+    if not isinstance(value, str) or not value:
+        request = (environ or {}).get("sanic.request")
+        value = getattr(request, "remote_addr", None) or getattr(request, "ip", None)
+    return str(value)[:64] if value else None
 
 
 def clean_text(message: Any, max_chars: int = DEFAULT_MAX_MESSAGE_CHARS) -> str | None:
     """The message text to hand to Rasa, or None when there is nothing to process."""
     if not isinstance(message, str):
         return None
-    text = message.strip()
+    text = safe_text(message).strip()
     if not text:
         return None
     if len(text) > max_chars:
@@ -208,7 +220,7 @@ class SignedSocketIOInput(SocketIOInput):
         except InvalidWebToken as exc:
             logger.info("Refused socket.io connection %s: %s", sid, exc)
             raise SocketIOConnectionRefused("invalid or expired token") from None
-        self.identities[sid] = identity
+        self.identities[sid] = replace(identity, address=client_address(environ))
         logger.debug("Socket.io connection %s (customer %s).", sid,
                      identity.customer_ref or "anonymous")
         return True
@@ -281,7 +293,8 @@ class SignedSocketIOInput(SocketIOInput):
         socketio_webhook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook",
                                            __name__)
         self.sio = sio
-        self._on_new_message = on_new_message
+        faults.install()
+        self._on_new_message = faults.guarded(on_new_message)
 
         @socketio_webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

@@ -1,0 +1,172 @@
+"""Guessing a customer's identity: limits across conversations, lock-out, and the texted code.
+
+The probe verified an account in 30 requests / 2 s by starting a new conversation after every
+three wrong postcodes (the seeded data has ten distinct postcodes). These tests replay that
+attack on a real SQLite database through the real action (``action_verify_identity``) and the
+real ``twilio`` library against a loopback stand-in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import datetime, timedelta
+from typing import Any, Iterator
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.verify import ActionVerifyIdentity
+from bot.customers import find_customer
+from bot.db import session_factory
+from bot.policy import VerificationPolicy, load_policy
+from bot.verification import Attempt, answer
+from tests.db_fixtures import db_url  # noqa: F401
+from tests.twilio_standin import TWILIO_NUMBER, TwilioApiStandIn
+
+POLICY = VerificationPolicy(max_failures_per_customer=5, max_failures_per_source=10,
+                            window=timedelta(minutes=30), lockout=timedelta(minutes=30),
+                            one_time_code="never", code_ttl=timedelta(minutes=10),
+                            code_max_attempts=3)
+T0 = datetime(2026, 11, 25, 11, 0)
+POSTCODES = ["28013", "08002", "46001", "41001", "50001", "29001", "48001", "15001", "07001",
+             "35001"]
+
+
+def customer(db_url: str, ref: str) -> Any:  # noqa: F811
+    with session_factory(db_url)() as session:
+        return find_customer(session, ref=ref)
+
+
+def guess(db_url: str, ref: str, postcode: str, source: str, conversation: str,  # noqa: F811
+          now: datetime, code_required: bool = False) -> Any:
+    with session_factory(db_url)() as session:
+        who = Attempt(source=source, conversation_id=conversation, code_required=code_required)
+        step = answer(session, "verify_postcode", postcode, ref, 0, who, POLICY, now)
+        session.commit()
+        return step
+
+
+def test_new_conversations_do_not_reset_the_guesses_of_one_source(db_url: str) -> None:  # noqa: F811
+    """Every postcode tried from one address, a new conversation each time: the right one no
+    longer verifies once the address has failed ten times."""
+    target = customer(db_url, "C00005")
+    wrong = [p for p in POSTCODES if p != target.postcode]
+    for i, postcode in enumerate(wrong[:10]):
+        step = guess(db_url, "C00005", postcode, "rest:203.0.113.9", f"rest-probe-{i}",
+                     T0 + timedelta(seconds=i))
+        assert step.customer_id is None
+    step = guess(db_url, "C00005", target.postcode, "rest:203.0.113.9", "rest-probe-last",
+                 T0 + timedelta(seconds=11))
+    assert step.customer_id is None and step.responses == ["utter_verify_locked"]
+    assert step.params["minutes"] == 30
+
+
+def test_one_customer_number_is_locked_whatever_the_source(db_url: str) -> None:  # noqa: F811
+    """Rotating addresses does not help: five wrong postcodes for one number lock that number,
+    and the real customer recovers once the lock-out has passed."""
+    target = customer(db_url, "C00003")
+    wrong = [p for p in POSTCODES if p != target.postcode]
+    for i, postcode in enumerate(wrong[:5]):
+        guess(db_url, "C00003", postcode, f"rest:198.51.100.{i}", f"rest-rot-{i}",
+              T0 + timedelta(seconds=i))
+    locked = guess(db_url, "C00003", target.postcode, "web:192.0.2.77", "web-anon-x",
+                   T0 + timedelta(minutes=5))
+    assert locked.customer_id is None and locked.responses == ["utter_verify_locked"]
+    other = guess(db_url, "C00002", customer(db_url, "C00002").postcode, "web:192.0.2.77",
+                  "web-anon-y", T0 + timedelta(minutes=5))
+    assert other.customer_id is not None, "another customer's number is not locked"
+    later = guess(db_url, "C00003", target.postcode, "web:192.0.2.77", "web-anon-z",
+                  T0 + timedelta(minutes=36))
+    assert later.customer_id == target.id and later.responses == ["utter_verified"]
+
+
+def test_right_postcode_then_texted_code_verifies(db_url: str) -> None:  # noqa: F811
+    john = customer(db_url, "C00002")
+    first = guess(db_url, "C00002", john.postcode, "rest:203.0.113.5", "rest-otp", T0,
+                  code_required=True)
+    assert first.customer_id is None and first.stage == "verify_code"
+    assert first.code and re.fullmatch(r"\d{6}", first.code) and first.code_customer_id == john.id
+    with session_factory(db_url)() as session:
+        who = Attempt(source="rest:203.0.113.5", conversation_id="rest-otp", code_required=True)
+        wrong = answer(session, "verify_code", "123456" if first.code != "123456" else "654321",
+                       "C00002", 0, who, POLICY, T0 + timedelta(minutes=1))
+        assert wrong.customer_id is None and wrong.responses == ["utter_verify_code_wrong"]
+        other = Attempt(source="rest:203.0.113.5", conversation_id="rest-other", code_required=True)
+        elsewhere = answer(session, "verify_code", first.code, "C00002", 0, other, POLICY,
+                           T0 + timedelta(minutes=1))
+        assert elsewhere.customer_id is None, "a code works only in its own conversation"
+        spoken = " ".join(first.code)
+        ok = answer(session, "verify_code", f"es el {spoken}", "C00002", 1, who, POLICY,
+                    T0 + timedelta(minutes=2))
+        assert ok.customer_id == john.id
+        again = answer(session, "verify_code", first.code, "C00002", 1, who, POLICY,
+                       T0 + timedelta(minutes=3))
+        assert again.customer_id is None, "a code works once"
+
+
+def test_an_expired_code_starts_over(db_url: str) -> None:  # noqa: F811
+    john = customer(db_url, "C00002")
+    first = guess(db_url, "C00002", john.postcode, "rest:203.0.113.6", "rest-late", T0,
+                  code_required=True)
+    with session_factory(db_url)() as session:
+        who = Attempt(source="rest:203.0.113.6", conversation_id="rest-late", code_required=True)
+        late = answer(session, "verify_code", first.code, "C00002", 0, who, POLICY,
+                      T0 + timedelta(minutes=11))
+    assert late.customer_id is None and late.stage == "verify_ref"
+    assert late.responses[0] == "utter_verify_code_expired"
+
+
+# --- the action, with the code texted through the real twilio library -----------------------
+
+
+@pytest.fixture
+def texting(monkeypatch: pytest.MonkeyPatch, db_url: str) -> Iterator[TwilioApiStandIn]:  # noqa: F811
+    with TwilioApiStandIn() as standin:
+        monkeypatch.setenv("DATABASE_URL", db_url)
+        monkeypatch.setenv("TWILIO_ACCOUNT_SID", standin.account_sid)
+        monkeypatch.setenv("TWILIO_AUTH_TOKEN", standin.auth_token)
+        monkeypatch.setenv("TWILIO_NUMBER", TWILIO_NUMBER)
+        monkeypatch.setenv("TWILIO_API_BASE_URL", standin.base_url)
+        load_policy.cache_clear()
+        yield standin
+    load_policy.cache_clear()
+
+
+def run_verify(sender: str, stage: str, text: str, ref: str | None,
+               source: str = "rest:203.0.113.20") -> tuple[list[str], dict[str, Any]]:
+    tracker = Tracker(
+        sender_id=sender, slots={"language": "es", "retention_stage": stage, "verify_ref": ref,
+                                 "verify_attempts": 0.0},
+        latest_message={"text": text, "intent": {"name": "nlu_fallback", "confidence": 0.3},
+                        "metadata": {"channel": "rest", "source": source}},
+        events=[{"event": "user", "text": "quiero darme de baja"}, {"event": "user", "text": text}],
+        paused=False, followup_action=None, active_loop={}, latest_action_name=None)
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(ActionVerifyIdentity().run(dispatcher, tracker, {}))
+    slots = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+    return [m.get("response") or "" for m in dispatcher.messages], slots
+
+
+def test_the_action_texts_the_code_to_the_number_on_file(texting: TwilioApiStandIn,
+                                                         db_url: str) -> None:  # noqa: F811
+    john = customer(db_url, "C00002")
+    said, slots = run_verify("rest-otp-action", "verify_postcode", john.postcode, "C00002")
+    assert said == ["utter_verify_code_sent"] and slots["retention_stage"] == "verify_code"
+    assert slots.get("verified") is not True
+    [sms] = texting.messages
+    assert sms["To"] == john.phone
+    code = re.search(r"\b(\d{6})\b", sms["Body"]).group(1)
+    said, slots = run_verify("rest-otp-action", "verify_code", code, "C00002")
+    assert said[0] == "utter_verified" and slots["verified"] is True
+    assert slots["customer_id"] == john.id
+
+
+def test_no_code_can_be_sent_means_no_verification(texting: TwilioApiStandIn,
+                                                   db_url: str) -> None:  # noqa: F811
+    john = customer(db_url, "C00002")
+    texting.fail_number(john.phone, 400, 21610, "Attempt to send to unsubscribed recipient")
+    said, slots = run_verify("rest-otp-fail", "verify_postcode", john.postcode, "C00002")
+    assert said == ["utter_verify_code_unavailable"]
+    assert slots.get("verified") is not True and slots["retention_stage"] is None
