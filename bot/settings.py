@@ -89,6 +89,20 @@ def web_port() -> int:
     return _env_int("WEB_PORT", 8080)
 
 
+def web_demo() -> bool:
+    """Demo mode of the website (``WEB_DEMO``: 1/true/yes/on; off when unset, blank or 0).
+
+    Only in demo mode may a visitor "log in" as one of the demo personas, for whom the
+    website signs a chat token; otherwise the website signs no customer token at all.
+    """
+    value = (_env("WEB_DEMO") or "0").lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"WEB_DEMO must be 1 or 0, got {value!r}")
+
+
 # --- Twilio (SMS and voice channels, outbound SMS) ----------------------------------------
 
 

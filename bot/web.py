@@ -2,10 +2,14 @@
 
 ``python -m bot.web [--host H] [--port N]`` serves on ``WEB_PORT`` (8080):
 
-* ``GET /``: page text in Spanish or English (``?lang=es|en``), a selector to "log in" as one of
-  the demo customers (``?customer=C00001``) or stay an anonymous visitor, and the
-  ``rasa-webchat`` widget. For a logged-in customer the widget's socket URL carries a signed,
-  short-lived token (see ``bot.channels``) that the Rasa channel verifies.
+* ``GET /``: page text in Spanish or English (``?lang=es|en``) and the ``rasa-webchat`` widget.
+  The widget is anonymous (the assistant verifies identity itself, customer number + postcode)
+  unless the website runs in demo mode (``WEB_DEMO=1``, ``bot.settings.web_demo()``): then a
+  selector lets the visitor "log in" as one of the demo personas (``?customer=C00001``, only
+  ``DEMO_PERSONA_REFS``), and for them the widget's socket URL carries a signed, short-lived
+  token (see ``bot.channels``) that the Rasa channel verifies. Any other ``?customer=`` is
+  refused with a 403 page and no token: every customer other than a persona, and every
+  customer at all outside demo mode. No other route signs a chat token.
 * ``GET /static/webchat.js``: the widget bundle from ``web/node_modules`` (``make setup``).
 * ``GET /static/page.js``: the page's own script (starts the widget).
 * ``GET /healthz``: ``ok``.
@@ -33,6 +37,7 @@ from bot.plan_page import plan_page
 from bot.settings import (
     PROJECT_ROOT,
     rasa_public_url,
+    web_demo,
     web_host,
     web_jwt_secret,
     web_port,
@@ -45,12 +50,16 @@ WEBCHAT_JS = PROJECT_ROOT / "web" / "node_modules" / "rasa-webchat" / "lib" / "i
 LANGUAGES: tuple[str, ...] = ("es", "en")
 DEFAULT_LANGUAGE = "es"
 DEMO_CUSTOMERS = 7
+# The hand-made personas of ``bot.seed.PERSONAS`` (the first seeded customers): the only ones a
+# visitor of the demo may log in as. Every other customer is real-looking data, never offered.
+DEMO_PERSONA_REFS: tuple[str, ...] = tuple(f"C{i:05d}" for i in range(1, DEMO_CUSTOMERS + 1))
 ANONYMOUS_VALUE = "anonymous"
 BRAND_COLOR = "#2b1b6b"
 CHAT_STORAGE_KEY = "chat_session"  # where rasa-webchat keeps its session (fixed in the widget)
 
 WEBCHAT_JS_KEY = web.AppKey("webchat_js", Path)
 JWT_SECRET_KEY = web.AppKey("jwt_secret", str)
+DEMO_KEY = web.AppKey("demo", bool)
 
 TEXTS: dict[str, dict[str, str]] = {
     "es": {
@@ -59,6 +68,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "intro": "Bienvenido a la demo del asistente de atención al cliente de Nubia Telecom. "
                  "Elige un cliente de prueba para entrar como él, o sigue como visitante, "
                  "y abre el chat en la esquina inferior derecha.",
+        "intro_public": "Bienvenido a Nubia Telecom. Abre el chat en la esquina inferior "
+                        "derecha: el asistente te pedirá tu número de cliente y tu código "
+                        "postal antes de tocar tu contrato.",
         "login_label": "Entrar como",
         "anonymous": "Visitante anónimo (sin iniciar sesión)",
         "change": "Cambiar",
@@ -73,6 +85,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "widget_missing": "El chat no está instalado en este servidor (ejecuta «make setup»).",
         "error_title": "No se puede mostrar la página",
         "unknown_customer": "No existe ningún cliente con la referencia «{ref}».",
+        "not_demo_customer": "Solo se puede entrar como uno de los clientes de prueba de la "
+                             "demo; «{ref}» no es uno de ellos.",
+        "login_disabled": "Este sitio no permite entrar como un cliente (solo en modo demo). "
+                          "Abre el chat como visitante: el asistente comprobará tu identidad.",
         "db_unavailable": "La base de datos de la demo no está lista. Ejecuta «make setup».",
         "back": "Volver al inicio",
     },
@@ -82,6 +98,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "intro": "Welcome to the demo of Nubia Telecom's customer service assistant. "
                  "Pick a test customer to log in as, or stay a visitor, "
                  "and open the chat in the bottom right corner.",
+        "intro_public": "Welcome to Nubia Telecom. Open the chat in the bottom right corner: "
+                        "the assistant asks for your customer number and postcode before it "
+                        "touches your contract.",
         "login_label": "Log in as",
         "anonymous": "Anonymous visitor (not logged in)",
         "change": "Change",
@@ -96,6 +115,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "widget_missing": "The chat is not installed on this server (run \"make setup\").",
         "error_title": "This page cannot be shown",
         "unknown_customer": "There is no customer with reference \"{ref}\".",
+        "not_demo_customer": "You can only log in as one of the demo's test customers; "
+                             "\"{ref}\" is not one of them.",
+        "login_disabled": "This site does not log you in as a customer (demo mode only). "
+                          "Open the chat as a visitor: the assistant will verify who you are.",
         "db_unavailable": "The demo database is not ready. Run \"make setup\".",
         "back": "Back to the start page",
     },
@@ -222,40 +245,50 @@ def _load_customers() -> list[dict[str, str]]:
     from bot.db import session_scope
 
     with session_scope() as session:
-        return list_demo_customers(session, limit=DEMO_CUSTOMERS)
+        customers = list_demo_customers(session, limit=DEMO_CUSTOMERS)
+    return [c for c in customers if c["ref"] in DEMO_PERSONA_REFS]
 
 
-def _lookup_customer(ref: str) -> dict[str, str] | None:
-    from bot.customers import find_customer
-    from bot.db import session_scope
-
-    with session_scope() as session:
-        customer = find_customer(session, ref=ref)
-        if customer is None:
-            return None
-        return {"ref": customer.ref, "name": customer.full_name, "language": customer.language}
+def persona_ref(value: str) -> str | None:
+    """The demo persona that ``value`` names (any case), else None."""
+    ref = value.strip().upper()
+    return ref if value.isascii() and ref in DEMO_PERSONA_REFS else None
 
 
-async def _customers_and_visitor(customer_param: str | None,
-                                 lang_param: str | None) -> tuple[list[dict[str, str]], Visitor]:
+def _shown_ref(value: str) -> str:
+    """``value`` fit to be repeated on a page: printable characters only, at most 64."""
+    return "".join(ch for ch in value[:256] if ch.isprintable())[:64]
+
+
+async def _customers_and_visitor(customer_param: str | None, lang_param: str | None,
+                                 demo: bool) -> tuple[list[dict[str, str]], Visitor]:
+    """The selector's personas (demo mode only) and who the page is for.
+
+    Raises :class:`PageError` 403 for a log-in the website does not allow (any customer outside
+    demo mode, anyone but a persona in demo mode); the database is not read for those.
+    """
     from sqlalchemy.exc import SQLAlchemyError
 
     lang = lang_param if lang_param in LANGUAGES else None
+    ref = (customer_param or "").strip()
+    anonymous = not ref or ref.lower() == ANONYMOUS_VALUE
+    if not demo:
+        if not anonymous:
+            raise PageError(403, "login_disabled")
+        return [], Visitor(None, None, lang or DEFAULT_LANGUAGE)
+    persona = None if anonymous else persona_ref(ref)
+    if not anonymous and persona is None:
+        raise PageError(403, "not_demo_customer", ref=_shown_ref(ref))
     try:
         customers = await asyncio.to_thread(_load_customers)
-        ref = (customer_param or "").strip()
-        if not ref or ref.lower() == ANONYMOUS_VALUE:
-            return customers, Visitor(None, None, lang or DEFAULT_LANGUAGE)
-        found = None
-        if len(ref) <= 32:
-            found = next((c for c in customers if c["ref"] == ref.upper()), None)
-            if found is None:
-                found = await asyncio.to_thread(_lookup_customer, ref)
     except SQLAlchemyError:
         logger.exception("The demo database is not available.")
         raise PageError(503, "db_unavailable") from None
-    if found is None:
-        raise PageError(400, "unknown_customer", ref=ref[:64])
+    if persona is None:
+        return customers, Visitor(None, None, lang or DEFAULT_LANGUAGE)
+    found = next((c for c in customers if c["ref"] == persona), None)
+    if found is None:  # a persona missing from the database (not seeded)
+        raise PageError(400, "unknown_customer", ref=persona)
     language = found["language"] if found["language"] in LANGUAGES else DEFAULT_LANGUAGE
     return customers, Visitor(found["ref"], found["name"], lang or language)
 
@@ -283,7 +316,9 @@ def _lang_nav(lang: str, visitor_ref: str | None) -> str:
     return f'<nav class="lang" aria-label="{esc(TEXTS[lang]["language"])}">{"".join(links)}</nav>'
 
 
-def render_page(customers: list[dict[str, str]], visitor: Visitor, socket_url: str) -> str:
+def render_page(customers: list[dict[str, str]], visitor: Visitor, socket_url: str,
+                demo: bool = True) -> str:
+    """The page; without ``demo`` it has no log-in selector (the widget is anonymous)."""
     lang = visitor.language
     t = TEXTS[lang]
     anonymous_selected = " selected" if visitor.ref is None else ""
@@ -323,15 +358,18 @@ def render_page(customers: list[dict[str, str]], visitor: Visitor, socket_url: s
             "withRules": False,
         },
     }
-    body = (
-        '<main>\n<section class="card">\n'
-        f'<p>{esc(t["intro"])}</p>\n'
+    login_form = (
         '<form method="get" action="/" id="login-form">\n'
         f'<label for="customer-select">{esc(t["login_label"])}</label>\n'
         f'<select id="customer-select" name="customer">{"".join(options)}</select>\n'
         f'<input type="hidden" id="lang-input" name="lang" value="{esc(lang)}">\n'
         f'<noscript><button type="submit">{esc(t["change"])}</button></noscript>\n'
         "</form>\n"
+    ) if demo else ""
+    body = (
+        '<main>\n<section class="card">\n'
+        f'<p>{esc(t["intro"] if demo else t["intro_public"])}</p>\n'
+        f"{login_form}"
         f'<p class="status" id="login-status" data-customer="{esc(visitor.ref or "")}">'
         f"{status}</p>\n"
         "</section>\n"
@@ -368,20 +406,22 @@ def _security_headers(response: web.StreamResponse, csp: str | None = None) -> N
 
 async def index(request: web.Request) -> web.Response:
     lang_param = request.query.get("lang")
+    demo = request.app[DEMO_KEY]
     try:
         customers, visitor = await _customers_and_visitor(request.query.get("customer"),
-                                                          lang_param)
+                                                          lang_param, demo)
     except PageError as error:
         lang = lang_param if lang_param in LANGUAGES else DEFAULT_LANGUAGE
         response = web.Response(text=render_error(lang, error), status=error.status,
                                 content_type="text/html", charset="utf-8")
+        response.headers["Cache-Control"] = "no-store"
         _security_headers(response, content_security_policy(rasa_public_url()))
         return response
     token = None
-    if visitor.ref is not None:
+    if demo and visitor.ref is not None and visitor.ref in DEMO_PERSONA_REFS:
         token = issue_web_token(visitor.ref, request.app[JWT_SECRET_KEY], web_token_ttl_seconds())
     socket_url = with_token(rasa_public_url(), token)
-    response = web.Response(text=render_page(customers, visitor, socket_url),
+    response = web.Response(text=render_page(customers, visitor, socket_url, demo),
                             content_type="text/html", charset="utf-8")
     response.headers["Cache-Control"] = "no-store"  # the page carries a personal token
     _security_headers(response, content_security_policy(rasa_public_url()))
@@ -414,12 +454,16 @@ async def healthz(_: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
-def make_app(webchat_js_path: Path | None = None, jwt_secret: str | None = None
-             ) -> web.Application:
-    """The website's application; add routes to ``app.router`` before it starts."""
+def make_app(webchat_js_path: Path | None = None, jwt_secret: str | None = None,
+             demo: bool | None = None) -> web.Application:
+    """The website's application; add routes to ``app.router`` before it starts.
+
+    ``demo`` (default: ``WEB_DEMO``, read now) allows logging in as a demo persona.
+    """
     app = web.Application()
     app[WEBCHAT_JS_KEY] = webchat_js_path or WEBCHAT_JS
     app[JWT_SECRET_KEY] = jwt_secret or web_jwt_secret()
+    app[DEMO_KEY] = web_demo() if demo is None else demo
     app.router.add_get("/", index, name="index")
     app.router.add_get("/static/webchat.js", webchat_js, name="webchat_js")
     app.router.add_get("/static/page.js", page_js, name="page_js")
@@ -438,8 +482,13 @@ def main(argv: list[str] | None = None) -> None:
     port = args.port if args.port is not None else web_port()
     if not WEBCHAT_JS.is_file():
         logger.warning("rasa-webchat is missing (%s): run `make setup`.", WEBCHAT_JS)
-    logger.info("Website on http://%s:%d (Rasa at %s)", host, port, rasa_public_url())
-    web.run_app(make_app(), host=host, port=port, print=None)
+    app = make_app()
+    if app[DEMO_KEY]:
+        mode = f"demo mode: visitors may log in as {', '.join(DEMO_PERSONA_REFS)}"
+    else:
+        mode = "no customer log-in (WEB_DEMO=1 allows the demo personas)"
+    logger.info("Website on http://%s:%d (Rasa at %s), %s", host, port, rasa_public_url(), mode)
+    web.run_app(app, host=host, port=port, print=None)
 
 
 if __name__ == "__main__":

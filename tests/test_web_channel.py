@@ -311,6 +311,7 @@ def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DATABASE_URL", url)
         mp.setenv("RASA_PUBLIC_URL", "http://rasa.test:5005")
+        mp.setenv("WEB_DEMO", "1")  # the demo personas' log-in (tests/test_web_demo_token.py)
         yield url
 
 
@@ -377,14 +378,14 @@ def test_customer_language_is_the_default(seeded_db: str) -> None:
     assert widget_config(body)["widget"]["customData"] == {"language": "es"}
 
 
-def test_unknown_customer_is_a_400_page(seeded_db: str) -> None:
+def test_unknown_customer_is_a_403_page(seeded_db: str) -> None:
     status, body, _ = get("/?customer=C99999")
-    assert status == 400
+    assert status == 403
     assert "C99999" in body
     assert "webchat-config" not in body
     status, body, _ = get("/?customer=C99999&lang=en")
-    assert status == 400
-    assert "There is no customer with reference" in body
+    assert status == 403
+    assert "is not one of them" in body
 
 
 def test_query_parameters_are_escaped(seeded_db: str) -> None:
@@ -394,11 +395,11 @@ def test_query_parameters_are_escaped(seeded_db: str) -> None:
     assert "<script>alert" not in body
     assert '<html lang="es">' in body
     status, body, _ = get(f"/?customer={payload}&lang={payload}")
-    assert status == 400
+    assert status == 403
     assert "<script>alert" not in body
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
     status, body, _ = get('/?customer="><img src=x onerror=alert(1)>')
-    assert status == 400
+    assert status == 403
     assert "<img" not in body
 
 

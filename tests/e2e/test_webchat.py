@@ -161,9 +161,10 @@ def test_rest_channel_answers(stack: Stack) -> None:
     assert_spanish("\n".join(r.get("text", "") for r in replies))
 
 
-def test_unknown_customer_is_a_400_page(stack: Stack, page: Page) -> None:
+def test_unknown_customer_is_a_403_page(stack: Stack, page: Page) -> None:
+    # only the demo personas may log in (WEB_DEMO=1), so any other reference is refused
     response = page.goto(f"{stack.web_url}/?customer=C99999")
-    assert response is not None and response.status == 400
+    assert response is not None and response.status == 403
     assert "C99999" in page.locator("#error-message").inner_text()
     assert page.locator(".rw-launcher").count() == 0
 
