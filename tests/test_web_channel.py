@@ -146,11 +146,11 @@ def test_disconnect_forgets_the_connection() -> None:
 def test_metadata_is_built_on_the_server() -> None:
     meta = build_metadata({"language": "en", **FORGED_KEYS}, WebIdentity(None))
     assert meta == {"language": "en", "channel": "web", "customer_ref": None,
-                    "authenticated": False}
+                    "authenticated": False, "source": "web:unknown"}
     meta = build_metadata({"language": "es", **FORGED_KEYS, "Customer_Ref": "C9"},
                           WebIdentity("C00001"))
     assert meta == {"language": "es", "channel": "web", "customer_ref": "C00001",
-                    "authenticated": True}
+                    "authenticated": True, "source": "web:unknown"}
 
 
 @pytest.mark.parametrize("custom_data", [
@@ -159,7 +159,8 @@ def test_metadata_is_built_on_the_server() -> None:
 ])
 def test_odd_custom_data_gives_only_server_keys(custom_data: Any) -> None:
     assert build_metadata(custom_data, ANONYMOUS) == {
-        "channel": "web", "customer_ref": None, "authenticated": False}
+        "channel": "web", "customer_ref": None, "authenticated": False,
+        "source": "web:unknown"}
 
 
 def test_custom_data_as_json_string() -> None:
@@ -186,8 +187,10 @@ def test_forged_identity_in_custom_data_is_ignored() -> None:
     asyncio.run(channel.on_user_message("anon", forged))
     asyncio.run(channel.on_user_message("lucia", forged))
     assert [m.metadata for m in received] == [
-        {"language": "es", "channel": "web", "customer_ref": None, "authenticated": False},
-        {"language": "es", "channel": "web", "customer_ref": "C00001", "authenticated": True},
+        {"language": "es", "channel": "web", "customer_ref": None, "authenticated": False,
+         "source": "web:unknown"},
+        {"language": "es", "channel": "web", "customer_ref": "C00001", "authenticated": True,
+         "source": "web:unknown"},
     ]
     assert [m.sender_id for m in received] == ["anon", "lucia"]
     assert all(m.text == "quiero darme de baja" for m in received)
