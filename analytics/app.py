@@ -10,9 +10,13 @@ Access
     The session is Flask's signed cookie (HttpOnly, SameSite=Lax, ``Secure`` with
     ``ANALYTICS_COOKIE_SECURE=1``) and expires ``ANALYTICS_SESSION_HOURS`` (8) hours after the
     login, whatever the activity; deleting the user or changing their password ends it at once.
+    The cookie names a session the server keeps open (:mod:`analytics.auth`): logging out closes
+    it, so a copy of the cookie stops working everywhere, and a restart of the dashboard closes all.
     Callbacks also need the ``X-CSRFToken`` header Dash's renderer copies from the
-    ``_csrf_token`` cookie set at login. Five wrong passwords for a user from one address lock
-    that pair for 10 minutes.
+    ``_csrf_token`` cookie set at login, and a body of the shape Dash's renderer sends (else a
+    short JSON 400, :mod:`analytics.callback_guard`). Failed logins are limited to 10 per 5 minutes
+    from one address and 5 per 15 minutes for one user name (then 429 with ``Retry-After``).
+    ``next`` after the login only leads to a path on this site.
 
 Roles
     ``admin`` and ``supervisor`` see everything; ``agent`` sees only the handoff queue (other pages
@@ -33,7 +37,9 @@ import argparse
 import hashlib
 import hmac
 import html as html_lib
+import json
 import logging
+import math
 import os
 import secrets
 import threading
@@ -55,8 +61,8 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
 from analytics import agent as agent_desk
+from analytics import auth, callback_guard, transcript
 from analytics import metrics as m
-from analytics import transcript
 from bot.db import database_url, session_factory
 from bot.models import DashboardUser, utcnow
 from bot.offers import SEGMENTS
@@ -77,8 +83,8 @@ AGENT_HOME = "/queue"
 AGENT_CALLBACKS = frozenset({"page.children", "queue-body.children"})  # the callbacks an agent may run
 CSRF_COOKIE = "_csrf_token"
 SESSION_COOKIE = "nubia_analytics_session"
-MAX_FAILURES = 5
-LOCK_SECONDS = 600
+MAX_FAILURES = auth.USER_LIMIT  # wrong passwords for one user name...
+LOCK_SECONDS = auth.USER_WINDOW  # ...within this many seconds lock it (see analytics.auth for addresses)
 CACHE_SECONDS = 30.0
 BRAND = "#2b1b6b"
 ACCENT = "#e2007a"
@@ -146,9 +152,15 @@ class AppState:
     tracker_url: str | None
     lifetime: float  # seconds
     clock: Callable[[], float]
-    failures: dict[tuple[str, str], list[float]] = field(default_factory=dict)
     cache: dict[Any, tuple[float, Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    throttle: auth.LoginThrottle = field(init=False)
+    sessions: auth.SessionRegistry = field(init=False)
+    callbacks: dict[str, Any] = field(default_factory=dict)  # Dash's callback map, for checking requests
+
+    def __post_init__(self) -> None:
+        self.throttle = auth.LoginThrottle(self.clock)
+        self.sessions = auth.SessionRegistry(self.clock)
 
     def session(self) -> Session:
         return session_factory(self.db_url)()
@@ -169,22 +181,6 @@ class AppState:
                 self.cache.clear()
             self.cache[key] = (now, value)
         return value
-
-    # -- login throttling
-    def locked(self, key: tuple[str, str]) -> bool:
-        now = self.clock()
-        with self.lock:
-            recent = [t for t in self.failures.get(key, []) if now - t < LOCK_SECONDS]
-            self.failures[key] = recent
-            return len(recent) >= MAX_FAILURES
-
-    def failed(self, key: tuple[str, str]) -> None:
-        with self.lock:
-            self.failures.setdefault(key, []).append(self.clock())
-
-    def succeeded(self, key: tuple[str, str]) -> None:
-        with self.lock:
-            self.failures.pop(key, None)
 
 
 def _state() -> AppState:
@@ -229,7 +225,7 @@ def session_user(state: AppState) -> CurrentUser | None:
     if not isinstance(uid, int) or not isinstance(issued, (int, float)) or not isinstance(fingerprint, str):
         return None
     now = state.clock()
-    if now - issued > state.lifetime or issued > now + 60:
+    if now - issued > state.lifetime or issued > now + 60 or not state.sessions.is_open(session.get("sid"), uid):
         session.clear()
         return None
     with state.session() as s:
@@ -253,12 +249,6 @@ def _is_api(path: str) -> bool:
     return path.startswith(("/_dash-", "/_reload-hash", "/_favicon", "/export/", "/assets/", "/api/"))
 
 
-def _safe_next(target: str | None) -> str:
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
-
-
 def _guard() -> Response | None:
     state = _state()
     path = request.path
@@ -277,12 +267,26 @@ def _guard() -> Response | None:
         sent = request.headers.get("X-CSRFToken", "")
         if not isinstance(expected, str) or not hmac.compare_digest(expected, sent):
             return Response("missing or wrong CSRF token\n", status=403, mimetype="text/plain")
-        if not user.is_supervisor and not _agent_may_run(request.get_json(silent=True)):
-            return Response("forbidden\n", status=403, mimetype="text/plain")
+        return _check_callback_request(state, user)
     elif (not user.is_supervisor and not _is_api(path) and path != AGENT_HOME
           and not path.startswith("/conversations/")):  # agents read the transcripts of tickets
         return redirect(AGENT_HOME)
     return None
+
+
+def _check_callback_request(state: AppState, user: CurrentUser) -> Response | None:
+    """A JSON 4xx for a callback request Dash would fail on (or an agent may not make), else None."""
+    if not request.is_json:
+        return _json_error("the body must be application/json", 415)
+    body, error = callback_guard.parse(request.get_data(cache=True))
+    if error is None and not user.is_supervisor and not _agent_may_run(body):
+        return Response("forbidden\n", status=403, mimetype="text/plain")
+    error = error or callback_guard.body_error(body, state.callbacks, VALUE_RULES)
+    return _json_error(error, 400) if error else None
+
+
+def _json_error(message: str, status: int) -> Response:
+    return Response(json.dumps({"error": message}), status=status, mimetype="application/json")
 
 
 def _agent_may_run(body: Any) -> bool:
@@ -337,7 +341,7 @@ def _login_page(error: str = "", username: str = "", status: int = 200) -> Respo
         token = secrets.token_urlsafe(24)
         session["login_csrf"] = token
     body = LOGIN_PAGE.format(
-        brand=BRAND, csrf=token, next=html_lib.escape(_safe_next(request.values.get("next"))),
+        brand=BRAND, csrf=token, next=html_lib.escape(auth.safe_next(request.values.get("next"))),
         username=html_lib.escape(username[:80]),
         error=f'<p class="error" role="alert">{html_lib.escape(error)}</p>' if error else "")
     return Response(body, status=status, mimetype="text/html")
@@ -352,30 +356,47 @@ def login() -> Response:
     expected = session.get("login_csrf")
     if not isinstance(expected, str) or not hmac.compare_digest(expected, request.form.get("csrf", "")):
         return _login_page("Your login form expired. Please try again.", username, status=400)
-    key = (request.remote_addr or "?", username.lower())
-    if state.locked(key):
-        return _login_page("Too many failed attempts. Try again in a few minutes.", username, status=429)
+    address = request.remote_addr or "?"
+    wait = state.throttle.retry_after(address, username)
+    if wait:
+        logger.warning("dashboard login throttled for %r from %s", username[:80], address)
+        return _throttled(username, wait)
     user = authenticate(state, username, password) if username and password else None
     if user is None:
-        state.failed(key)
-        logger.warning("dashboard login failed for %r from %s", username[:80], request.remote_addr)
+        state.throttle.failed(address, username)
+        logger.warning("dashboard login failed for %r from %s", username[:80], address)
         return _login_page("Wrong user name or password.", username, status=401)
-    state.succeeded(key)
-    session.clear()
-    csrf = secrets.token_urlsafe(32)
-    session.update(uid=user.id, iat=state.clock(), pwf=password_fingerprint(user.password_hash), csrf=csrf)
-    session.permanent = True
-    target = _safe_next(request.form.get("next"))
+    state.throttle.succeeded(username)
+    _open_session(state, user)
+    target = auth.safe_next(request.form.get("next"))
     if user.role not in SUPERVISOR_ROLES:
         target = AGENT_HOME
     response = redirect(target)
-    response.set_cookie(CSRF_COOKIE, csrf, max_age=int(state.lifetime), httponly=False, samesite="Strict",
+    response.set_cookie(CSRF_COOKIE, session["csrf"], max_age=int(state.lifetime), httponly=False, samesite="Strict",
                         secure=bool(current_app.config["SESSION_COOKIE_SECURE"]), path="/")
     logger.info("dashboard login: %s (%s)", user.username, user.role)
     return response
 
 
+def _throttled(username: str, wait: int) -> Response:
+    minutes = max(1, math.ceil(wait / 60))
+    response = _login_page(f"Too many failed login attempts. Try again in {minutes} minute"
+                           f"{'s' if minutes > 1 else ''}.", username, status=429)
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+def _open_session(state: AppState, user: DashboardUser) -> None:
+    """A new server-side session in a fresh cookie (this browser's previous session is closed)."""
+    state.sessions.close(session.get("sid"))
+    session.clear()
+    session.update(uid=user.id, iat=state.clock(), pwf=password_fingerprint(user.password_hash),
+                   csrf=secrets.token_urlsafe(32), sid=state.sessions.open(user.id, state.lifetime))
+    session.permanent = True
+
+
 def logout() -> Response:
+    _state().sessions.close(session.get("sid"))
     session.clear()
     response = redirect("/login")
     response.delete_cookie(CSRF_COOKIE, path="/")
@@ -433,10 +454,12 @@ def build_table(name: str, filters: m.Filters, args: Any) -> m.Table:
 
 
 def _int_arg(value: Any) -> int:
+    """A database id from a request, or -1 (also for ids no column holds: SQLite raises on those)."""
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(float("inf"))
         return -1
+    return number if 0 <= number < 2**63 else -1
 
 
 def conversation_view(conversation_id: str) -> Response:
@@ -884,8 +907,30 @@ def create_app(db_url: str | None = None, tracker_db_url: str | None = None, *, 
     app.index_string = INDEX
     app.layout = serve_layout
     _register_callbacks(app)
+    _check_value_rules(app)
+    server.extensions["nubia_analytics"].callbacks = app.callback_map
     go.Figure(layout={"template": "plotly_white"})  # load plotly's validators and template now, not on a request
     return app
+
+
+VALUE_RULES: dict[str, callback_guard.Rule] = {
+    "url.pathname": callback_guard.optional_text,
+    "f-dates.start_date": callback_guard.optional_text,
+    "f-dates.end_date": callback_guard.optional_text,
+    "f-channel.value": callback_guard.choices,
+    "f-language.value": callback_guard.choices,
+    "f-reason.value": callback_guard.choices,
+    "f-segment.value": callback_guard.choices,
+    "queue-tick.n_intervals": callback_guard.optional_int,
+    "conv-table.active_cell": callback_guard.optional_object,
+}  # the type of every callback input and state, as the components send it
+
+
+def _check_value_rules(app: Dash) -> None:
+    """Every callback input needs a rule in VALUE_RULES, else its requests would all be refused."""
+    missing = callback_guard.missing_rules(app.callback_map, VALUE_RULES)
+    if missing:
+        raise RuntimeError(f"no VALUE_RULES entry for callback inputs {', '.join(missing)}")
 
 
 def _register_callbacks(app: Dash) -> None:
@@ -915,7 +960,11 @@ def _register_callbacks(app: Dash) -> None:
         user = current_user()
         if user is None:
             raise PreventUpdate
-        return queue_body(user, filters_from(None, None, channels, languages, None, None))
+        try:
+            filters = filters_from(None, None, channels, languages, None, None)
+        except ValueError as exc:
+            return [html.P(f"Check the filters: {exc}", className="note")]
+        return queue_body(user, filters)
 
     @app.callback(Output("conv-detail", "children"), Input("conv-table", "active_cell"), prevent_initial_call=True)
     def show_conversation(active_cell: dict[str, Any] | None) -> list[Any]:
