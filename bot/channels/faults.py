@@ -181,6 +181,15 @@ def _remote_action_run(original: Callable[..., Awaitable[Any]]) -> Callable[...,
         except ActionExecutionRejection:
             raise
         except RasaException as exc:
+            if self.name() == "action_session_start":
+                # the session still starts (Rasa's own default); the customer's message is
+                # answered, or kept, by the action that fails next
+                from rasa.core.actions.action import ActionSessionStart
+
+                logger.error("action_session_start failed (%s); Rasa's default is used.", exc)
+                return await ActionSessionStart().run(output_channel, nlg, tracker, domain)
+            if _fault_said_this_turn(tracker):
+                return [FollowupAction("action_listen")]
             language = tracker.get_slot("language") if "language" in tracker.slots else None
             latest = tracker.latest_message
             logger.error("Action %s failed (%s); the customer is told and the message kept.",
@@ -193,6 +202,17 @@ def _remote_action_run(original: Callable[..., Awaitable[Any]]) -> Callable[...,
                     FollowupAction("action_listen")]
 
     return run
+
+
+def _fault_said_this_turn(tracker: Any) -> bool:
+    from rasa.shared.core.events import BotUttered, UserUttered
+
+    for event in reversed(tracker.events):
+        if isinstance(event, UserUttered):
+            return False
+        if isinstance(event, BotUttered) and (event.metadata or {}).get("fault"):
+            return True
+    return False
 
 
 class _Message:

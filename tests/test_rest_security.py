@@ -1,0 +1,92 @@
+"""Attacks on the REST channel of the running stack (found by a probe of `make run`).
+
+* a lone UTF-16 surrogate in ``sender`` made SQLite raise while binding it, and Rasa's SQL
+  tracker store exits the process on that ``ValueError``: one request stopped the server;
+* the same character in the text made the NLU raise: an empty 200 and a lost message;
+* a REST ``sender`` of ``sms-<number>`` continued that customer's SMS conversation, with its
+  verified identity.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.stack import Stack
+from tests.twilio_standin import SMS_WEBHOOK, TwilioStack, shared_twilio_stack, sms_params
+
+JOHN_PHONE = "+447700900001"  # C00002
+
+
+def post_raw(stack: Stack, body: bytes) -> tuple[int, str]:
+    request = urllib.request.Request(stack.rasa_url + "/webhooks/rest/webhook", data=body,
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as resp:
+            return resp.status, resp.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
+
+
+def alive(stack: Stack) -> bool:
+    with urllib.request.urlopen(stack.rasa_url + "/", timeout=10) as resp:
+        return resp.status == 200
+
+
+def test_a_lone_surrogate_in_the_sender_is_refused_and_rasa_keeps_running(stack: Stack) -> None:
+    status, body = post_raw(stack, b'{"sender": "x\\ud800", "message": "hola"}')
+    assert status == 400 and "sender" in body
+    assert alive(stack)
+    assert all(s.process is not None and s.process.poll() is None for s in stack.services)
+    assert stack.rest("after-surrogate", "hola"), "the next customer is still answered"
+
+
+def test_a_lone_surrogate_in_the_text_is_answered_like_any_message(stack: Stack) -> None:
+    body = json.dumps({"sender": "surrogate-text", "message": "hola\ud800 quiero darme de baja"},
+                      ensure_ascii=True).encode()
+    status, reply = post_raw(stack, body)
+    assert status == 200
+    replies: list[dict[str, Any]] = json.loads(reply)
+    assert replies and all("Traceback" not in (r.get("text") or "") for r in replies)
+    assert "Traceback" not in stack.logs("rasa", 400)
+    with sqlite3.connect(stack.tracker_db) as conn:
+        [(count,)] = conn.execute("SELECT count(*) FROM events WHERE sender_id = ? AND "
+                                  "type_name = 'user'", ("rest-surrogate-text",)).fetchall()
+    assert count == 1, "the message is stored, in the REST namespace"
+
+
+@pytest.fixture(scope="session")
+def twilio_stack() -> Any:
+    yield from shared_twilio_stack()
+
+
+def test_rest_cannot_continue_a_customers_sms_conversation(twilio_stack: TwilioStack) -> None:
+    """John texts (his number proves who he is); a REST caller then uses ``sms-<his number>``
+    as its sender and asks to cancel: it is a new anonymous REST conversation."""
+    caller, stack = twilio_stack.caller, twilio_stack.stack
+    reply = caller.post(SMS_WEBHOOK, sms_params(JOHN_PHONE, "hola"))
+    assert reply.status == 200 and "John" in reply.body
+    replies = " ".join(r.get("text") or "" for r in stack.rest(f"sms-{JOHN_PHONE}",
+                                                              "quiero darme de baja ya"))
+    assert "John" not in replies
+    assert "cliente" in replies.lower(), replies  # asked who they are
+    replies = " ".join(r.get("text") or "" for r in stack.rest(f"sms-{JOHN_PHONE}", "sí"))
+    engine = create_engine(stack.database_url)
+    with engine.connect() as conn:
+        status = conn.execute(text(
+            "SELECT s.status FROM subscriptions s JOIN customers c ON c.id = s.customer_id "
+            "WHERE c.ref = 'C00002' ORDER BY s.id DESC LIMIT 1")).scalar_one()
+    assert status == "active"
+    with sqlite3.connect(stack.tracker_db) as conn:
+        senders = {s for (s,) in conn.execute("SELECT DISTINCT sender_id FROM events")}
+        sms_said = [json.loads(d).get("text") for (d,) in conn.execute(
+            "SELECT data FROM events WHERE sender_id = ? AND type_name = 'user'",
+            (f"sms-{JOHN_PHONE}",))]
+    assert f"rest-sms-{JOHN_PHONE}" in senders
+    assert "quiero darme de baja ya" not in sms_said, "the SMS conversation never saw it"
