@@ -121,6 +121,18 @@ class PostgresServer:
             engine.dispose()
         return self.url(name)
 
+    def pause(self) -> None:
+        """Stop the server but keep its data (a database outage); :meth:`resume` restarts it."""
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        self.started = False
+
+    def resume(self) -> None:
+        options = (f"-p {self.port} -k {self.socket_dir} -c listen_addresses='' -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60")
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o",
+                  options, "-w", "-t", "60", "start")
+        self.started = True
+
     def stop(self) -> None:
         try:
             if self.started:

@@ -19,9 +19,11 @@ from sqlalchemy import select
 from actions.retention import ActionCancelSubscription
 from bot import outbox
 from bot.customers import find_customer
-from bot.db import get_engine, session_factory
+from bot.db import get_engine, session_factory, upgrade_database
 from bot.models import Customer, HandoffTicket
+from bot.seed import seed
 from tests.db_fixtures import db_url  # noqa: F401
+from tests.pg import PostgresServer
 
 
 def cancel_pressed(customer_id: int) -> tuple[list[str], dict, float]:
@@ -98,6 +100,28 @@ def test_a_replay_while_still_locked_waits_for_the_next_run(project_db: str) -> 
     assert waiting.attempts == 1 and "locked" in (waiting.last_error or "")
     assert outbox.replay_once() == (1, 0)
     assert status_of(project_db, customer_id) == "cancelled"
+
+
+def test_a_cancellation_while_postgresql_is_stopped_is_kept_and_applied_after(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    with PostgresServer() as pg:
+        url = pg.create_database("outage")
+        upgrade_database(url)
+        with session_factory(url)() as session:
+            seed(session, 40)
+            session.commit()
+            customer_id = find_customer(session, ref="C00005").id
+        monkeypatch.setenv("DATABASE_URL", url)
+        pg.pause()
+        try:
+            said, _, took = cancel_pressed(customer_id)
+        finally:
+            pg.resume()
+        assert said == ["utter_request_kept"] and took < 10
+        assert status_of(url, customer_id) == "active"
+        assert outbox.replay_once() == (1, 0)
+        assert status_of(url, customer_id) == "cancelled"
+        get_engine(url).dispose()
 
 
 def test_the_outbox_file_is_private(private_outbox) -> None:  # noqa: ANN001
