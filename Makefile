@@ -31,6 +31,9 @@ export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 3
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
+# What the CLIs write under var/ (databases, secrets) is their owner's only (files 0600); the
+# Procfile processes set the same umask themselves.
+PRIVATE := umask 077 &&
 
 .PHONY: help setup venv db train run test test-unit test-rasa lint benchmark campaign dashboard-user clean
 
@@ -62,8 +65,8 @@ $(NODE_STAMP): web/package.json web/package-lock.json
 	@touch $@
 
 db: $(STAMP)
-	$(PY) -m bot.seed
-	$(PY) -m analytics.demo_data
+	$(PRIVATE) $(PY) -m bot.seed
+	$(PRIVATE) $(PY) -m analytics.demo_data
 
 setup: $(STAMP) $(NODE_STAMP) db
 
@@ -78,7 +81,7 @@ run: setup train
 	@echo ""
 	@echo "  Website demo (chat widget):  http://localhost:8080"
 	@echo "  Rasa server (REST, socket.io): http://localhost:5005  (REST: /webhooks/rest/webhook)"
-	@echo "  Action server:               http://localhost:5055"
+	@echo "  Action server:               http://127.0.0.1:5055  (loopback only, needs X-Action-Token)"
 	@echo "  Supervisor dashboard:        http://localhost:8050  (create a login: make dashboard-user NAME=ana)"
 	@echo "  Twilio webhooks:             /webhooks/twilio/webhook (SMS), /webhooks/twilio_voice/webhook (voice)"
 	@echo "  Ctrl-C stops everything."
@@ -101,10 +104,10 @@ test-rasa: $(STAMP) $(MODEL_STAMP)
 	  --min-cancel-f1 $(GATE_CANCEL_F1) --min-reason-f1 $(GATE_REASON_F1) --min-shared-f1 $(GATE_SHARED_F1)
 
 dashboard-user: $(STAMP)
-	$(PY) -m analytics.users create $(or $(NAME),supervisor) --role $(or $(ROLE),supervisor)
+	$(PRIVATE) $(PY) -m analytics.users create $(or $(NAME),supervisor) --role $(or $(ROLE),supervisor)
 
 campaign: $(STAMP)
-	$(PY) -m bot.campaigns run
+	$(PRIVATE) $(PY) -m bot.campaigns run
 
 benchmark: $(STAMP)
 	$(PY) -m bot.benchmark

@@ -6,13 +6,20 @@ the environment before calling it) and so that the default lives next to its nam
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
+import stat
 import time
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-WEB_JWT_SECRET_FILE = PROJECT_ROOT / "var" / "web_jwt_secret"
+VAR_DIR = PROJECT_ROOT / "var"
+WEB_JWT_SECRET_FILE = VAR_DIR / "web_jwt_secret"
+ACTION_SERVER_TOKEN_FILE = VAR_DIR / "action_server_token"
+PRIVATE_UMASK = 0o077  # files 0600, directories 0700
+
+logger = logging.getLogger(__name__)
 
 
 def _env(name: str) -> str | None:
@@ -67,6 +74,50 @@ def web_jwt_secret(secret_file: Path | None = None) -> str:
     """HS256 secret shared by the website (signs) and the Rasa web channel (verifies):
     ``WEB_JWT_SECRET``, else ``var/web_jwt_secret``."""
     return persistent_secret("WEB_JWT_SECRET", secret_file or WEB_JWT_SECRET_FILE)
+
+
+def protect_data_files(var_dir: Path | None = None) -> None:
+    """Make every file this process creates private (umask 077), and those already in ``var/``
+    too (files 0600, directories 0700).
+
+    ``var/`` holds customers' personal data (the SQLite databases, Rasa's tracker store) and
+    secrets. Call it once, first thing, in every entry point that may write there; the chmod
+    repairs files an older version or another tool created world-readable.
+    """
+    os.umask(PRIVATE_UMASK)
+    root = var_dir or VAR_DIR
+    if not root.is_dir():
+        return
+    for directory, _subdirs, files in os.walk(root):  # does not follow symbolic links
+        _make_private(Path(directory), 0o700)
+        for name in files:
+            _make_private(Path(directory) / name, 0o600)
+
+
+def _make_private(path: Path, mode: int) -> None:
+    try:
+        status = path.lstat()
+        if not stat.S_ISLNK(status.st_mode) and stat.S_IMODE(status.st_mode) != mode:
+            path.chmod(mode)
+    except FileNotFoundError:  # removed meanwhile by another process (e.g. a SQLite journal)
+        return
+    except OSError as exc:  # e.g. owned by another user: say so, but do not stop the process
+        logger.warning("could not make %s private (mode %o): %s", path, mode, exc)
+
+
+def action_server_host() -> str:
+    """Interface the action server listens on (``ACTION_SERVER_HOST``, the loopback by default:
+    only Rasa calls it, and Rasa runs on the same machine unless configured otherwise)."""
+    return _env("ACTION_SERVER_HOST") or "127.0.0.1"
+
+
+def action_server_token(secret_file: Path | None = None) -> str:
+    """Shared secret that Rasa sends to the action server in ``X-Action-Token``:
+    ``ACTION_SERVER_TOKEN``, else ``var/action_server_token``.
+
+    Without it anyone reaching the action server could run any action on a crafted tracker.
+    """
+    return persistent_secret("ACTION_SERVER_TOKEN", secret_file or ACTION_SERVER_TOKEN_FILE)
 
 
 def web_token_ttl_seconds() -> int:

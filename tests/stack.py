@@ -7,12 +7,18 @@
 What runs, all on 127.0.0.1 with fresh free ports and a fresh temporary directory:
 
 1. ``python -m bot.seed`` on a new SQLite database (``DATABASE_URL``);
-2. the action server, ``python -m rasa_sdk --actions actions --port P`` (``GET /health``);
-3. Rasa, ``rasa run -m MODEL`` with generated credentials (the project's REST channel + the
-   signed socket.io channel) and endpoints (action server; SQL tracker store in the temporary
-   directory) (``GET /`` says "Hello from Rasa");
+2. the action server, ``python -m bot.run_actions --port P`` (``GET /health``);
+3. Rasa, ``python -m bot.run_rasa --model MODEL`` with generated credentials (the project's
+   REST channel + the signed socket.io channel) and endpoints (action server with its
+   ``X-Action-Token``; SQL tracker store in the temporary directory) (``GET /`` says "Hello
+   from Rasa");
 4. the website, ``python -m bot.web`` with ``RASA_PUBLIC_URL`` pointing at that Rasa
    (``GET /healthz``).
+
+The launchers are those of the Procfile, with the same secrets (random ones here, passed in
+the environment, never on a command line) and the same umask 077, so the tests run the product
+the way ``make run`` does: the action server runs nothing without its token and Rasa's HTTP
+API needs ``rasa_api_token``.
 
 If something does not become healthy in time, the subprocesses' logs are printed and
 :class:`StackError` is raised. Everything is stopped (and the temporary directory removed
@@ -44,6 +50,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_DIR = PROJECT_ROOT / "models"
 # the REST channel of credentials.yml (Rasa's RestInput with input hygiene, same webhook path)
 REST_CHANNEL = "bot.channels.rest.PublicRestInput"
+PRIVATE_UMASK = 0o077  # the Procfile's and the Makefile's "umask 077"
 
 
 def venv_bin() -> Path:
@@ -127,8 +134,9 @@ class Stack:
         self.session_persistence = session_persistence
         # more channels for Rasa's credentials file (YAML appended as is), e.g. the Twilio ones
         self.extra_credentials = extra_credentials
-        # with a token, Rasa's HTTP API is enabled (``--enable-api --auth-token``), as ``make run`` does
-        self.rasa_api_token = rasa_api_token
+        # Rasa's HTTP API is always enabled with a token, as ``make run`` does (random unless given)
+        self.rasa_api_token = rasa_api_token or secrets.token_urlsafe(32)
+        self.action_server_token = secrets.token_urlsafe(32)  # Rasa -> action server (X-Action-Token)
         self.tmp_dir = Path(tempfile.mkdtemp(prefix="nubia-stack-"))
         self.database_url = f"sqlite:///{self.tmp_dir / 'retention.db'}"
         self.action_port, self.rasa_port, self.web_port = free_ports(3)
@@ -143,7 +151,11 @@ class Stack:
             "RASA_PUBLIC_URL": self.rasa_url,
             "WEB_HOST": "127.0.0.1",
             "WEB_PORT": str(self.web_port),
+            "WEB_DEMO": "1",  # as the Procfile: the demo personas may log in (?customer=C00001)
             "PUBLIC_WEB_URL": self.web_url,  # links the assistant sends (action plans) point here
+            "RASA_API_TOKEN": self.rasa_api_token,
+            "ACTION_SERVER_TOKEN": self.action_server_token,
+            "ACTION_SERVER_HOST": "127.0.0.1",
             "RASA_TELEMETRY_ENABLED": "false",
             "PYTHONUNBUFFERED": "1",
             "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
@@ -177,19 +189,16 @@ class Stack:
             self.services = [
                 Service(
                     "rasa",
-                    [str(bin_dir / "rasa"), "run", "-m", str(self.model),
-                     "--port", str(self.rasa_port), "-i", "127.0.0.1",
+                    [python, "-m", "bot.run_rasa", "--model", str(self.model),
+                     "--port", str(self.rasa_port), "--interface", "127.0.0.1",
                      "--credentials", str(self.credentials_path),
-                     "--endpoints", str(self.endpoints_path), "--cors", "*",
-                     # "=": a token may start with "-"
-                     *(["--enable-api", f"--auth-token={self.rasa_api_token}"] if self.rasa_api_token else [])],
+                     "--endpoints", str(self.endpoints_path)],
                     self.rasa_url + "/",
                     lambda status, body: status == 200 and "Hello from Rasa" in body,
                     self.tmp_dir / "rasa.log"),
                 Service(
                     "actions",
-                    [python, "-m", "rasa_sdk", "--actions", "actions",
-                     "--port", str(self.action_port)],
+                    [python, "-m", "bot.run_actions", "--port", str(self.action_port)],
                     self.action_url + "/health",
                     lambda status, _body: status == 200,
                     self.tmp_dir / "actions.log"),
@@ -254,6 +263,8 @@ class Stack:
         self.endpoints_path.write_text(
             "action_endpoint:\n"
             f"  url: {json.dumps(self.action_url + '/webhook')}\n"
+            "  headers:\n"
+            "    X-Action-Token: ${ACTION_SERVER_TOKEN}\n"  # as endpoints.yml: unquoted, so expanded
             "tracker_store:\n"
             "  type: SQL\n"
             "  dialect: sqlite\n"
@@ -265,7 +276,7 @@ class Stack:
         with log_path.open("wb") as log:
             result = subprocess.run(
                 [str(venv_bin() / "python"), "-m", "bot.seed"], cwd=PROJECT_ROOT, env=self.env,
-                stdout=log, stderr=subprocess.STDOUT, timeout=300, check=False)
+                stdout=log, stderr=subprocess.STDOUT, timeout=300, check=False, umask=PRIVATE_UMASK)
         if result.returncode != 0:
             raise StackError(f"python -m bot.seed failed (exit {result.returncode}):\n"
                              f"{_tail(log_path)}")
@@ -274,7 +285,8 @@ class Stack:
         service.log_file = service.log_path.open("wb")
         service.process = subprocess.Popen(
             service.args, cwd=PROJECT_ROOT, env=self.env, stdin=subprocess.DEVNULL,
-            stdout=service.log_file, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=service.log_file, stderr=subprocess.STDOUT, start_new_session=True,
+            umask=PRIVATE_UMASK)  # as the Procfile's "umask 077"
 
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + self.timeout
