@@ -975,6 +975,9 @@ def _register_callbacks(app: Dash) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bot.settings import protect_data_files
+
+    protect_data_files()  # var/ holds personal data and secrets: files 0600
     parser = argparse.ArgumentParser(description="Nubia retention analytics dashboard (login required).")
     parser.add_argument("--host", default=_env("ANALYTICS_HOST") or DEFAULT_HOST,
                         help="interface (ANALYTICS_HOST, default 127.0.0.1; 0.0.0.0 for all)")

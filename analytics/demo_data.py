@@ -585,6 +585,9 @@ def _day_arg(value: str) -> date:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bot.settings import protect_data_files
+
+    protect_data_files()  # var/ holds personal data and secrets: files 0600
     parser = argparse.ArgumentParser(description="Write deterministic demo retention history (idempotent).")
     parser.add_argument("--cases", type=int, default=DEFAULT_CASES, help=f"how many cases (default {DEFAULT_CASES})")
     parser.add_argument("--end", type=_day_arg, default=SEED_TODAY,

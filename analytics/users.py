@@ -100,6 +100,9 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bot.settings import protect_data_files
+
+    protect_data_files()  # var/ holds personal data and secrets: files 0600
     parser = argparse.ArgumentParser(description="Manage the analytics dashboard's users.")
     sub = parser.add_subparsers(dest="command", required=True)
     create = sub.add_parser("create", help="add a user")

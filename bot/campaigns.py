@@ -1129,6 +1129,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bot.settings import protect_data_files
+
+    protect_data_files()  # var/ holds personal data and secrets: files 0600
     from bot.db import database_error, session_factory
 
     args = _parser().parse_args(argv)

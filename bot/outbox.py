@@ -224,6 +224,9 @@ def _print_entries(rows: Iterator[Entry] | list[Entry]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bot.settings import protect_data_files
+
+    protect_data_files()  # var/ holds personal data and secrets: files 0600
     from bot.periodic import every_error, repeat
 
     ap = argparse.ArgumentParser(prog="python -m bot.outbox", description=__doc__.split("\n\n")[0])

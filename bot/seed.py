@@ -181,6 +181,9 @@ def seed(session: Session, count: int = 300) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bot.settings import protect_data_files
+
+    protect_data_files()  # var/ holds personal data and secrets: files 0600
     parser = argparse.ArgumentParser(description="Migrate the database and load demo data.")
     parser.add_argument("--customers", type=int, default=300, help="how many (max 1000)")
     args = parser.parse_args(argv)

@@ -473,6 +473,9 @@ def make_app(webchat_js_path: Path | None = None, jwt_secret: str | None = None,
 
 
 def main(argv: list[str] | None = None) -> None:
+    from bot.settings import protect_data_files
+
+    protect_data_files()  # var/ holds personal data and secrets: files 0600
     parser = argparse.ArgumentParser(description="Nubia Telecom demo website")
     parser.add_argument("--host", default=None, help="interface (WEB_HOST, default 0.0.0.0)")
     parser.add_argument("--port", type=int, default=None, help="port (WEB_PORT, default 8080)")

@@ -38,7 +38,7 @@ FAULT_TEXT = {
           "I've kept it: a person will review it and answer you within 24 hours, there is no "
           "need to repeat it.",
 }
-SAVE_RETRIES = (0.2, 0.5, 1.0)  # seconds between tries of a tracker save (a lock clears fast)
+SAVE_RETRIES = (0.2, 0.5, 1.0, 2.0, 3.0)  # seconds between tries of a tracker read or write
 
 _installed = False
 

@@ -157,7 +157,7 @@ def test_anonymous_visitor_can_chat(stack: Stack, page: Page) -> None:
 
 def test_rest_channel_answers(stack: Stack) -> None:
     replies = stack.rest("e2e-rest-1", "quiero darme de baja")
-    assert replies and all(r["recipient_id"] == "e2e-rest-1" for r in replies)
+    assert replies and all(r["recipient_id"] == "rest-e2e-rest-1" for r in replies)  # REST namespace
     assert_spanish("\n".join(r.get("text", "") for r in replies))
 
 
