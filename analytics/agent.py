@@ -24,7 +24,6 @@ Answers
 
 from __future__ import annotations
 
-import hmac
 import html as html_lib
 import logging
 from collections.abc import Sequence
@@ -120,7 +119,7 @@ def _authorised_user() -> dashboard.CurrentUser:
         raise AgentRequestError(403, "Your role may not talk to customers.")
     expected = session.get("csrf")
     sent = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD) or ""
-    if not isinstance(expected, str) or not hmac.compare_digest(expected.encode(), sent.encode()):
+    if not dashboard.same_secret(expected, sent):
         raise AgentRequestError(403, "Missing or wrong CSRF token: reload the queue page and try again.")
     return user
 

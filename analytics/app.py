@@ -112,6 +112,15 @@ AGENT_EXPORTS = frozenset({"queue"})
 # ============================================================================ settings
 
 
+
+def same_secret(expected: object, sent: object) -> bool:
+    """Constant-time comparison of a stored token with what a client sent; any type and any
+    character (a lone surrogate, non-ASCII) is simply unequal, never an error."""
+    if not isinstance(expected, str) or not isinstance(sent, str):
+        return False
+    return hmac.compare_digest(expected.encode("utf-8", "surrogatepass"),
+                               sent.encode("utf-8", "surrogatepass"))
+
 def _env(name: str) -> str | None:
     value = os.environ.get(name)
     return value.strip() if value and value.strip() else None
@@ -265,7 +274,7 @@ def _guard() -> Response | None:
     if path.startswith("/_dash-update-component"):
         expected = session.get("csrf")
         sent = request.headers.get("X-CSRFToken", "")
-        if not isinstance(expected, str) or not hmac.compare_digest(expected, sent):
+        if not same_secret(expected, sent):
             return Response("missing or wrong CSRF token\n", status=403, mimetype="text/plain")
         return _check_callback_request(state, user)
     elif (not user.is_supervisor and not _is_api(path) and path != AGENT_HOME
@@ -354,7 +363,7 @@ def login() -> Response:
     username = (request.form.get("username") or "").strip()
     password = request.form.get("password") or ""
     expected = session.get("login_csrf")
-    if not isinstance(expected, str) or not hmac.compare_digest(expected, request.form.get("csrf", "")):
+    if not same_secret(expected, request.form.get("csrf", "")):
         return _login_page("Your login form expired. Please try again.", username, status=400)
     address = request.remote_addr or "?"
     wait = state.throttle.retry_after(address, username)

@@ -48,8 +48,8 @@ def issue_web_token(customer_ref: str, secret: str, ttl_seconds: int,
 
 def verify_web_token(token: str, secret: str) -> str:
     """The customer reference that a valid token names; :class:`InvalidWebToken` otherwise."""
-    if not isinstance(token, str) or not token or len(token) > 4096:
-        raise InvalidWebToken("missing or oversized token")
+    if not isinstance(token, str) or not token or len(token) > 4096 or not token.isascii():
+        raise InvalidWebToken("missing, oversized or non-ASCII token")
     try:
         claims = jwt.decode(token, secret, algorithms=[JWT_ALGORITHM],
                             options={"require": ["sub", "exp"]})

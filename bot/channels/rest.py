@@ -70,7 +70,7 @@ class PublicRestInput(RestInput):
         async def webhook(request: Request) -> HTTPResponse:
             try:
                 body = json.loads(request.body or b"")
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):  # nesting too deep too
                 return response.json({"error": "the body must be JSON: "
                                       '{"sender": "...", "message": "..."}'}, status=400)
             if not isinstance(body, dict):
