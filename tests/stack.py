@@ -152,8 +152,8 @@ class Stack:
             "WEB_HOST": "127.0.0.1",
             "WEB_PORT": str(self.web_port),
             "WEB_DEMO": "1",  # as the Procfile: the demo personas may log in (?customer=C00001)
-            "PUBLIC_WEB_URL": self.web_url,
-            "OUTBOX_PATH": str(self.tmp_dir / "outbox.db"),  # never the product's var/outbox.db  # links the assistant sends (action plans) point here
+            "PUBLIC_WEB_URL": self.web_url,  # links the assistant sends (action plans) point here
+            "OUTBOX_PATH": str(self.tmp_dir / "outbox.db"),  # never the product's var/outbox.db
             "RASA_API_TOKEN": self.rasa_api_token,
             "ACTION_SERVER_TOKEN": self.action_server_token,
             "ACTION_SERVER_HOST": "127.0.0.1",

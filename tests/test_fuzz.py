@@ -67,7 +67,7 @@ from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 import jwt
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from bot.channels import issue_web_token
@@ -463,6 +463,7 @@ def test_rest_webhook_survives_any_body(fuzz_stack: Stack, stack_people: list[Pe
 
     @fuzz_settings(40)
     @given(case=rest_cases())
+    @example(case=RestCase(b"[" * 1000 + b"]" * 1000, "application/json"))  # found by the fuzz: a 500 once
     def rest_property(case: RestCase) -> None:
         headers = {"Content-Type": case.content_type} if case.content_type else {}
         reply = request_raw(stack.rasa_url, "POST", "/webhooks/rest/webhook", case.body, headers)
@@ -660,6 +661,7 @@ def test_socketio_handshake_accepts_exactly_the_signed_tokens(fuzz_stack: Stack)
 
     @fuzz_settings(40)
     @given(case=handshakes)
+    @example(case=Handshake(query=[], auth={"token": "\ud800"}))  # found by the fuzz: never answered once
     def handshake_property(case: Handshake) -> None:
         query = urlencoded(case.query)
         conn = EngineIO(stack.rasa_url, query)
@@ -701,11 +703,16 @@ ENGINEIO_MAX_BODY = 1_000_000  # python-engineio's max_http_buffer_size
 
 
 @pytest.mark.e2e
+@pytest.mark.xfail(strict=True, reason="open bug (issue 19): python-engineio leaves a POST of the "
+                   "packet '0' unanswered and answers '1','2' with a 500 ('Session is disconnected')")
 def test_socketio_garbage_packets_crash_nothing(fuzz_stack: Stack) -> None:
     stack = fuzz_stack
 
     @fuzz_settings(30)
     @given(packets=st.lists(junk_packets, min_size=1, max_size=4))
+    @example(packets=[b"0"])  # found by the fuzz: the POST is never answered
+    @example(packets=[b"1", b"2"])  # found by the fuzz: a 500 (python-engineio: "Session is disconnected")
+    @example(packets=[b'42["session_request", "' + b"x" * 1_000_001 + b'"]'])  # over maxPayload: refused unread
     def junk_property(packets: list[bytes]) -> None:
         conn = EngineIO(stack.rasa_url)
         assert conn.sid is not None, conn.opened
@@ -1181,6 +1188,7 @@ def test_dashboard_login_never_fails_or_leaves_the_site(dashboard_db: tuple[str,
 
     @fuzz_settings(40)
     @given(case=login_cases)
+    @example(case=LoginCase("fz-sup", DASH_PASSWORD, "\x80", "/"))  # found by the fuzz: a 500 once
     def login_property(case: LoginCase) -> None:
         clock.now += 3600  # past every throttling window: a fresh start for each example
         n = next(addresses)
@@ -1248,12 +1256,15 @@ dash_requests = st.builds(DashRequest, role=st.sampled_from(["supervisor", "supe
                                          max_size=5))
 
 
+@pytest.mark.xfail(strict=True, reason="open bug (issue 19): GET /_dash-component-suites/dash/x.js "
+                   "(a component file that does not exist) is a 500 from Dash")
 def test_dashboard_pages_and_exports_take_any_filter(dashboard_db: tuple[str, str]) -> None:
     app = dashboard_app(dashboard_db, Clock())
     clients = {"supervisor": logged_in(app, "fz-sup"), "agent": logged_in(app, "fz-agent", "10.9.9.8")}
 
     @fuzz_settings(40)
     @given(req=dash_requests)
+    @example(req=DashRequest("supervisor", "/_dash-component-suites/dash/x.js", []))  # found by the fuzz: a 500
     def filters_property(req: DashRequest) -> None:
         target = req.path + (f"?{urlencoded(req.query)}" if req.query else "")
         response = clients[req.role].get(target)
@@ -1365,6 +1376,7 @@ def test_dashboard_callbacks_take_any_body(dashboard_db: tuple[str, str]) -> Non
 
     @fuzz_settings(40)
     @given(case=callback_cases(app.callback_map))
+    @example(case=CallbackCase("supervisor", b"{}", "application/json", "\x80"))  # found by the fuzz: a 500 once
     def callback_property(case: CallbackCase) -> None:
         headers = {"X-CSRFToken": tokens[case.role] if case.csrf is None else case.csrf}
         if case.content_type:
