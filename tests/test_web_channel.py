@@ -429,3 +429,17 @@ def test_make_app_accepts_more_routes() -> None:
 
     app.router.add_get("/extra", extra)
     assert get("/extra", app)[:2] == (200, "extra")
+
+
+def test_the_source_is_the_peer_not_engineios_placeholder() -> None:
+    """python-engineio's Sanic driver writes REMOTE_ADDR 127.0.0.1 for everyone: the identity
+    check's per-source limit must see each visitor's own address."""
+    from bot.channels.web import client_address
+
+    class Peer:
+        remote_addr = ""
+        ip = "203.0.113.7"
+
+    assert client_address({"REMOTE_ADDR": "127.0.0.1", "sanic.request": Peer()}) == "203.0.113.7"
+    assert client_address({"REMOTE_ADDR": "198.51.100.2"}) == "198.51.100.2"
+    assert client_address(None) is None

@@ -19,7 +19,7 @@ CUSTOMER_REF_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _UNSAFE_CHARS = re.compile(r"[\ud800-\udfff\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # A conversation id a client may choose: printable ASCII without spaces or separators that
 # other channels use in their own ids.
-CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_.:@+=-]{1,128}$")
+CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_.:@+=-]{1,128}\Z")
 
 
 def safe_text(text: str) -> str:

@@ -51,7 +51,7 @@ CHANNEL_NAME = "web"
 RESERVED_METADATA_KEYS = frozenset({"channel", "customer_ref", "authenticated"}) | SERVER_OWNED_KEYS
 DEFAULT_MAX_MESSAGE_CHARS = MAX_MESSAGE_CHARS  # the same cap as the REST channel
 MAX_METADATA_CHARS = 8000
-SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # \Z: no trailing newline
 
 
 @dataclass(frozen=True)
@@ -124,12 +124,17 @@ def build_metadata(custom_data: Any, identity: WebIdentity) -> dict[str, Any]:
 
 
 def client_address(environ: Mapping[str, Any] | None) -> str | None:
-    """The peer address of the handshake (a proxy's own address unless it is trusted)."""
-    value = (environ or {}).get("REMOTE_ADDR")
-    if not isinstance(value, str) or not value:
-        request = (environ or {}).get("sanic.request")
-        value = getattr(request, "remote_addr", None) or getattr(request, "ip", None)
-    return str(value)[:64] if value else None
+    """The peer address of the handshake (a proxy's own address unless it is trusted).
+
+    python-engineio's Sanic driver writes ``REMOTE_ADDR: 127.0.0.1`` for every client, so the
+    Sanic request it keeps is asked first: otherwise every visitor would share one source and
+    one visitor's wrong answers would lock every anonymous visitor out.
+    """
+    request = (environ or {}).get("sanic.request")
+    value = getattr(request, "remote_addr", None) or getattr(request, "ip", None)
+    if not value:
+        value = (environ or {}).get("REMOTE_ADDR")
+    return str(value)[:64] if isinstance(value, str) and value else None
 
 
 def clean_text(message: Any, max_chars: int = DEFAULT_MAX_MESSAGE_CHARS) -> str | None:
