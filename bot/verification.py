@@ -122,20 +122,22 @@ def parse_ref(text: str) -> Optional[str]:
     return None
 
 
-def parse_postcode(text: str) -> Optional[str]:
+def _digits(text: str, pattern: re.Pattern[str], separators: str) -> Optional[str]:
+    """The first ``pattern`` match in ``text`` as typed or spoken, once ``separators`` between
+    two digits are removed ("28 013", "4-0-8 6 7 9")."""
     for candidate in (text or "", spoken_to_digits(text or "")):
-        match = POSTCODE.search(re.sub(r"(?<=\d)\s(?=\d)", "", candidate))
+        match = pattern.search(re.sub(rf"(?<=\d){separators}(?=\d)", "", candidate))
         if match:
             return match.group(1)
     return None
+
+
+def parse_postcode(text: str) -> Optional[str]:
+    return _digits(text, POSTCODE, r"\s")
 
 
 def parse_code(text: str) -> Optional[str]:
-    for candidate in (text or "", spoken_to_digits(text or "")):
-        match = CODE.search(re.sub(r"(?<=\d)[\s.-](?=\d)", "", candidate))
-        if match:
-            return match.group(1)
-    return None
+    return _digits(text, CODE, r"[\s.-]")
 
 
 def answer(session: Session, stage: str, text: str, ref: Optional[str], attempts: int,
@@ -192,10 +194,7 @@ def _send_code(session: Session, who: Attempt, customer: Customer, ref: Optional
     if not customer.phone:
         return IdentityStep(responses=["utter_verify_code_unavailable"], stage=None,
                             attempts=attempts, failed=True)
-    for old in session.scalars(select(VerificationCode).where(
-            VerificationCode.conversation_id == who.conversation_id,
-            VerificationCode.used_at.is_(None))):
-        old.used_at = now
+    void_codes(session, who.conversation_id, now)
     code = f"{secrets.randbelow(10 ** 6):06d}"
     session.add(VerificationCode(customer_id=customer.id, conversation_id=who.conversation_id,
                                  code_hash=_hash(who.conversation_id, code), created_at=now,
