@@ -61,7 +61,7 @@ from bot.reasons import REASONS
 from bot.retention import Conversation, RetentionService
 from bot.sms import SmsSender
 from tests.db_fixtures import db_session, db_url  # noqa: F401
-from tests.twilio_standin import TWILIO_NUMBER, TwilioApiStandIn
+from tests.twilio_standin import TWILIO_NUMBER, TwilioApiStandIn, send_sms_through
 
 CANCEL_DAY = date(2026, 11, 24)
 DUE_DAY = CANCEL_DAY + timedelta(days=30)  # price
@@ -138,10 +138,7 @@ def twilio(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TwilioApiSt
     """Twilio's REST API stand-in; the process's DATABASE_URL and TWILIO_* point at the test."""
     with TwilioApiStandIn() as standin:
         monkeypatch.setenv("DATABASE_URL", db_url)
-        monkeypatch.setenv("TWILIO_ACCOUNT_SID", standin.account_sid)
-        monkeypatch.setenv("TWILIO_AUTH_TOKEN", standin.auth_token)
-        monkeypatch.setenv("TWILIO_NUMBER", TWILIO_NUMBER)
-        monkeypatch.setenv("TWILIO_API_BASE_URL", standin.base_url)
+        send_sms_through(standin, monkeypatch)
         yield standin
 
 

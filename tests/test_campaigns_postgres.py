@@ -40,7 +40,7 @@ from tests.test_campaigns import (
     schedule_many,
     sent_to,
 )
-from tests.twilio_standin import TWILIO_NUMBER, TwilioApiStandIn
+from tests.twilio_standin import TwilioApiStandIn, send_sms_through
 
 
 def alembic_config(url: str) -> Config:
@@ -81,10 +81,7 @@ def pg_session(pg_db: str) -> Iterator[Session]:
 def pg_twilio(pg_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TwilioApiStandIn]:
     with TwilioApiStandIn() as standin:
         monkeypatch.setenv("DATABASE_URL", pg_db)
-        monkeypatch.setenv("TWILIO_ACCOUNT_SID", standin.account_sid)
-        monkeypatch.setenv("TWILIO_AUTH_TOKEN", standin.auth_token)
-        monkeypatch.setenv("TWILIO_NUMBER", TWILIO_NUMBER)
-        monkeypatch.setenv("TWILIO_API_BASE_URL", standin.base_url)
+        send_sms_through(standin, monkeypatch)
         yield standin
 
 

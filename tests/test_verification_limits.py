@@ -23,7 +23,7 @@ from bot.db import session_factory
 from bot.policy import VerificationPolicy, load_policy
 from bot.verification import Attempt, answer
 from tests.db_fixtures import db_url  # noqa: F401
-from tests.twilio_standin import TWILIO_NUMBER, TwilioApiStandIn
+from tests.twilio_standin import TwilioApiStandIn, send_sms_through
 
 POLICY = VerificationPolicy(max_failures_per_customer=5, max_failures_per_source=10,
                             window=timedelta(minutes=30), lockout=timedelta(minutes=30),
@@ -125,10 +125,7 @@ def test_an_expired_code_starts_over(db_url: str) -> None:  # noqa: F811
 def texting(monkeypatch: pytest.MonkeyPatch, db_url: str) -> Iterator[TwilioApiStandIn]:  # noqa: F811
     with TwilioApiStandIn() as standin:
         monkeypatch.setenv("DATABASE_URL", db_url)
-        monkeypatch.setenv("TWILIO_ACCOUNT_SID", standin.account_sid)
-        monkeypatch.setenv("TWILIO_AUTH_TOKEN", standin.auth_token)
-        monkeypatch.setenv("TWILIO_NUMBER", TWILIO_NUMBER)
-        monkeypatch.setenv("TWILIO_API_BASE_URL", standin.base_url)
+        send_sms_through(standin, monkeypatch)
         load_policy.cache_clear()
         yield standin
     load_policy.cache_clear()

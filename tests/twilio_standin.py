@@ -223,6 +223,14 @@ class WebhookReply:
     body: str
 
 
+def send_sms_through(standin: TwilioApiStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process's outbound SMS (``bot.sms.SmsSender.from_env``) go to ``standin``."""
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", standin.account_sid)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", standin.auth_token)
+    monkeypatch.setenv("TWILIO_NUMBER", TWILIO_NUMBER)
+    monkeypatch.setenv("TWILIO_API_BASE_URL", standin.base_url)
+
+
 class TwilioWebhookCaller:
     """Posts form-encoded webhook requests to ``server_url`` signed for ``public_base_url``."""
 
