@@ -19,6 +19,7 @@ CENT = Decimal("0.01")
 KIND_SERVICES: dict[str, frozenset[str]] = {
     "fibre": frozenset({"fibre"}),
     "fibre+mobile": frozenset({"fibre", "mobile"}),
+    "fibre+tv": frozenset({"fibre", "tv"}),
     "fibre+mobile+tv": frozenset({"fibre", "mobile", "tv"}),
     "mobile-only": frozenset({"mobile"}),
 }

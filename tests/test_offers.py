@@ -147,7 +147,7 @@ def test_reason_taxonomy() -> None:
 def test_real_plans_load_in_ladder_order() -> None:
     plans = load_plans()
     assert set(plans) == {"fibra_300", "fibra_600", "fibra_1g", "movil_basico", "fibra_movil",
-                          "fibra_movil_tv"}
+                          "fibra_tv", "fibra_movil_tv"}
     tiers = [p.tier for p in plans.values()]
     assert tiers == sorted(tiers) and len(set(tiers)) == len(tiers)
     for plan in plans.values():
