@@ -54,7 +54,7 @@ from urllib.parse import urlencode
 
 import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, dash_table, dcc, html
-from dash.exceptions import PreventUpdate
+from dash.exceptions import DependencyException, PreventUpdate
 from flask import Flask, Response, current_app, g, has_request_context, redirect, request, session
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -886,6 +886,10 @@ flex-direction:column;gap:6px}.msg{padding:8px 10px;border-radius:10px;max-width
 # ============================================================================ the app
 
 
+def _no_such_file(_error: Exception) -> tuple[str, int, dict[str, str]]:
+    return "Not found", 404, {"Content-Type": "text/plain; charset=utf-8"}
+
+
 def create_app(db_url: str | None = None, tracker_db_url: str | None = None, *, secret: str | None = None,
                hours: float | None = None, clock: Callable[[], float] = time.time,
                cookie_secure: bool | None = None) -> Dash:
@@ -908,6 +912,8 @@ def create_app(db_url: str | None = None, tracker_db_url: str | None = None, *, 
     server.add_url_rule("/export/<name>.csv", "export", export)
     server.add_url_rule("/conversations/<path:conversation_id>", "conversation", conversation_view)
     agent_desk.register(server)  # POST /agent/conversations/<id>/reply|resume
+    # Dash raises DependencyException for a component file or library it does not have: a 404
+    server.register_error_handler(DependencyException, _no_such_file)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

@@ -1256,15 +1256,13 @@ dash_requests = st.builds(DashRequest, role=st.sampled_from(["supervisor", "supe
                                          max_size=5))
 
 
-@pytest.mark.xfail(strict=True, reason="open bug (issue 19): GET /_dash-component-suites/dash/x.js "
-                   "(a component file that does not exist) is a 500 from Dash")
 def test_dashboard_pages_and_exports_take_any_filter(dashboard_db: tuple[str, str]) -> None:
     app = dashboard_app(dashboard_db, Clock())
     clients = {"supervisor": logged_in(app, "fz-sup"), "agent": logged_in(app, "fz-agent", "10.9.9.8")}
 
     @fuzz_settings(40)
     @given(req=dash_requests)
-    @example(req=DashRequest("supervisor", "/_dash-component-suites/dash/x.js", []))  # found by the fuzz: a 500
+    @example(req=DashRequest("supervisor", "/_dash-component-suites/dash/x.js", []))  # found by the fuzz: was a 500
     def filters_property(req: DashRequest) -> None:
         target = req.path + (f"?{urlencoded(req.query)}" if req.query else "")
         response = clients[req.role].get(target)
