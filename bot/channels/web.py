@@ -40,7 +40,7 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 from socketio.exceptions import ConnectionRefusedError as SocketIOConnectionRefused
 
-from bot.channels import InvalidWebToken, faults, safe_text, verify_web_token
+from bot.channels import InvalidWebToken, engineio_guard, faults, safe_text, verify_web_token
 from bot.channels.rest import MAX_MESSAGE_CHARS, SERVER_OWNED_KEYS
 from bot.settings import web_jwt_secret
 
@@ -295,6 +295,7 @@ class SignedSocketIOInput(SocketIOInput):
         # cors_allowed_origins=[]: engine.io leaves CORS to Sanic (``rasa run --cors``), as
         # Rasa's own socket.io channel does.
         sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[])
+        engineio_guard.guard(sio.eio)
         socketio_webhook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook",
                                            __name__)
         self.sio = sio
