@@ -327,6 +327,17 @@ async def test_unanswered_transfer_of_a_handed_off_call_ends_politely(twilio_db:
         assert [child.tag for child in quiet] == ["Say", "Hangup"]
 
 
+async def test_dial_result_of_an_unknown_call_starts_afresh(twilio_db: str) -> None:
+    """A signed ``?dial=1`` for a call this server never transferred claims no noted case."""
+    async with ChannelHarness(channel(), scripted({}), TOKEN, PUBLIC_BASE_URL) as harness:
+        call = Call(harness, CARLOS)
+        root = await call.post("turn=3&silence=0&dial=1", CallStatus="in-progress", DialCallStatus="no-answer")
+        spoken = said(root)
+        assert "anotado" not in spoken and TEXTS["es"]["agent_unavailable"] not in spoken
+        check_gather(root, "es-ES", "Polly.Lucia")
+        assert [m.text for m in harness.received] == ["/greet"]  # a new call's greeting, nothing resumed
+
+
 async def test_handoff_without_agent_keeps_the_call(twilio_db: str, no_agent_env: None) -> None:
     bot = scripted({"agent": [{"text": "Passing you to a person.", "utter_action": "utter_handoff"}]})
     async with ChannelHarness(channel(agent=None), bot, TOKEN, PUBLIC_BASE_URL) as harness:

@@ -276,15 +276,18 @@ class TwilioVoiceInput(InputChannel):
 
         phone = e164(params.first("From"))
         state = self.calls.get(call_sid)
+        known_call = state is not None
         if state is None:
             state = CallState(pick_language(await asyncio.to_thread(profile_language, phone)))
             self.calls.put(call_sid, state)
-        first = "turn" not in request.args
+        # a <Dial> result for a call this server never transferred (a replayed or forged-looking
+        # URL, or a restart): start afresh instead of claiming a case is noted
+        first = "turn" not in request.args or (request.args.get("dial") == "1" and not known_call)
         turn = _int_arg(request, "turn")
         silence = _int_arg(request, "silence")
 
         sender_id = f"voice-{call_sid}"
-        if request.args.get("dial") == "1":
+        if request.args.get("dial") == "1" and known_call:
             answered = (params.first("DialCallStatus") or "").lower() in ANSWERED_DIAL_STATUSES
             if not answered:  # nobody took the call: the assistant carries on, ticket kept
                 await resume_conversation(request.app, sender_id)
