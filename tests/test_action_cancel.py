@@ -13,7 +13,6 @@ from actions.retention import ActionAcceptOffer, ActionCancelSubscription
 from bot.customers import find_customer
 from bot.db import session_factory
 from bot.models import Customer, HandoffTicket
-from tests.db_fixtures import db_url  # noqa: F401
 
 
 def run(sender: str, customer_id: int, confidence: float,
@@ -38,7 +37,7 @@ def run(sender: str, customer_id: int, confidence: float,
     (1.0, ["utter_confirm_cancel"], "active"),  # typed, even at full confidence
 ])
 def test_first_firm_cancel_is_read_back_unless_it_was_a_button(
-        db_url: str, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+        db_url: str, monkeypatch: pytest.MonkeyPatch,
         confidence: float, replies: list[str], status: str) -> None:
     monkeypatch.setenv("DATABASE_URL", db_url)
     with session_factory(db_url)() as session:
@@ -53,7 +52,7 @@ def test_first_firm_cancel_is_read_back_unless_it_was_a_button(
         assert slots.get("retention_stage") == "confirm_cancel"
 
 
-def test_pressed_cancel_button_is_processed_at_once(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_pressed_cancel_button_is_processed_at_once(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", db_url)
     with session_factory(db_url)() as session:
         customer_id = find_customer(session, ref="C00003").id
@@ -64,7 +63,7 @@ def test_pressed_cancel_button_is_processed_at_once(db_url: str, monkeypatch: py
 
 
 def test_yes_to_the_read_back_of_an_angry_demand_cancels_and_a_person_follows_up(
-        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", db_url)
     with session_factory(db_url)() as session:
         customer_id = find_customer(session, ref="C00003").id
@@ -88,7 +87,7 @@ def test_yes_to_the_read_back_of_an_angry_demand_cancels_and_a_person_follows_up
         assert ticket.summary["last_message"] == demand  # the demand, not the "sí"
 
 
-def test_calm_yes_to_the_read_back_opens_no_ticket(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_calm_yes_to_the_read_back_opens_no_ticket(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", db_url)
     with session_factory(db_url)() as session:
         customer_id = find_customer(session, ref="C00003").id

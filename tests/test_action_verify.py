@@ -18,7 +18,6 @@ from bot.db import session_factory
 from bot.models import RetentionCase
 from bot.policy import load_policy
 from bot.retention import Conversation, RetentionService
-from tests.db_fixtures import db_url  # noqa: F401
 
 WEDNESDAY_NOON = datetime(2026, 11, 25, 11, 0)  # naive UTC, as stored: 12:00 in Madrid, office hours
 
@@ -37,7 +36,7 @@ def verify(sender: str, ref: str, postcode: str) -> tuple[list[str], list[dict[s
 
 
 @pytest.fixture
-def office_hours(monkeypatch: pytest.MonkeyPatch, db_url: str) -> Iterator[str]:  # noqa: F811
+def office_hours(monkeypatch: pytest.MonkeyPatch, db_url: str) -> Iterator[str]:
     """Wednesday noon in Madrid, and Lucía (C00001, 72.90 EUR/month) counts as a high-value account."""
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.setenv("RETENTION_HIGH_VALUE_EUR", "70")
@@ -51,7 +50,7 @@ def office_hours(monkeypatch: pytest.MonkeyPatch, db_url: str) -> Iterator[str]:
     load_policy.cache_clear()  # the environment is restored: later tests read the shipped policy
 
 
-def open_case(db_url: str, sender: str, cancel_now: bool) -> None:  # noqa: F811
+def open_case(db_url: str, sender: str, cancel_now: bool) -> None:
     with session_factory(db_url)() as session:
         svc = RetentionService(session)
         anonymous = Conversation(conversation_id=sender, language="es")

@@ -31,8 +31,8 @@ from analytics import users
 from bot.agent_api import MAX_REPLY_CHARS
 from bot.db import session_factory
 from bot.models import DashboardUser, HandoffTicket
-from tests.db_fixtures import make_database
-from tests.stack import free_ports
+from tests.support.db_fixtures import make_database
+from tests.support.stack import free_ports
 
 PASSWORD = "correct horse battery"
 TOKEN = "rasa-api-token-for-tests"

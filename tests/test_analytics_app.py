@@ -22,7 +22,7 @@ from analytics import app as dashboard
 from analytics import demo_data, users
 from bot.db import session_factory
 from bot.models import DashboardUser, RetentionCase
-from tests.db_fixtures import make_database
+from tests.support.db_fixtures import make_database
 
 PASSWORD = "correct horse battery"
 PHONE = re.compile(r"\+447700900\d{3}")

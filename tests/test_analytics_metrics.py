@@ -605,7 +605,7 @@ def _all_figures(url: str) -> dict[str, str]:
 
 def test_same_figures_on_postgresql(dataset: tuple[str, str, dict[str, Any]]) -> None:
     """Production runs PostgreSQL: the same dataset gives the same tables, to the cent."""
-    from tests.pg import PostgresServer
+    from tests.support.pg import PostgresServer
 
     with PostgresServer() as pg:
         url = pg.create_database("analytics")

@@ -31,7 +31,7 @@ from analytics import app as dashboard
 from analytics import demo_data, users
 from analytics import metrics as m
 from bot.db import get_engine, session_factory
-from tests.db_fixtures import make_database
+from tests.support.db_fixtures import make_database
 
 CASES = 100_000
 LIMIT_SECONDS = 2.0  # the target, recorded next to the measurement

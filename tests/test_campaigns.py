@@ -60,8 +60,7 @@ from bot.policy import Policy, load_policy
 from bot.reasons import REASONS
 from bot.retention import Conversation, RetentionService
 from bot.sms import SmsSender
-from tests.db_fixtures import db_session, db_url  # noqa: F401
-from tests.twilio_standin import TWILIO_NUMBER, TwilioApiStandIn, send_sms_through
+from tests.support.twilio_standin import TWILIO_NUMBER, TwilioApiStandIn, send_sms_through
 
 CANCEL_DAY = date(2026, 11, 24)
 DUE_DAY = CANCEL_DAY + timedelta(days=30)  # price
@@ -129,12 +128,12 @@ def with_max_attempts(policy: Policy, n: int) -> Policy:
 
 
 @pytest.fixture()
-def factory(db_url: str) -> sessionmaker:  # noqa: F811
+def factory(db_url: str) -> sessionmaker:
     return session_factory(db_url)
 
 
 @pytest.fixture()
-def twilio(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TwilioApiStandIn]:  # noqa: F811
+def twilio(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TwilioApiStandIn]:
     """Twilio's REST API stand-in; the process's DATABASE_URL and TWILIO_* point at the test."""
     with TwilioApiStandIn() as standin:
         monkeypatch.setenv("DATABASE_URL", db_url)
@@ -149,7 +148,7 @@ def new_sender(**kwargs: Any) -> SmsSender:
 # --- scheduling: cool-down per reason, problem solved -----------------------------------------
 
 
-def test_cooldown_per_reason_and_idempotent_scheduling(db_session: Session) -> None:  # noqa: F811
+def test_cooldown_per_reason_and_idempotent_scheduling(db_session: Session) -> None:
     policy = load_policy()
     for i, reason in enumerate(REASONS):
         ref = f"C{10 + i:05d}"
@@ -176,7 +175,7 @@ def test_cooldown_per_reason_and_idempotent_scheduling(db_session: Session) -> N
     assert {r for r, s in statuses.items() if s == "waiting_fix"} == set(policy.cold.requires_problem_solved)
 
 
-def test_each_reason_becomes_due_exactly_on_its_day(db_session: Session) -> None:  # noqa: F811
+def test_each_reason_becomes_due_exactly_on_its_day(db_session: Session) -> None:
     policy = load_policy()
     colds = {}
     for i, reason in enumerate(r for r in REASONS if r not in policy.cold.requires_problem_solved):
@@ -189,7 +188,7 @@ def test_each_reason_becomes_due_exactly_on_its_day(db_session: Session) -> None
         assert all(c.status == "due" for c in batch), days
 
 
-def test_only_cancelled_cases_with_a_customer_become_cold(db_session: Session) -> None:  # noqa: F811
+def test_only_cancelled_cases_with_a_customer_become_cold(db_session: Session) -> None:
     svc = RetentionService(db_session, today=CANCEL_DAY)
     lucia = find_customer(db_session, ref="C00001")
     conv = Conversation("cold-open", customer_id=lucia.id, verified=True)
@@ -203,7 +202,7 @@ def test_only_cancelled_cases_with_a_customer_become_cold(db_session: Session) -
     assert db_session.scalar(select(func.count()).select_from(ColdCase)) == 0
 
 
-def test_a_customer_cancelling_again_keeps_one_open_cold_case(db_session: Session) -> None:  # noqa: F811
+def test_a_customer_cancelling_again_keeps_one_open_cold_case(db_session: Session) -> None:
     first = cancel_and_schedule(db_session, "C00001", "price")
     # A new conversation of a customer already cancelled: told the cancellation stands, with
     # its confirmation; no new case, no offer, and still one cold case.
@@ -217,7 +216,7 @@ def test_a_customer_cancelling_again_keeps_one_open_cold_case(db_session: Sessio
     assert db_session.get(ColdCase, first.id).case_id == first.case_id
 
 
-def test_problem_solved_rule_from_incidents(db_session: Session) -> None:  # noqa: F811
+def test_problem_solved_rule_from_incidents(db_session: Session) -> None:
     policy = load_policy()
     due_day = CANCEL_DAY + timedelta(days=policy.cold.cooldown_days["service_failure"])
     # Carlos (C00005): one outage solved, one still open when he cancels.
@@ -238,7 +237,7 @@ def test_problem_solved_rule_from_incidents(db_session: Session) -> None:  # noq
     assert refresh(db_session, due_day) == 1 and cold.status == "due"
 
 
-def test_problem_solved_before_cancelling_and_other_incident_kinds(db_session: Session) -> None:  # noqa: F811
+def test_problem_solved_before_cancelling_and_other_incident_kinds(db_session: Session) -> None:
     customer = find_customer(db_session, ref="C00011")
     for incident in list(customer.incidents):
         db_session.delete(incident)
@@ -252,7 +251,7 @@ def test_problem_solved_before_cancelling_and_other_incident_kinds(db_session: S
     assert cold.status == "cooling" and cold.problem_solved_at == solved  # the open outage is not billing
 
 
-def test_problem_marked_solved_by_a_person_and_cli(db_session: Session, db_url: str,  # noqa: F811
+def test_problem_marked_solved_by_a_person_and_cli(db_session: Session, db_url: str,
                                                    monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     policy = load_policy()
@@ -299,7 +298,7 @@ def _number(params: dict[str, Any], key: str) -> Decimal:
     ("C00001", "price"), ("C00002", "competitor"), ("C00005", "service_failure"), ("C00006", "billing_error"),
     ("C00007", "poor_support"), ("C00008", "temporary"), ("C00009", "relocation"), ("C00020", "price"),
 ])
-def test_cold_offer_is_a_better_version_of_the_hot_one(db_session: Session, ref: str,  # noqa: F811
+def test_cold_offer_is_a_better_version_of_the_hot_one(db_session: Session, ref: str,
                                                        reason: str) -> None:
     cold = cancel_and_schedule(db_session, ref, reason)
     case = db_session.get(RetentionCase, cold.case_id)
@@ -317,7 +316,7 @@ def test_cold_offer_is_a_better_version_of_the_hot_one(db_session: Session, ref:
     assert offer.expected_value > 0
 
 
-def test_cold_offer_is_priced_on_the_cancelled_plan_at_list_price(db_session: Session) -> None:  # noqa: F811
+def test_cold_offer_is_priced_on_the_cancelled_plan_at_list_price(db_session: Session) -> None:
     lucia = find_customer(db_session, ref="C00001")
     sub = lucia.current_subscription
     assert sub.plan_code == "fibra_movil_tv" and sub.list_price == Decimal("72.90")
@@ -335,7 +334,7 @@ def test_cold_offer_is_priced_on_the_cancelled_plan_at_list_price(db_session: Se
     assert Decimal(params["new_price"]) == expected
 
 
-def test_unprofitable_customer_gets_no_costly_cold_offer(db_session: Session) -> None:  # noqa: F811
+def test_unprofitable_customer_gets_no_costly_cold_offer(db_session: Session) -> None:
     # Javier (C00003) costs more to serve than he pays.
     config = load_campaigns()
     assert config.contact_unprofitable is False
@@ -355,7 +354,7 @@ def test_unprofitable_customer_gets_no_costly_cold_offer(db_session: Session) ->
     assert offer is not None and offer.cost == 0  # e.g. the specialist callback, free
 
 
-def test_unprofitable_customer_is_not_texted(db_session: Session, factory: sessionmaker,  # noqa: F811
+def test_unprofitable_customer_is_not_texted(db_session: Session, factory: sessionmaker,
                                              twilio: TwilioApiStandIn) -> None:
     cancel_and_schedule(db_session, "C00003", "price")
     cancel_and_schedule(db_session, "C00001", "price")
@@ -449,7 +448,7 @@ def test_unquoted_no_in_yaml_is_caught(tmp_path: Path) -> None:
 # --- sending: consent, opt-out, quiet hours, attempts, dry run --------------------------------
 
 
-def test_consent_opt_out_and_quiet_hours(db_session: Session, factory: sessionmaker,  # noqa: F811
+def test_consent_opt_out_and_quiet_hours(db_session: Session, factory: sessionmaker,
                                          twilio: TwilioApiStandIn) -> None:
     for ref in ("C00001", "C00013", "C00011", "C00036"):
         cancel_and_schedule(db_session, ref)
@@ -475,7 +474,7 @@ def test_consent_opt_out_and_quiet_hours(db_session: Session, factory: sessionma
     assert run(factory, new_sender(), SEND + timedelta(hours=1)).claimed == 0  # nothing left
 
 
-def test_early_morning_is_quiet_too(db_session: Session, factory: sessionmaker,  # noqa: F811
+def test_early_morning_is_quiet_too(db_session: Session, factory: sessionmaker,
                                     twilio: TwilioApiStandIn) -> None:
     cancel_and_schedule(db_session, "C00001")
     early = run(factory, new_sender(), datetime(2026, 12, 24, 8, 0))  # 09:00 Madrid, quiet until 09:30
@@ -496,7 +495,7 @@ class SlowSender:
         return result
 
 
-def test_a_long_run_stops_at_the_start_of_quiet_hours(db_session: Session, factory: sessionmaker,  # noqa: F811
+def test_a_long_run_stops_at_the_start_of_quiet_hours(db_session: Session, factory: sessionmaker,
                                                      twilio: TwilioApiStandIn) -> None:
     for ref in ("C00001", "C00013", "C00036"):
         cancel_and_schedule(db_session, ref)
@@ -510,7 +509,7 @@ def test_a_long_run_stops_at_the_start_of_quiet_hours(db_session: Session, facto
     assert run(factory, new_sender(), SEND + timedelta(days=1)).sent == 2
 
 
-def test_at_most_max_attempts(db_session: Session, factory: sessionmaker,  # noqa: F811
+def test_at_most_max_attempts(db_session: Session, factory: sessionmaker,
                               twilio: TwilioApiStandIn) -> None:
     cancel_and_schedule(db_session, "C00001")
     policy = with_max_attempts(load_policy(), 2)
@@ -535,7 +534,7 @@ def test_at_most_max_attempts(db_session: Session, factory: sessionmaker,  # noq
     assert summary.skipped == {campaigns.MAX_ATTEMPTS: 1} and len(twilio.requests) == 2
 
 
-def test_twilio_failures(db_session: Session, factory: sessionmaker,  # noqa: F811
+def test_twilio_failures(db_session: Session, factory: sessionmaker,
                          twilio: TwilioApiStandIn) -> None:
     cancel_and_schedule(db_session, "C00001")
     cancel_and_schedule(db_session, "C00013")
@@ -555,7 +554,7 @@ def test_twilio_failures(db_session: Session, factory: sessionmaker,  # noqa: F8
     assert third.failed == 1 and cold_of(db_session, "C00036").offer_params[SKIP_KEY] == "delivery_failed"
 
 
-def test_dry_run_sends_and_changes_nothing(db_session: Session, factory: sessionmaker,  # noqa: F811
+def test_dry_run_sends_and_changes_nothing(db_session: Session, factory: sessionmaker,
                                            twilio: TwilioApiStandIn) -> None:
     for ref in ("C00001", "C00003", "C00013"):
         cancel_and_schedule(db_session, ref)
@@ -579,7 +578,7 @@ def test_dry_run_sends_and_changes_nothing(db_session: Session, factory: session
 # --- call-centre export ------------------------------------------------------------------------
 
 
-def test_export_due_csv(db_session: Session, db_url: str, tmp_path: Path,  # noqa: F811
+def test_export_due_csv(db_session: Session, db_url: str, tmp_path: Path,
                         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     cancel_and_schedule(db_session, "C00001")  # due on DUE_DAY
     cancel_and_schedule(db_session, "C00002", "price", language="en")
@@ -621,7 +620,7 @@ def test_csv_cells_that_look_like_formulas_are_neutralised() -> None:
 # --- the whole path: cancel -> cold SMS -> "sí" -> reactivated --------------------------------
 
 
-def test_cancel_cold_sms_accept_reactivates(db_session: Session, factory: sessionmaker,  # noqa: F811
+def test_cancel_cold_sms_accept_reactivates(db_session: Session, factory: sessionmaker,
                                             twilio: TwilioApiStandIn) -> None:
     lucia = find_customer(db_session, ref="C00001")
     case = cancel(db_session, "C00001", "price")
@@ -680,7 +679,7 @@ def test_cancel_cold_sms_accept_reactivates(db_session: Session, factory: sessio
         decline_winback(db_session, won)
 
 
-def test_english_customer_gets_english_sms(db_session: Session, factory: sessionmaker,  # noqa: F811
+def test_english_customer_gets_english_sms(db_session: Session, factory: sessionmaker,
                                            twilio: TwilioApiStandIn) -> None:
     cancel_and_schedule(db_session, "C00002", "competitor", language="en")
     assert run(factory, new_sender(), SEND + timedelta(days=15)).sent == 1  # competitor: 45 days
@@ -689,7 +688,7 @@ def test_english_customer_gets_english_sms(db_session: Session, factory: session
     assert "6 months" in body  # the free upgrade for 6 months instead of 3
 
 
-def test_decline(db_session: Session, factory: sessionmaker, twilio: TwilioApiStandIn) -> None:  # noqa: F811
+def test_decline(db_session: Session, factory: sessionmaker, twilio: TwilioApiStandIn) -> None:
     cancel_and_schedule(db_session, "C00001")
     run(factory, new_sender(), SEND)
     lucia = find_customer(db_session, ref="C00001")
@@ -708,7 +707,7 @@ def test_decline(db_session: Session, factory: sessionmaker, twilio: TwilioApiSt
     assert not db_session.scalars(select(CaseOffer).where(CaseOffer.variant == "cold")).all()
 
 
-def test_no_answer_expiry(db_session: Session, factory: sessionmaker, twilio: TwilioApiStandIn) -> None:  # noqa: F811
+def test_no_answer_expiry(db_session: Session, factory: sessionmaker, twilio: TwilioApiStandIn) -> None:
     cancel_and_schedule(db_session, "C00001")
     cancel_and_schedule(db_session, "C00013")
     allow_sms(db_session, "C00013")
@@ -780,7 +779,7 @@ def assert_each_sent_once(session: Session, standin: TwilioApiStandIn, summaries
     assert session.scalar(left) == 0
 
 
-def test_two_concurrent_runners_text_each_customer_once(db_session: Session, factory: sessionmaker,  # noqa: F811
+def test_two_concurrent_runners_text_each_customer_once(db_session: Session, factory: sessionmaker,
                                                         twilio: TwilioApiStandIn) -> None:
     expected = schedule_many(db_session)
     assert expected >= 15
@@ -790,7 +789,7 @@ def test_two_concurrent_runners_text_each_customer_once(db_session: Session, fac
     assert all(s.claimed > 0 for s in summaries), [s.claimed for s in summaries]  # both did work
 
 
-def test_claims_never_overlap(db_session: Session, factory: sessionmaker) -> None:  # noqa: F811
+def test_claims_never_overlap(db_session: Session, factory: sessionmaker) -> None:
     schedule_many(db_session)
     refresh(db_session, DUE_DAY)
     db_session.commit()
@@ -837,7 +836,7 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     (("launch",), "invalid choice"),
     ((), "the following arguments are required"),
 ])
-def test_cli_bad_input_exits_2_with_a_message(db_url: str, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+def test_cli_bad_input_exits_2_with_a_message(db_url: str, monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str], args: tuple[str, ...],
                                               message: str) -> None:
     monkeypatch.setenv("DATABASE_URL", db_url)
@@ -850,7 +849,7 @@ def test_cli_bad_input_exits_2_with_a_message(db_url: str, monkeypatch: pytest.M
     assert message in err and "Traceback" not in err, err
 
 
-def test_cli_run_sends_through_twilio_and_rejects_bad_input(db_session: Session, db_url: str,  # noqa: F811
+def test_cli_run_sends_through_twilio_and_rejects_bad_input(db_session: Session, db_url: str,
                                                             twilio: TwilioApiStandIn, tmp_path: Path) -> None:
     cancel_and_schedule(db_session, "C00001")
     cancel_and_schedule(db_session, "C00013")
@@ -879,7 +878,7 @@ def test_cli_run_sends_through_twilio_and_rejects_bad_input(db_session: Session,
 
 
 def test_runner_under_make_run_without_twilio_settings_stays_up_and_reports_what_is_due(
-        db_session: Session, db_url: str, twilio: TwilioApiStandIn) -> None:  # noqa: F811
+        db_session: Session, db_url: str, twilio: TwilioApiStandIn) -> None:
     """`make run` starts `run --every 900`: with no Twilio settings it must neither exit (honcho would
     stop every process) nor send or change anything; each run says what is due."""
     cancel_and_schedule(db_session, "C00001")

@@ -1,4 +1,4 @@
-"""Cold retention campaigns on a real PostgreSQL server (tests/pg.py): the migrations, claims with
+"""Cold retention campaigns on a real PostgreSQL server (tests/support/pg.py): the migrations, claims with
 ``FOR UPDATE SKIP LOCKED`` by concurrent runners on separate connections, and the whole
 cancel -> cold SMS -> win-back path, with SMS through Twilio's stand-in on 127.0.0.1."""
 
@@ -25,7 +25,8 @@ from bot.customers import find_customer
 from bot.db import get_engine, session_factory, upgrade_database
 from bot.models import Base, CaseOffer, ColdCase
 from bot.seed import seed
-from tests.pg import PostgresServer, pg_server  # noqa: F401
+from tests.support.pg import PostgresServer
+from tests.support.twilio_standin import TwilioApiStandIn, send_sms_through
 from tests.test_campaigns import (
     CANCEL_DAY,
     DUE_DAY,
@@ -40,7 +41,6 @@ from tests.test_campaigns import (
     schedule_many,
     sent_to,
 )
-from tests.twilio_standin import TwilioApiStandIn, send_sms_through
 
 
 def alembic_config(url: str) -> Config:
@@ -51,7 +51,7 @@ def alembic_config(url: str) -> Config:
 
 
 @pytest.fixture()
-def pg_url(pg_server: PostgresServer) -> Iterator[str]:  # noqa: F811
+def pg_url(pg_server: PostgresServer) -> Iterator[str]:
     """A new, empty database on the test server."""
     url = pg_server.create_database(f"t_{uuid.uuid4().hex[:16]}")
     yield url
@@ -60,7 +60,7 @@ def pg_url(pg_server: PostgresServer) -> Iterator[str]:  # noqa: F811
 
 @pytest.fixture()
 def pg_db(pg_url: str) -> str:
-    """Migrated and seeded like tests/db_fixtures.make_database."""
+    """Migrated and seeded like tests/support/db_fixtures.make_database."""
     upgrade_database(pg_url)
     with session_factory(pg_url)() as session:
         seed(session, 40)

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.dialogue_runner import (
+from tests.support.dialogue_runner import (
     TIMES,
     Accounts,
     Dialogue,
@@ -41,8 +41,8 @@ RESULTS: dict[str, dict[str, Any]] = {}
 @pytest.fixture(scope="module")
 def dialogue_stack(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Any, Accounts]]:
     """The whole product with the Twilio channels, its clock fixed in or out of office hours."""
-    from tests.stack import Stack, find_model
-    from tests.twilio_standin import (
+    from tests.support.stack import Stack, find_model
+    from tests.support.twilio_standin import (
         AGENT_NUMBER,
         PUBLIC_BASE_URL,
         TWILIO_CREDENTIALS,

@@ -16,12 +16,12 @@ import pytest
 
 from bot import outbox
 from bot.channels.faults import FAULT_TEXT
-from tests.stack import Stack
+from tests.support.stack import Stack
 
 
 @pytest.fixture(scope="module")
 def fault_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Path]]:
-    from tests.stack import find_model
+    from tests.support.stack import find_model
 
     model = find_model()
     if model is None:

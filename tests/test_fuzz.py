@@ -21,7 +21,7 @@ Entry points and what must hold for any input:
   gives no 5xx, and an agent never sees a phone number or e-mail; the agent desk
   (``/agent/conversations/<id>/reply|resume``) gives no 5xx but its documented 502 (no assistant runs
   behind it here);
-* the website (``bot.web``, in demo mode as tests/stack.py starts it): ``/?customer=``,
+* the website (``bot.web``, in demo mode as tests/support/stack.py starts it): ``/?customer=``,
   ``/plan/<token>`` and any other path with any value give no 5xx and no traceback, a plan page only
   for a real token, a signed chat token only for a demo persona (none at all outside demo mode), and
   no customer on the page but the personas of the log-in selector.
@@ -71,8 +71,8 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from bot.channels import issue_web_token
-from tests.stack import Stack
-from tests.twilio_standin import (
+from tests.support.stack import Stack
+from tests.support.twilio_standin import (
     AGENT_NUMBER,
     PUBLIC_BASE_URL,
     SMS_WEBHOOK,
@@ -1103,7 +1103,7 @@ def dashboard_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     from analytics import demo_data, users
     from bot.db import session_factory
     from bot.models import HandoffTicket
-    from tests.db_fixtures import make_database
+    from tests.support.db_fixtures import make_database
 
     directory: Path = tmp_path_factory.mktemp("fuzz-dash")
     url = make_database(directory, customers=40)
@@ -1560,7 +1560,7 @@ def test_website_pages_take_any_parameter(fuzz_stack: Stack, stack_people: list[
     from bot.channels import verify_web_token
 
     probe = request_raw(stack.web_url, "GET", "/?customer=C00001")
-    demo = probe.status == 200 and bool(JWT_RE.search(probe.text))  # WEB_DEMO=1 (tests/stack.py sets it)
+    demo = probe.status == 200 and bool(JWT_RE.search(probe.text))  # WEB_DEMO=1 (tests/support/stack.py sets it)
 
     @fuzz_settings(40)
     @given(req=site_requests(plan_token))

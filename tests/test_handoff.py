@@ -18,7 +18,6 @@ from bot.handoff import in_office_hours, is_angry, next_opening, notify, open_ti
 from bot.models import HandoffTicket, RetentionCase
 from bot.policy import load_policy
 from bot.retention import Conversation, RetentionService
-from tests.db_fixtures import db_session, db_url  # noqa: F401
 
 # 2026-11-24 is a Tuesday. 10:00 UTC = 11:00 Madrid (open); 22:30 UTC = 23:30 Madrid (closed).
 OPEN = datetime(2026, 11, 24, 10, 0)
@@ -45,7 +44,7 @@ def test_office_hours_and_next_opening() -> None:
     assert (opening.day, opening.hour) == (25, 9)
 
 
-def test_ticket_has_actionable_summary_and_is_opened_once(db_session: Session) -> None:  # noqa: F811
+def test_ticket_has_actionable_summary_and_is_opened_once(db_session: Session) -> None:
     svc = RetentionService(db_session, today=date(2026, 11, 24))
     lucia = find_customer(db_session, ref="C00001")
     conv = Conversation("h-1", customer_id=lucia.id, verified=True)
@@ -67,7 +66,7 @@ def test_ticket_has_actionable_summary_and_is_opened_once(db_session: Session) -
     assert db_session.scalar(select(func.count()).select_from(HandoffTicket)) == 1
 
 
-def test_out_of_hours_ticket_is_a_callback_and_case_stays_open(db_session: Session) -> None:  # noqa: F811
+def test_out_of_hours_ticket_is_a_callback_and_case_stays_open(db_session: Session) -> None:
     svc = RetentionService(db_session, today=date(2026, 11, 24))
     lucia = find_customer(db_session, ref="C00001")
     svc.start(Conversation("h-2", customer_id=lucia.id, verified=True), reason="price", verbatim="caro")
@@ -107,7 +106,7 @@ def webhook() -> Iterator[str]:
     server.shutdown()
 
 
-def test_webhook_failure_keeps_ticket_and_retry_delivers(db_session: Session, webhook: str) -> None:  # noqa: F811
+def test_webhook_failure_keeps_ticket_and_retry_delivers(db_session: Session, webhook: str) -> None:
     _Hook.fail_first = 2
     decision = open_ticket(db_session, conversation_id="h-3", trigger="asked", channel="web", language="en",
                            verbatim="agent please", customer_id=None, case=None, now=OPEN)
@@ -123,7 +122,7 @@ def test_webhook_failure_keeps_ticket_and_retry_delivers(db_session: Session, we
     assert retry_pending(db_session, webhook) == (0, 0)
 
 
-def test_unreachable_webhook_never_raises(db_session: Session) -> None:  # noqa: F811
+def test_unreachable_webhook_never_raises(db_session: Session) -> None:
     decision = open_ticket(db_session, conversation_id="h-4", trigger="asked", channel="web", language="es",
                            verbatim="persona", customer_id=None, case=None, now=OPEN)
     assert notify(db_session, decision.ticket, "http://127.0.0.1:9/nothing", timeout=1) is False

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from bot import agent_api
 from bot.language import detect
 from bot.models import HandoffTicket
-from tests.stack import PROJECT_ROOT, Stack, find_model
+from tests.support.stack import PROJECT_ROOT, Stack, find_model
 
 pytestmark = pytest.mark.e2e
 

@@ -22,7 +22,6 @@ from bot.housekeeping import abandon_stale_cases, main, run_once
 from bot.models import RetentionCase
 from bot.policy import load_policy
 from bot.retention import Conversation, RetentionService
-from tests.db_fixtures import db_session, db_url  # noqa: F401
 
 TODAY = date(2026, 11, 23)
 
@@ -47,7 +46,7 @@ def age(session: Session, cid: str, hours: float) -> None:
             offer.decided_at -= timedelta(hours=hours)
 
 
-def test_unanswered_case_is_abandoned_after_a_day_and_nothing_else_is(db_session: Session) -> None:  # noqa: F811
+def test_unanswered_case_is_abandoned_after_a_day_and_nothing_else_is(db_session: Session) -> None:
     svc = RetentionService(db_session, today=TODAY)
     svc.start(conv(db_session, "C00001", "silent"), reason="price", verbatim="caro")  # offer left unanswered
     svc.start(conv(db_session, "C00002", "recent"), reason="price", verbatim="caro")
@@ -72,7 +71,7 @@ def test_unanswered_case_is_abandoned_after_a_day_and_nothing_else_is(db_session
     assert abandon_stale_cases(db_session, now, timedelta(hours=24)) == 0  # a second run changes nothing
 
 
-def test_run_once_ends_a_discount_whose_time_is_over(db_session: Session) -> None:  # noqa: F811
+def test_run_once_ends_a_discount_whose_time_is_over(db_session: Session) -> None:
     svc = RetentionService(db_session, today=TODAY)
     svc.start(conv(db_session, "C00001", "disc"), reason="price", verbatim="caro")
     svc.accept(conv(db_session, "C00001", "disc", stage="offer"))
@@ -85,7 +84,7 @@ def test_run_once_ends_a_discount_whose_time_is_over(db_session: Session) -> Non
     assert Decimal(sub.monthly_price) == Decimal(sub.list_price) and sub.running_offer_id is None
 
 
-def test_command_line_runs_once_and_reports(db_url: str, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+def test_command_line_runs_once_and_reports(db_url: str, monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("DATABASE_URL", db_url)
     with session_factory(db_url)() as session:

@@ -22,8 +22,7 @@ from bot.customers import find_customer
 from bot.db import get_engine, session_factory, upgrade_database
 from bot.models import Customer, HandoffTicket
 from bot.seed import seed
-from tests.db_fixtures import db_url  # noqa: F401
-from tests.pg import PostgresServer
+from tests.support.pg import PostgresServer
 
 
 def cancel_pressed(customer_id: int) -> tuple[list[str], dict, float]:
@@ -42,7 +41,7 @@ def cancel_pressed(customer_id: int) -> tuple[list[str], dict, float]:
 
 
 @pytest.fixture
-def project_db(db_url: str, monkeypatch: pytest.MonkeyPatch) -> str:  # noqa: F811
+def project_db(db_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.setenv("DB_BUSY_TIMEOUT_SECONDS", "0.5")
     get_engine.cache_clear()
@@ -50,7 +49,7 @@ def project_db(db_url: str, monkeypatch: pytest.MonkeyPatch) -> str:  # noqa: F8
     get_engine.cache_clear()
 
 
-def status_of(db_url: str, customer_id: int) -> str:  # noqa: F811
+def status_of(db_url: str, customer_id: int) -> str:
     with session_factory(db_url)() as session:
         return session.get(Customer, customer_id).current_subscription.status
 

@@ -15,7 +15,6 @@ from bot.config_errors import ConfigError
 from bot.models import RetentionCase
 from bot.policy import DEFAULT_POLICY, load_policy, parse_policy
 from bot.retention import Conversation, RetentionService
-from tests.db_fixtures import db_session, db_url  # noqa: F401
 
 
 def raw() -> dict:
@@ -70,7 +69,7 @@ def test_holdout_share_is_respected_and_stable() -> None:
     assert [policy.in_holdout(i) for i in ids[:50]] == [policy.in_holdout(i) for i in ids[:50]]
 
 
-def test_holdout_case_gets_no_offer(db_session: Session) -> None:  # noqa: F811
+def test_holdout_case_gets_no_offer(db_session: Session) -> None:
     policy = replace(load_policy(), holdout_share=0.5)
     conv_id = next(f"c{i}" for i in range(100) if policy.in_holdout(f"c{i}"))
     svc = RetentionService(db_session, today=date(2026, 11, 23), policy=policy)

@@ -34,8 +34,8 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.db_fixtures import make_database
-from tests.stack import PROJECT_ROOT, find_model, free_ports, venv_bin
+from tests.support.db_fixtures import make_database
+from tests.support.stack import PROJECT_ROOT, find_model, free_ports, venv_bin
 
 PROCFILE = PROJECT_ROOT / "Procfile"
 TOKEN_HEADER = "X-Action-Token"

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.stack import Stack
-from tests.twilio_standin import SMS_WEBHOOK, TwilioStack, shared_twilio_stack, sms_params
+from tests.support.stack import Stack
+from tests.support.twilio_standin import SMS_WEBHOOK, TwilioStack, shared_twilio_stack, sms_params
 
 JOHN_PHONE = "+447700900001"  # C00002
 

@@ -15,7 +15,6 @@ from bot.customers import find_customer
 from bot.models import ActionPlan, CaseOffer, RetentionCase
 from bot.policy import load_policy
 from bot.retention import MAX_SAVE_ATTEMPTS, Conversation, RetentionService, Turn, expire_offers
-from tests.db_fixtures import db_session, db_url  # noqa: F401
 
 TODAY = date(2026, 11, 23)
 
@@ -33,12 +32,12 @@ def responses(turn: Turn) -> list[str]:
 
 
 @pytest.fixture()
-def svc(db_session: Session) -> RetentionService:  # noqa: F811
+def svc(db_session: Session) -> RetentionService:
     return RetentionService(db_session, today=TODAY)
 
 
 def test_cancel_with_reason_in_one_message_gets_matched_offer(svc: RetentionService,
-                                                               db_session: Session) -> None:  # noqa: F811
+                                                               db_session: Session) -> None:
     turn = svc.start(conv(db_session, "C00001"), reason="price", verbatim="me doy de baja, es caro")
     assert responses(turn)[:2] == ["utter_empathy_cancel", "utter_ack_price"]
     assert "utter_ask_reason" not in responses(turn)  # never asked again
@@ -52,7 +51,7 @@ def test_cancel_with_reason_in_one_message_gets_matched_offer(svc: RetentionServ
 
 
 def test_accepting_applies_offer_once_with_reference(svc: RetentionService,
-                                                     db_session: Session) -> None:  # noqa: F811
+                                                     db_session: Session) -> None:
     c = conv(db_session, "C00001")
     svc.start(c, reason="price", verbatim="caro")
     customer = find_customer(db_session, ref="C00001")
@@ -76,7 +75,7 @@ def test_accepting_applies_offer_once_with_reference(svc: RetentionService,
 
 
 def test_decline_gives_one_alternative_then_cancels(svc: RetentionService,
-                                                    db_session: Session) -> None:  # noqa: F811
+                                                    db_session: Session) -> None:
     svc.start(conv(db_session, "C00002"), reason="price", verbatim="es muy caro")
     first = svc.decline(conv(db_session, "C00002", stage="offer"))
     assert responses(first) == ["utter_offer_alternative", "utter_offer"]
@@ -93,7 +92,7 @@ def test_decline_gives_one_alternative_then_cancels(svc: RetentionService,
 
 
 def test_firm_cancel_at_once_and_retry_is_idempotent(svc: RetentionService,
-                                                     db_session: Session) -> None:  # noqa: F811
+                                                     db_session: Session) -> None:
     svc.start(conv(db_session, "C00002"), reason=None)
     turn = svc.cancel(conv(db_session, "C00002", stage="ask_reason"))
     assert responses(turn) == ["utter_cancel_confirmed"]
@@ -110,7 +109,7 @@ def cancelled_cases(session: Session) -> int:
 
 
 def test_unsure_first_firm_cancel_asks_once_and_yes_cancels(svc: RetentionService,
-                                                             db_session: Session) -> None:  # noqa: F811
+                                                             db_session: Session) -> None:
     # e.g. an abort command ("cancel that request now") read as cancel_firm at 0.6
     turn = svc.firm_cancel(conv(db_session, "C00002"), confidence=0.6)
     assert responses(turn) == ["utter_confirm_cancel"] and turn.stage == "confirm_cancel"
@@ -122,7 +121,7 @@ def test_unsure_first_firm_cancel_asks_once_and_yes_cancels(svc: RetentionServic
 
 
 def test_unsure_first_firm_cancel_answered_no_changes_nothing(svc: RetentionService,
-                                                              db_session: Session) -> None:  # noqa: F811
+                                                              db_session: Session) -> None:
     svc.firm_cancel(conv(db_session, "C00002"), confidence=0.55)
     turn = svc.decline(conv(db_session, "C00002", stage="confirm_cancel"))
     assert responses(turn) == ["utter_keep_service"]
@@ -133,7 +132,7 @@ def test_unsure_first_firm_cancel_answered_no_changes_nothing(svc: RetentionServ
 
 
 def test_typed_first_firm_cancel_is_read_back_however_sure_the_model_is(
-        svc: RetentionService, db_session: Session) -> None:  # noqa: F811
+        svc: RetentionService, db_session: Session) -> None:
     turn = svc.firm_cancel(conv(db_session, "C00002"), confidence=0.97)
     assert responses(turn) == ["utter_confirm_cancel"] and turn.stage == "confirm_cancel"
     assert cancelled_cases(db_session) == 0
@@ -141,14 +140,14 @@ def test_typed_first_firm_cancel_is_read_back_however_sure_the_model_is(
 
 
 def test_pressed_cancel_button_is_processed_at_once(svc: RetentionService,
-                                                    db_session: Session) -> None:  # noqa: F811
+                                                    db_session: Session) -> None:
     assert responses(svc.firm_cancel(conv(db_session, "C00003"), confidence=1.0)) == ["utter_confirm_cancel"]
     turn = svc.firm_cancel(conv(db_session, "C00002", cid="conv-2"), confidence=1.0, pressed=True)
     assert responses(turn) == ["utter_cancel_confirmed"]
     assert cancelled_cases(db_session) == 1
 
 
-def test_business_can_let_a_sure_first_firm_cancel_through(db_session: Session) -> None:  # noqa: F811
+def test_business_can_let_a_sure_first_firm_cancel_through(db_session: Session) -> None:
     policy = replace(load_policy(), confirm_first_cancel_below=0.7)
     svc = RetentionService(db_session, today=TODAY, policy=policy)
     assert responses(svc.firm_cancel(conv(db_session, "C00003"), confidence=0.6)) == ["utter_confirm_cancel"]
@@ -158,7 +157,7 @@ def test_business_can_let_a_sure_first_firm_cancel_through(db_session: Session) 
 
 
 def test_insisting_inside_a_retention_conversation_never_asks_again(svc: RetentionService,
-                                                                    db_session: Session) -> None:  # noqa: F811
+                                                                    db_session: Session) -> None:
     svc.start(conv(db_session, "C00001"), reason="price", verbatim="caro")
     turn = svc.firm_cancel(conv(db_session, "C00001", stage="offer"), confidence=0.4)
     assert responses(turn) == ["utter_cancel_confirmed"]
@@ -166,14 +165,14 @@ def test_insisting_inside_a_retention_conversation_never_asks_again(svc: Retenti
     assert responses(retry) == ["utter_already_cancelled"]
 
 
-def test_insisting_while_offer_pending_cancels(svc: RetentionService, db_session: Session) -> None:  # noqa: F811
+def test_insisting_while_offer_pending_cancels(svc: RetentionService, db_session: Session) -> None:
     svc.start(conv(db_session, "C00001"), reason="price", verbatim="caro")
     turn = svc.start(conv(db_session, "C00001", stage="offer"))
     assert responses(turn) == ["utter_cancel_confirmed"]
 
 
 def test_unverified_visitor_cannot_cancel_or_accept(svc: RetentionService,
-                                                    db_session: Session) -> None:  # noqa: F811
+                                                    db_session: Session) -> None:
     anon = conv(db_session, None)
     turn = svc.start(anon, reason="price", verbatim="caro")
     assert turn.stage == "verify_ref" and "utter_need_verification" in responses(turn)
@@ -185,7 +184,7 @@ def test_unverified_visitor_cannot_cancel_or_accept(svc: RetentionService,
 
 
 def test_anonymous_just_cancel_it_asks_who_first_then_reads_back_then_cancels(
-        svc: RetentionService, db_session: Session) -> None:  # noqa: F811
+        svc: RetentionService, db_session: Session) -> None:
     asked = svc.firm_cancel(conv(db_session, None), confidence=0.9)
     assert responses(asked) == ["utter_need_verification", "utter_ask_verify_ref"]
     assert asked.slots["pending_request"] == "confirm_cancel"
@@ -201,7 +200,7 @@ def test_anonymous_just_cancel_it_asks_who_first_then_reads_back_then_cancels(
 
 
 def test_anonymous_yes_to_the_read_back_is_processed_right_after_verification(
-        svc: RetentionService, db_session: Session) -> None:  # noqa: F811
+        svc: RetentionService, db_session: Session) -> None:
     identity = svc.accept(conv(db_session, None, stage="confirm_cancel"))
     assert identity.stage == "verify_ref" and "utter_need_verification" in responses(identity)
     verified = conv(db_session, "C00002")
@@ -213,7 +212,7 @@ def test_anonymous_yes_to_the_read_back_is_processed_right_after_verification(
 
 
 def test_anonymous_wish_to_leave_still_gets_the_reason_question_after_verification(
-        svc: RetentionService, db_session: Session) -> None:  # noqa: F811
+        svc: RetentionService, db_session: Session) -> None:
     svc.start(conv(db_session, None), reason=None)
     verified = conv(db_session, "C00002")
     assert not svc.cancel_requested(verified)
@@ -221,7 +220,7 @@ def test_anonymous_wish_to_leave_still_gets_the_reason_question_after_verificati
 
 
 def test_unclear_reason_one_follow_up_then_other_with_words(svc: RetentionService,
-                                                            db_session: Session) -> None:  # noqa: F811
+                                                            db_session: Session) -> None:
     svc.start(conv(db_session, "C00002"))
     first = svc.clarify(conv(db_session, "C00002", stage="ask_reason"), "pues no sé, cosas")
     assert responses(first) == ["utter_ask_reason_again"]
@@ -233,7 +232,7 @@ def test_unclear_reason_one_follow_up_then_other_with_words(svc: RetentionServic
 
 
 def test_unprofitable_customer_gets_no_costly_offer(svc: RetentionService,
-                                                    db_session: Session) -> None:  # noqa: F811
+                                                    db_session: Session) -> None:
     javier = find_customer(db_session, ref="C00003")
     from bot.customers import profile_of
 
@@ -246,7 +245,7 @@ def test_unprofitable_customer_gets_no_costly_offer(svc: RetentionService,
 
 
 def test_reason_without_cancel_wish_is_recognised(svc: RetentionService,
-                                                  db_session: Session) -> None:  # noqa: F811
+                                                  db_session: Session) -> None:
     turn = svc.set_reason(conv(db_session, "C00005"), "service_failure", "la fibra se cae")
     assert responses(turn)[0] == "utter_ack_service_failure"
     case = db_session.scalar(select(RetentionCase))
@@ -254,7 +253,7 @@ def test_reason_without_cancel_wish_is_recognised(svc: RetentionService,
 
 
 def test_low_usage_action_plan_is_written_with_checkins(svc: RetentionService,
-                                                        db_session: Session) -> None:  # noqa: F811
+                                                        db_session: Session) -> None:
     c = conv(db_session, "C00004")
     svc.start(c, reason="low_usage", verbatim="no lo uso")
     case = db_session.scalar(select(RetentionCase))
@@ -273,7 +272,7 @@ def test_low_usage_action_plan_is_written_with_checkins(svc: RetentionService,
 
 
 def test_expired_discount_goes_back_to_list_price(svc: RetentionService,
-                                                  db_session: Session) -> None:  # noqa: F811
+                                                  db_session: Session) -> None:
     svc.start(conv(db_session, "C00001"), reason="price", verbatim="caro")
     svc.accept(conv(db_session, "C00001", stage="offer"))
     sub = find_customer(db_session, ref="C00001").current_subscription
@@ -284,7 +283,7 @@ def test_expired_discount_goes_back_to_list_price(svc: RetentionService,
 
 
 def test_declining_the_only_worthwhile_offer_cancels_without_a_worse_alternative(
-        svc: RetentionService, db_session: Session) -> None:  # noqa: F811
+        svc: RetentionService, db_session: Session) -> None:
     # Lucía (competitor): after the loyalty discount, the other discounts are worth less to her
     # and no other kind fits, so "no" processes the cancellation she asked for: no
     # "I have another option" followed by a cancellation in the same reply.
@@ -294,7 +293,7 @@ def test_declining_the_only_worthwhile_offer_cancels_without_a_worse_alternative
 
 
 def test_a_second_offer_of_the_same_kind_is_never_worse_for_the_customer(
-        svc: RetentionService, db_session: Session) -> None:  # noqa: F811
+        svc: RetentionService, db_session: Session) -> None:
     from bot.offers import customer_benefit
 
     for ref, reason in (("C00002", "price"), ("C00002", "competitor"), ("C00005", "service_failure"),
@@ -310,7 +309,7 @@ def test_a_second_offer_of_the_same_kind_is_never_worse_for_the_customer(
 
 
 def test_a_pause_shorter_than_the_stated_absence_is_not_offered(
-        svc: RetentionService, db_session: Session) -> None:  # noqa: F811
+        svc: RetentionService, db_session: Session) -> None:
     turn = svc.start(conv(db_session, "C00002"), reason="temporary",
                      verbatim="me voy seis meses a trabajar fuera")
     case = db_session.scalar(select(RetentionCase))
@@ -319,7 +318,7 @@ def test_a_pause_shorter_than_the_stated_absence_is_not_offered(
     assert turn.stage in ("offer", "confirm_cancel")
 
 
-def test_the_intent_model_alone_never_cancels(svc: RetentionService, db_session: Session) -> None:  # noqa: F811
+def test_the_intent_model_alone_never_cancels(svc: RetentionService, db_session: Session) -> None:
     # Heard on the phone at the reason question: the model reads "cancel_firm", the words say
     # "no, I'm staying for now" (without commas): nothing may be cancelled.
     svc.start(conv(db_session, "C00003"))
@@ -336,7 +335,7 @@ def test_the_intent_model_alone_never_cancels(svc: RetentionService, db_session:
 
 
 def test_a_customer_already_cancelled_gets_the_confirmation_not_new_offers(
-        svc: RetentionService, db_session: Session) -> None:  # noqa: F811
+        svc: RetentionService, db_session: Session) -> None:
     svc.start(conv(db_session, "C00002", cid="first"), reason="price", verbatim="caro")
     svc.cancel(conv(db_session, "C00002", cid="first"))
     again = svc.start(conv(db_session, "C00002", cid="later-sms"), reason="competitor", verbatim="me voy")

@@ -21,7 +21,7 @@ from bot.sms import (
     SmsRejected,
     SmsSender,
 )
-from tests.twilio_standin import TWILIO_NUMBER, TwilioApiStandIn, module_database
+from tests.support.twilio_standin import TWILIO_NUMBER, TwilioApiStandIn, module_database
 
 LUCIA_ID, JOHN_ID, JAVIER_ID, MARTA_ID, CARLOS_ID, ELENA_ID, EMMA_ID = range(1, 8)
 

@@ -54,7 +54,7 @@ from bot.channels.twilio_sms import (
 from bot.customers import find_customer
 from bot.db import session_scope
 from bot.models import ProcessedMessage, RetentionCase
-from tests.twilio_standin import (
+from tests.support.twilio_standin import (
     PUBLIC_BASE_URL,
     SMS_WEBHOOK,
     ChannelHarness,
@@ -680,7 +680,7 @@ def test_cancel_then_cold_sms_then_yes_reactivates(twilio_stack: TwilioStack, st
     from bot.db import session_factory
     from bot.models import ColdCase
     from bot.sms import SmsSender
-    from tests.twilio_standin import TWILIO_NUMBER, TwilioApiStandIn
+    from tests.support.twilio_standin import TWILIO_NUMBER, TwilioApiStandIn
 
     carlos = "+447700900030"  # C00031: a seeded customer no other test uses, made Spanish and consenting
     with session_scope() as session:

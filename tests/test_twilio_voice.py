@@ -23,7 +23,7 @@ from bot import outbox
 from bot.channels.faults import FAULT_TEXT
 from bot.channels.twilio_common import BotMessage, render_voice, speakable, voice_choice_prompt
 from bot.channels.twilio_voice import TEXTS, TwilioVoiceInput
-from tests.twilio_standin import (
+from tests.support.twilio_standin import (
     AGENT_NUMBER,
     PUBLIC_BASE_URL,
     VOICE_WEBHOOK,

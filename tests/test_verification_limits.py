@@ -22,8 +22,7 @@ from bot.customers import find_customer
 from bot.db import session_factory
 from bot.policy import VerificationPolicy, load_policy
 from bot.verification import Attempt, answer
-from tests.db_fixtures import db_url  # noqa: F401
-from tests.twilio_standin import TwilioApiStandIn, send_sms_through
+from tests.support.twilio_standin import TwilioApiStandIn, send_sms_through
 
 POLICY = VerificationPolicy(max_failures_per_customer=5, max_failures_per_source=10,
                             window=timedelta(minutes=30), lockout=timedelta(minutes=30),
@@ -34,12 +33,12 @@ POSTCODES = ["28013", "08002", "46001", "41001", "50001", "29001", "48001", "150
              "35001"]
 
 
-def customer(db_url: str, ref: str) -> Any:  # noqa: F811
+def customer(db_url: str, ref: str) -> Any:
     with session_factory(db_url)() as session:
         return find_customer(session, ref=ref)
 
 
-def guess(db_url: str, ref: str, postcode: str, source: str, conversation: str,  # noqa: F811
+def guess(db_url: str, ref: str, postcode: str, source: str, conversation: str,
           now: datetime, code_required: bool = False) -> Any:
     with session_factory(db_url)() as session:
         who = Attempt(source=source, conversation_id=conversation, code_required=code_required)
@@ -48,7 +47,7 @@ def guess(db_url: str, ref: str, postcode: str, source: str, conversation: str, 
         return step
 
 
-def test_new_conversations_do_not_reset_the_guesses_of_one_source(db_url: str) -> None:  # noqa: F811
+def test_new_conversations_do_not_reset_the_guesses_of_one_source(db_url: str) -> None:
     """Every postcode tried from one address, a new conversation each time: the right one no
     longer verifies once the address has failed ten times."""
     target = customer(db_url, "C00005")
@@ -63,7 +62,7 @@ def test_new_conversations_do_not_reset_the_guesses_of_one_source(db_url: str) -
     assert step.params["minutes"] == 30
 
 
-def test_one_customer_number_is_locked_whatever_the_source(db_url: str) -> None:  # noqa: F811
+def test_one_customer_number_is_locked_whatever_the_source(db_url: str) -> None:
     """Rotating addresses does not help: five wrong postcodes for one number lock that number,
     and the real customer recovers once the lock-out has passed."""
     target = customer(db_url, "C00003")
@@ -82,7 +81,7 @@ def test_one_customer_number_is_locked_whatever_the_source(db_url: str) -> None:
     assert later.customer_id == target.id and later.responses == ["utter_verified"]
 
 
-def test_right_postcode_then_texted_code_verifies(db_url: str) -> None:  # noqa: F811
+def test_right_postcode_then_texted_code_verifies(db_url: str) -> None:
     john = customer(db_url, "C00002")
     first = guess(db_url, "C00002", john.postcode, "rest:203.0.113.5", "rest-otp", T0,
                   code_required=True)
@@ -106,7 +105,7 @@ def test_right_postcode_then_texted_code_verifies(db_url: str) -> None:  # noqa:
         assert again.customer_id is None, "a code works once"
 
 
-def test_an_expired_code_starts_over(db_url: str) -> None:  # noqa: F811
+def test_an_expired_code_starts_over(db_url: str) -> None:
     john = customer(db_url, "C00002")
     first = guess(db_url, "C00002", john.postcode, "rest:203.0.113.6", "rest-late", T0,
                   code_required=True)
@@ -122,7 +121,7 @@ def test_an_expired_code_starts_over(db_url: str) -> None:  # noqa: F811
 
 
 @pytest.fixture
-def texting(monkeypatch: pytest.MonkeyPatch, db_url: str) -> Iterator[TwilioApiStandIn]:  # noqa: F811
+def texting(monkeypatch: pytest.MonkeyPatch, db_url: str) -> Iterator[TwilioApiStandIn]:
     with TwilioApiStandIn() as standin:
         monkeypatch.setenv("DATABASE_URL", db_url)
         send_sms_through(standin, monkeypatch)
@@ -147,7 +146,7 @@ def run_verify(sender: str, stage: str, text: str, ref: str | None,
 
 
 def test_the_action_texts_the_code_to_the_number_on_file(texting: TwilioApiStandIn,
-                                                         db_url: str) -> None:  # noqa: F811
+                                                         db_url: str) -> None:
     john = customer(db_url, "C00002")
     said, slots = run_verify("rest-otp-action", "verify_postcode", john.postcode, "C00002")
     assert said == ["utter_verify_code_sent"] and slots["retention_stage"] == "verify_code"
@@ -161,7 +160,7 @@ def test_the_action_texts_the_code_to_the_number_on_file(texting: TwilioApiStand
 
 
 def test_no_code_can_be_sent_means_no_verification(texting: TwilioApiStandIn,
-                                                   db_url: str) -> None:  # noqa: F811
+                                                   db_url: str) -> None:
     john = customer(db_url, "C00002")
     texting.fail_number(john.phone, 400, 21610, "Attempt to send to unsubscribed recipient")
     said, slots = run_verify("rest-otp-fail", "verify_postcode", john.postcode, "C00002")

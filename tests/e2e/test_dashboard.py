@@ -23,7 +23,7 @@ from analytics import app as dashboard
 from analytics import demo_data, users
 from analytics import metrics as m
 from bot.db import session_factory
-from tests.db_fixtures import make_database
+from tests.support.db_fixtures import make_database
 
 pytestmark = pytest.mark.e2e
 

@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 from bot.channels import issue_web_token
-from tests.stack import Stack
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -37,7 +37,7 @@ from bot.models import (
     Subscription,
 )
 
-DIALOGUES_DIR = Path(__file__).resolve().parent / "dialogues"
+DIALOGUES_DIR = Path(__file__).resolve().parents[1] / "dialogues"
 CHANNELS = ("web", "rest", "sms", "voice")
 OUTCOMES = ("cancelled", "offer_accepted", "stayed", "undecided", "handoff", "plan_changed",
             "undone", "no_case")
@@ -196,7 +196,7 @@ def run_dialogue(stack: Any, caller: Any, dialogue: Dialogue, phone: str) -> Tra
         finally:
             chat.close()
     elif dialogue.channel == "sms":
-        from tests.twilio_standin import sms_params
+        from tests.support.twilio_standin import sms_params
 
         # An SMS conversation is the customer's number: start it afresh for every dialogue.
         transcript.sender = f"sms-{phone}"
@@ -207,7 +207,7 @@ def run_dialogue(stack: Any, caller: Any, dialogue: Dialogue, phone: str) -> Tra
             root = ET.fromstring(reply.body)
             transcript.exchanges.append((text, [(m.text or "") for m in root.iter("Message")]))
     else:
-        from tests.twilio_standin import call_params
+        from tests.support.twilio_standin import call_params
 
         call_sid = "CA" + uuid.uuid4().hex
         query = ""

@@ -46,7 +46,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, final
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL_DIR = PROJECT_ROOT / "models"
 # the REST channel of credentials.yml (Rasa's RestInput with input hygiene, same webhook path)
 REST_CHANNEL = "bot.channels.rest.PublicRestInput"

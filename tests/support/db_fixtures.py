@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
-
-import pytest
-from sqlalchemy.orm import Session
 
 from bot.db import session_factory, upgrade_database
 from bot.seed import seed
@@ -21,15 +17,3 @@ def make_database(directory: Path, customers: int = 40) -> str:
     return url
 
 
-@pytest.fixture()
-def db_url(tmp_path: Path) -> str:
-    return make_database(tmp_path)
-
-
-@pytest.fixture()
-def db_session(db_url: str) -> Iterator[Session]:
-    session = session_factory(db_url)()
-    try:
-        yield session
-    finally:
-        session.close()

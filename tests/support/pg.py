@@ -23,11 +23,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import create_engine, text
 
 INSTALL_HINT = "install the Debian package: apt-get install -y postgresql"
@@ -152,12 +150,3 @@ class PostgresServer:
         self.stop()
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresServer]:
-    """A PostgreSQL server for the whole test session; fails (never skips) without binaries."""
-    try:
-        server = PostgresServer()
-    except PostgresUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
-    with server:
-        yield server

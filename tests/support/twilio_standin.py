@@ -298,7 +298,7 @@ def call_params(call_sid: str, phone: str, **extra: str) -> dict[str, str]:
 
 @dataclass
 class TwilioStack:
-    stack: Any  # tests.stack.Stack
+    stack: Any  # tests.support.stack.Stack
     auth_token: str
     caller: TwilioWebhookCaller
 
@@ -311,7 +311,7 @@ _SHARED: dict[str, TwilioStack] = {}
 
 def start_twilio_stack() -> TwilioStack:
     """Start the Twilio test stack (see :func:`twilio_stack`)."""
-    from tests.stack import Stack, find_model
+    from tests.support.stack import Stack, find_model
 
     model = find_model()
     if model is None:
@@ -418,7 +418,7 @@ class ChannelHarness:
     async def __aenter__(self) -> ChannelHarness:
         from sanic import Sanic
 
-        from tests.stack import free_ports
+        from tests.support.stack import free_ports
 
         Sanic.test_mode = True
         app = Sanic(f"twilio_harness_{uuid.uuid4().hex[:12]}")
@@ -461,7 +461,7 @@ class ChannelHarness:
 def module_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Body of a module fixture: a migrated, seeded database as the process's
     ``DATABASE_URL`` while the module runs."""
-    from tests.db_fixtures import make_database
+    from tests.support.db_fixtures import make_database
 
     url = make_database(tmp_path_factory.mktemp("twilio-db"))
     with pytest.MonkeyPatch.context() as patch:
