@@ -20,6 +20,9 @@ from bot.models import ActionPlan, ActionPlanCheckin, Customer, RetentionCase, u
 from bot.plans import load_plans
 
 CHECKIN_DAYS = (14, 30, 60)
+#: the two questions of an action plan; while one is asked, every message answers it
+#: (data/rules/action_plan.yml, written by ``python -m bot.answer_rules``)
+PLAN_STAGES = ("plan_goal", "plan_obstacle")
 # The gift is the one the offer promised (``gift_eur`` of the ``action_plan`` offer in
 # data/offers.yml, priced with the case): one definition, shown in the chat and on the plan.
 GIFT_TEXT = {"es": "{amount} € de descuento en tu próxima factura",

@@ -42,6 +42,9 @@ DONT_KNOW = re.compile(
     r"cual es|don'?t know|dont have|no idea|where (do|can) i find|can'?t find|cannot find|"
     r"don'?t remember|forgot)\b")
 MAX_ATTEMPTS = 3
+#: the stages of the identity check; while one is set, every message is an identity answer
+#: (data/rules/identity.yml, written by ``python -m bot.answer_rules``)
+IDENTITY_STAGES = ("verify_ref", "verify_postcode", "verify_code")
 CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
 # "no me ha llegado", "send it again": a new code, once per conversation
 RESEND = re.compile(r"\b(no (me )?(ha )?llega\w*|no (lo )?(he )?recibido|reenv\w*|otra vez|"
