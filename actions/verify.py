@@ -14,11 +14,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import Action, conversation_of, emit, latest_text, service, slots_from
 from actions.handoff import follow_up_if_angry, hand_off, handoff_instead
 from actions.session import identity_slots
-from bot import settings
 from bot.db import session_scope
 from bot.handoff import in_office_hours, now_utc
 from bot.policy import VerificationPolicy, load_policy
-from bot.sms import SmsError, SmsSender
+from bot.sms import SmsError, SmsSender, sms_configured
 from bot.verification import Attempt, IdentityStep, answer, code_sms, void_codes
 
 logger = logging.getLogger(__name__)
@@ -32,9 +31,7 @@ def attempt_of(tracker: Tracker, policy: VerificationPolicy) -> Attempt:
     channel = str(metadata.get("channel") or tracker.get_latest_input_channel() or "rest")
     source = metadata.get("source") if isinstance(metadata.get("source"), str) else None
     mode = policy.one_time_code
-    sms_ready = bool(settings.twilio_account_sid() and settings.twilio_auth_token()
-                     and settings.twilio_number())
-    required = mode == "always" or (mode == "when_sms_configured" and sms_ready)
+    required = mode == "always" or (mode == "when_sms_configured" and sms_configured())
     return Attempt(source=source or f"{channel}:{tracker.sender_id}",
                    conversation_id=tracker.sender_id,
                    code_required=required and channel in ANONYMOUS_CHANNELS,

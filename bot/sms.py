@@ -59,6 +59,21 @@ class SmsConfigError(SmsError):
     """Twilio credentials or the sender number are missing."""
 
 
+def config_problem(account_sid: str | None, auth_token: str | None, from_number: str | None) -> str | None:
+    """What keeps these settings from sending SMS, or None when they can."""
+    if not account_sid or not auth_token:
+        return "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required"
+    if e164(from_number) is None:
+        return "TWILIO_NUMBER must be our Twilio number in E.164 (+34...)"
+    return None
+
+
+def sms_configured() -> bool:
+    """Whether ``SmsSender.from_env()`` can send: the one check, for every caller."""
+    return config_problem(settings.twilio_account_sid(), settings.twilio_auth_token(),
+                          settings.twilio_number()) is None
+
+
 class SmsNotAllowed(SmsError):
     """The customer may not be texted for this purpose (no consent, opted out, no number)."""
 
@@ -184,11 +199,11 @@ class SmsSender:
                  backoff_seconds: float = 0.5, max_backoff_seconds: float = 8.0,
                  timeout_seconds: float = 15.0, client: Client | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-        if not account_sid or not auth_token:
-            raise SmsConfigError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are required")
+        problem = config_problem(account_sid, auth_token, from_number)
+        if problem is not None:
+            raise SmsConfigError(problem)
         sender = e164(from_number)
-        if sender is None:
-            raise SmsConfigError("TWILIO_NUMBER must be our Twilio number in E.164 (+34...)")
+        assert sender is not None  # config_problem checked it
         self.account_sid = account_sid
         self.from_number = sender
         self.max_attempts = max(1, max_attempts)
