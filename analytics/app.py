@@ -67,11 +67,10 @@ from bot.db import database_url, session_factory
 from bot.models import DashboardUser, utcnow
 from bot.offers import SEGMENTS
 from bot.reasons import REASONS
-from bot.settings import persistent_secret
+from bot.settings import PROJECT_ROOT, persistent_secret
 
 logger = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SECRET_FILE = PROJECT_ROOT / "var" / "analytics_secret"
 DEFAULT_PORT = 8050
 DEFAULT_HOST = "127.0.0.1"

@@ -111,8 +111,8 @@ from bot.models import (
 )
 from bot.offers import SEGMENTS
 from bot.reasons import REASONS
+from bot.settings import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TRACKER_DB_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'tracker.db'}"
 
 REAL_SAVE_DAYS = 30
@@ -120,7 +120,6 @@ REVENUE_HORIZON_MONTHS = 12
 DEFAULT_RANGE_DAYS = 182  # the dashboard's default view: the last 26 weeks
 CASE_STATUSES: tuple[str, ...] = ("open", "retained", "cancelled", "handed_off", "abandoned")
 CHANNELS: tuple[str, ...] = ("web", "rest", "sms", "voice")
-LANGUAGES: tuple[str, ...] = ("es", "en")
 COLD_WAITING: tuple[str, ...] = ("cooling", "waiting_fix", "due", "claimed")
 COLD_RESOLVED: tuple[str, ...] = ("won_back", "declined", "no_answer")
 TICKET_STATUSES: tuple[str, ...] = ("waiting", "in_progress", "callback", "resolved")

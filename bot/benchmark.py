@@ -22,8 +22,9 @@ from pathlib import Path
 
 from bot.nlu_eval import SHARED_EVAL, evaluate, load_holdout, load_shared, parser_predict
 from bot.nlu_model import Parser
+from bot.settings import PROJECT_ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = PROJECT_ROOT
 RASA = str(Path(sys.executable).parent / "rasa")
 PIPELINES = {"chosen (config.yml)": ROOT / "config.yml",
              "USE only (chosen before)": ROOT / "benchmarks" / "use_only_config.yml",

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from bot.settings import PROJECT_ROOT
 
 
 class ConfigError(ValueError):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Optional
 
-SUPPORTED = ("es", "en")
+LANGUAGES: tuple[str, ...] = ("es", "en")  # the languages the assistant speaks, first the default
 
 # Frequent words that are unambiguous between Spanish and English (SMS shorthand included).
 _ES = set("""
@@ -97,9 +97,9 @@ def detect(text: str) -> Detection:
         top = values[0]
         code = _LINGUA_CODES.get(top.language.name)
         # A foreign language wins only when the lexicon finds (almost) no Spanish or English.
-        if code not in SUPPORTED and top.value >= 0.6 and lexicon_total <= 1:
+        if code not in LANGUAGES and top.value >= 0.6 and lexicon_total <= 1:
             return Detection(None, float(top.value), other=code)
-        if code in SUPPORTED and top.value >= 0.75 and (lexicon_total == 0 or (
+        if code in LANGUAGES and top.value >= 0.75 and (lexicon_total == 0 or (
                 (code == "es") == (es_hits >= en_hits))):
             return Detection(code, float(top.value))
 

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from bot.language import pick
+from bot.settings import PROJECT_ROOT
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_MODEL_DIR = PROJECT_ROOT / "models"
 CANCEL_INTENTS = ("cancel", "cancel_firm")
 
 

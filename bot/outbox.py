@@ -31,7 +31,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from bot.settings import PROJECT_ROOT
+
 DEFAULT_PATH = PROJECT_ROOT / "var" / "outbox.db"
 KINDS = ("action", "unserved")
 PENDING, APPLIED, FAILED = "pending", "applied", "failed"

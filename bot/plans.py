@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.config_errors import PROJECT_ROOT, ConfigError, read_yaml
+from bot.language import LANGUAGES
 
 DEFAULT_PLANS = PROJECT_ROOT / "data" / "plans.yml"
-LANGUAGES: tuple[str, ...] = ("es", "en")
 CENT = Decimal("0.01")
 
 # What each kind of plan includes; used to keep up/downgrades sensible.

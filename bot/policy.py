@@ -13,8 +13,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.config_errors import ConfigError, read_yaml
 from bot.reasons import REASONS
+from bot.settings import PROJECT_ROOT
 
-DEFAULT_POLICY = Path(__file__).resolve().parent.parent / "data" / "retention.yml"
+DEFAULT_POLICY = PROJECT_ROOT / "data" / "retention.yml"
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 

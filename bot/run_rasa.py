@@ -17,11 +17,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
-from bot.settings import action_server_token, persistent_secret, protect_data_files
+from bot.settings import PROJECT_ROOT, action_server_token, persistent_secret, protect_data_files
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TOKEN_FILE = PROJECT_ROOT / "var" / "rasa_api_token"
 
 

@@ -33,6 +33,7 @@ from urllib.parse import urlencode, urlsplit
 from aiohttp import web
 
 from bot.channels import issue_web_token
+from bot.language import LANGUAGES
 from bot.plan_page import plan_page
 from bot.settings import (
     PROJECT_ROOT,
@@ -47,7 +48,6 @@ from bot.settings import (
 logger = logging.getLogger(__name__)
 
 WEBCHAT_JS = PROJECT_ROOT / "web" / "node_modules" / "rasa-webchat" / "lib" / "index.js"
-LANGUAGES: tuple[str, ...] = ("es", "en")
 DEFAULT_LANGUAGE = "es"
 DEMO_CUSTOMERS = 7
 # The hand-made personas of ``bot.seed.PERSONAS`` (the first seeded customers): the only ones a

@@ -51,13 +51,13 @@ from bot.channels import safe_text
 from bot.channels.rest import SERVER_OWNED_KEYS
 from bot.customers import find_customer
 from bot.db import session_scope
+from bot.language import LANGUAGES
 from bot.models import ProcessedMessage
 
 logger = logging.getLogger(__name__)
 
 SMS_SEGMENT_CHARS = 1600  # Twilio's limit for one message body
 MAX_INBOUND_CHARS = 2000
-LANGUAGES = ("es", "en")
 DEFAULT_LANGUAGE = "es"
 
 HANDOFF_KEY = "handoff"
