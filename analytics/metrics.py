@@ -110,6 +110,7 @@ from bot.models import (
     utcnow,
 )
 from bot.offers import SEGMENTS
+from bot.privacy import mask_email, mask_phone
 from bot.reasons import REASONS
 from bot.settings import PROJECT_ROOT
 
@@ -1346,26 +1347,6 @@ def handoff_queue(session: Session, filters: Filters | None = None, *, as_of: da
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"(?<![\w+])\+?\d[\d .\-()]{6,}\d(?!\w)")
-
-
-def mask_phone(phone: str | None) -> str:
-    """"+447700900123" -> "•••••••••123": the last three digits, enough to recognise, not to call."""
-    if not phone:
-        return ""
-    digits = [ch for ch in phone if ch.isdigit()]
-    if len(digits) <= 5:
-        return "•" * len(digits)
-    return "•" * (len(digits) - 3) + "".join(digits[-3:])
-
-
-def mask_email(email: str | None) -> str:
-    """"lucia.garcia.1@example.com" -> "l•••@example.com"."""
-    if not email:
-        return ""
-    local, at, domain = email.partition("@")
-    if not at:
-        return "•••"
-    return f"{local[:1]}•••@{domain}"
 
 
 def redact_contacts(text: str | None) -> str:

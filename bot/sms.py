@@ -39,10 +39,11 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from bot import settings
-from bot.channels.twilio_common import e164, mask_phone, plain_text, split_segments
+from bot.channels.twilio_common import e164, plain_text, split_segments
 from bot.customers import find_customer
 from bot.db import session_scope
 from bot.models import utcnow
+from bot.privacy import mask_phone
 
 logger = logging.getLogger(__name__)
 

@@ -53,6 +53,7 @@ from bot.customers import find_customer
 from bot.db import session_scope
 from bot.language import LANGUAGES
 from bot.models import ProcessedMessage
+from bot.privacy import mask_phone  # noqa: F401 - re-exported for the channels
 
 logger = logging.getLogger(__name__)
 
@@ -143,13 +144,6 @@ def e164(value: str | None) -> str | None:
         value = value.split(":", 1)[1]
     value = value.replace(" ", "")
     return value if E164_RE.match(value) else None
-
-
-def mask_phone(phone: str | None) -> str:
-    """The number for logs: only its last four digits are shown."""
-    if not phone:
-        return "unknown"
-    return "*" * max(len(phone) - 4, 0) + phone[-4:]
 
 
 def server_metadata(channel: str, phone: str | None, verified: bool,
