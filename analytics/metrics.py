@@ -113,6 +113,7 @@ from bot.offers import SEGMENTS
 from bot.privacy import mask_email, mask_phone
 from bot.reasons import REASONS
 from bot.settings import PROJECT_ROOT
+from bot.spreadsheet import defused
 
 DEFAULT_TRACKER_DB_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'tracker.db'}"
 
@@ -1418,8 +1419,6 @@ def _cell(value: Any, kind: str, show_contacts: bool) -> Any:
     return str(value)
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"^[+-]?\d[\d .]*$")
 
 
 def _csv_value(value: Any, kind: str) -> Any:
@@ -1428,9 +1427,7 @@ def _csv_value(value: Any, kind: str) -> Any:
         return ""
     if kind == "money":
         return f"{value:.2f}"
-    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.match(value):
-        return "'" + value
-    return value
+    return defused(value)
 
 
 def kpi_rows(d: Dashboard) -> list[dict[str, Any]]:

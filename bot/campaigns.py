@@ -76,6 +76,7 @@ from bot.periodic import every_error, repeat
 from bot.plans import LANGUAGES, file_stamp
 from bot.policy import Policy, load_policy
 from bot.reasons import REASONS
+from bot.spreadsheet import defused
 
 if TYPE_CHECKING:
     from bot.sms import SmsSender
@@ -1022,11 +1023,6 @@ CSV_COLUMNS = ("cold_case_id", "customer_ref", "name", "phone", "language", "rea
                "due_on")
 
 
-def _cell(value: str) -> str:
-    """Text cells that a spreadsheet would run as a formula get a leading apostrophe."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def export_due_csv(session: Session, path_or_file: str | Path | IO[str], today: date,
                    policy: Policy | None = None, config: CampaignConfig | None = None,
                    catalogue: Catalogue | None = None) -> int:
@@ -1050,8 +1046,8 @@ def export_due_csv(session: Session, path_or_file: str | Path | IO[str], today: 
             logger.info("Cold case #%s left out of the export: %s.", cold.id, why)
             continue
         language = message_language(case, customer)
-        rows.append([str(cold.id), customer.ref, _cell(customer.full_name), customer.phone or "", language,
-                     cold.reason, offer.offer_id, _cell(offer.describe(language)), cold.due_on.isoformat()])
+        rows.append([str(cold.id), customer.ref, defused(customer.full_name), customer.phone or "", language,
+                     cold.reason, offer.offer_id, defused(offer.describe(language)), cold.due_on.isoformat()])
 
     def write(fh: IO[str]) -> None:
         writer = csv.writer(fh)

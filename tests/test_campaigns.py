@@ -60,6 +60,7 @@ from bot.policy import Policy, load_policy
 from bot.reasons import REASONS
 from bot.retention import Conversation, RetentionService
 from bot.sms import SmsSender
+from bot.spreadsheet import defused
 from tests.support.twilio_standin import TWILIO_NUMBER, TwilioApiStandIn, send_sms_through
 
 CANCEL_DAY = date(2026, 11, 24)
@@ -613,8 +614,9 @@ def test_export_due_csv(db_session: Session, db_url: str, tmp_path: Path,
 
 
 def test_csv_cells_that_look_like_formulas_are_neutralised() -> None:
-    assert campaigns._cell("=1+1") == "'=1+1" and campaigns._cell("@SUM(A1)") == "'@SUM(A1)"
-    assert campaigns._cell("Lucía") == "Lucía"
+    assert defused("=1+1") == "'=1+1" and defused("@SUM(A1)") == "'@SUM(A1)"
+    assert defused("-3.5") == "-3.5" and defused("+34 600 000 000") == "+34 600 000 000"  # data stays data
+    assert defused("Lucía") == "Lucía"
 
 
 # --- the whole path: cancel -> cold SMS -> "sí" -> reactivated --------------------------------
