@@ -92,6 +92,25 @@ def catalogue() -> Catalogue:
     return load_catalogue()
 
 
+def message_source(tracker: Tracker) -> str:
+    """Where the latest message came from, as its channel saw it (``rest:<ip>``, ``sms:<number>``)."""
+    metadata = (tracker.latest_message or {}).get("metadata") or {}
+    source = metadata.get("source")
+    if isinstance(source, str):
+        return source
+    channel = str(metadata.get("channel") or tracker.get_latest_input_channel() or "rest")
+    return f"{channel}:{tracker.sender_id}"
+
+
+def still_verified(tracker: Tracker) -> bool:
+    """A conversation id is not a credential: an identity check passed from one source does not
+    carry over to a message from another (a REST sender or a web session id someone else sends)."""
+    if not tracker.get_slot("verified"):
+        return False
+    bound = tracker.get_slot("verified_source")
+    return bound is None or bound == message_source(tracker)
+
+
 def conversation_of(tracker: Tracker) -> Conversation:
     customer_id = tracker.get_slot("customer_id")
     return Conversation(
@@ -99,7 +118,7 @@ def conversation_of(tracker: Tracker) -> Conversation:
         language=tracker.get_slot("language") or "es",
         channel=tracker.get_slot("channel") or tracker.get_latest_input_channel() or "web",
         customer_id=int(customer_id) if customer_id is not None else None,
-        verified=bool(tracker.get_slot("verified")),
+        verified=still_verified(tracker),
         stage=tracker.get_slot("retention_stage"),
         pending=tracker.get_slot("pending_request"),
         plan_change_to=tracker.get_slot("plan_change_to"),

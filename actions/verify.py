@@ -11,7 +11,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import Action, conversation_of, emit, latest_text, service, slots_from
+from actions.common import Action, conversation_of, emit, latest_text, message_source, service, slots_from
 from actions.handoff import follow_up_if_angry, hand_off, handoff_instead
 from actions.session import identity_slots
 from bot.db import session_scope
@@ -29,10 +29,9 @@ def attempt_of(tracker: Tracker, policy: VerificationPolicy) -> Attempt:
     code must follow the postcode."""
     metadata = (tracker.latest_message or {}).get("metadata") or {}
     channel = str(metadata.get("channel") or tracker.get_latest_input_channel() or "rest")
-    source = metadata.get("source") if isinstance(metadata.get("source"), str) else None
     mode = policy.one_time_code
     required = mode == "always" or (mode == "when_sms_configured" and sms_configured())
-    return Attempt(source=source or f"{channel}:{tracker.sender_id}",
+    return Attempt(source=message_source(tracker),
                    conversation_id=tracker.sender_id,
                    code_required=required and channel in ANONYMOUS_CHANNELS,
                    language=tracker.get_slot("language") or "es")
@@ -80,6 +79,7 @@ class ActionVerifyIdentity(Action):
             profile = identity_slots({"customer_ref": step.ref, "authenticated": True,
                                       "language": conv.language})
             events += slots_from(profile)
+            events.append(SlotSet("verified_source", who.source))
             verified = replace(conv, customer_id=step.customer_id, verified=True, stage=None)
             # A visitor who asked to cancel at once is let go, whatever the account's value.
             if not svc.cancel_requested(verified) and not conv.pending and handoff_instead(

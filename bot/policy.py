@@ -52,6 +52,8 @@ class VerificationPolicy:
     one_time_code: str = "when_sms_configured"
     code_ttl: timedelta = timedelta(minutes=10)
     code_max_attempts: int = 3
+    #: codes texted to one customer within ``window``, across conversations (no SMS bombing)
+    max_codes_per_customer: int = 3
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,7 @@ def _verification(path: Path, raw: Any) -> VerificationPolicy:
                                         default.max_failures_per_customer, 100),
         max_failures_per_source=count("max_failures_per_source", default.max_failures_per_source,
                                       1000),
+        max_codes_per_customer=count("max_codes_per_customer", default.max_codes_per_customer, 100),
         window=minutes("window_minutes", default.window),
         lockout=minutes("lockout_minutes", default.lockout),
         one_time_code=mode,

@@ -28,6 +28,18 @@ def _env(name: str) -> str | None:
     return value.strip() if value and value.strip() else None
 
 
+def action_timeout_seconds() -> float:
+    """Seconds Rasa waits for one action (``ACTION_TIMEOUT_SECONDS``, 30; Rasa's own is 300).
+
+    Past it the customer hears the technical-problem reply and the message is kept for a person
+    (``bot.channels.faults``), instead of every conversation of that action server hanging.
+    """
+    try:
+        return max(1.0, float(_env("ACTION_TIMEOUT_SECONDS") or 30))
+    except ValueError:
+        return 30.0
+
+
 def _env_int(name: str, default: int) -> int:
     value = _env(name)
     if value is None:

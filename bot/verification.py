@@ -197,6 +197,13 @@ def _send_code(session: Session, who: Attempt, customer: Customer, ref: Optional
     if not customer.phone:
         return IdentityStep(responses=["utter_verify_code_unavailable"], stage=None,
                             attempts=attempts, failed=True)
+    sent = session.execute(select(func.count(), func.min(VerificationCode.created_at)).where(
+        VerificationCode.customer_id == customer.id,
+        VerificationCode.created_at > now - policy.window)).one()
+    if sent[0] >= policy.max_codes_per_customer:  # whoever asks, the phone is not flooded
+        minutes = max(1, int((sent[1] + policy.window - now + timedelta(seconds=59)).total_seconds() // 60))
+        return IdentityStep(responses=["utter_verify_code_limit"], stage=None, attempts=attempts,
+                            failed=True, params={"minutes": minutes})
     void_codes(session, who.conversation_id, now)
     code = f"{secrets.randbelow(10 ** 6):06d}"
     session.add(VerificationCode(customer_id=customer.id, conversation_id=who.conversation_id,

@@ -4,11 +4,15 @@
   tracker store exits the process on that ``ValueError``: one request stopped the server;
 * the same character in the text made the NLU raise: an empty 200 and a lost message;
 * a REST ``sender`` of ``sms-<number>`` continued that customer's SMS conversation, with its
-  verified identity.
+  verified identity;
+* (second probe) callers without a ``sender`` all shared Rasa's ``default`` conversation; a
+  verified conversation was anyone's who sent the same id from elsewhere; metadata had no size
+  limit (50 MB stored with every event).
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import sqlite3
 import urllib.error
@@ -32,6 +36,23 @@ def post_raw(stack: Stack, body: bytes) -> tuple[int, str]:
             return resp.status, resp.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode("utf-8", "replace")
+
+
+def post_from(stack: Stack, address: str, payload: dict[str, Any]) -> tuple[int, Any]:
+    """A REST request from another loopback address (a different caller, as the server sees it)."""
+    port = int(stack.rasa_url.rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=90, source_address=(address, 0))
+    try:
+        conn.request("POST", "/webhooks/rest/webhook", body=json.dumps(payload),
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read() or b"null")
+    finally:
+        conn.close()
+
+
+def said(replies: Any) -> str:
+    return " / ".join(r.get("text") or "" for r in replies or [])
 
 
 def alive(stack: Stack) -> bool:
@@ -90,3 +111,40 @@ def test_rest_cannot_continue_a_customers_sms_conversation(twilio_stack: TwilioS
             (f"sms-{JOHN_PHONE}",))]
     assert f"rest-sms-{JOHN_PHONE}" in senders
     assert "quiero darme de baja ya" not in sms_said, "the SMS conversation never saw it"
+
+
+def test_a_request_without_sender_is_refused_not_put_in_a_shared_conversation(stack: Stack) -> None:
+    status, body = post_raw(stack, json.dumps({"message": "quiero darme de baja"}).encode())
+    assert status == 400 and "sender" in body
+    with sqlite3.connect(stack.tracker_db) as conn:
+        assert conn.execute("SELECT count(*) FROM events WHERE sender_id IN ('default', 'rest-default')"
+                            ).fetchone() == (0,)
+
+
+def test_metadata_over_the_cap_is_refused_and_not_stored(stack: Stack) -> None:
+    payload = {"sender": "big-metadata", "message": "hola", "metadata": {"x": "y" * 20_000}}
+    status, body = post_raw(stack, json.dumps(payload).encode())
+    assert status == 413 and "metadata" in body
+    with sqlite3.connect(stack.tracker_db) as conn:
+        assert conn.execute("SELECT count(*) FROM events WHERE sender_id = 'rest-big-metadata'").fetchone() == (0,)
+    assert stack.rest("small-metadata", "hola", metadata={"page": "/baja"}), "normal metadata still works"
+
+
+def test_a_verified_rest_conversation_is_not_anyones_who_sends_its_id(stack: Stack) -> None:
+    sender = "bound-to-its-caller"
+    for text_ in ("quiero darme de baja", "C00005", "50001"):
+        status, replies = post_from(stack, "127.0.0.1", {"sender": sender, "message": text_})
+        assert status == 200
+    assert "Carlos" in said(replies), said(replies)  # verified: greeted by name
+    # someone else sends the same id from another address: asked who they are, nothing changes
+    status, replies = post_from(stack, "127.0.0.2", {"sender": sender, "message": "no, cancélalo ya"})
+    assert status == 200
+    assert "número de cliente" in said(replies), said(replies)
+    engine = create_engine(stack.env["DATABASE_URL"])
+    with engine.connect() as conn:
+        statuses = conn.execute(text("SELECT status FROM retention_cases WHERE conversation_id = :c"),
+                                {"c": "rest-" + sender}).scalars().all()
+        confirmations = conn.execute(text(
+            "SELECT count(*) FROM retention_cases WHERE conversation_id = :c AND status = 'cancelled'"),
+            {"c": "rest-" + sender}).scalar_one()
+    assert statuses and confirmations == 0, statuses

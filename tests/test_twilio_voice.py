@@ -327,6 +327,23 @@ async def test_unanswered_transfer_of_a_handed_off_call_ends_politely(twilio_db:
         assert [child.tag for child in quiet] == ["Say", "Hangup"]
 
 
+async def test_a_call_whose_number_failed_attestation_is_not_the_customer(twilio_db: str) -> None:
+    """Caller ID can be spoofed: when the carrier says so (STIR/SHAKEN failed), the number proves
+    nothing and the caller goes through the identity check like an anonymous visitor."""
+    async with ChannelHarness(channel(), scripted({}), TOKEN, PUBLIC_BASE_URL) as harness:
+        spoofed = Call(harness, CARLOS)
+        await spoofed.post("", StirVerstat="TN-Validation-Failed-A")
+        await spoofed.say("quiero darme de baja")
+        attested = Call(harness, CARLOS)
+        await attested.post("", StirVerstat="TN-Validation-Passed-A")
+        plain = Call(harness, CARLOS)
+        await plain.start()
+    by_call = {m.sender_id: m.metadata["phone_verified"] for m in harness.received}
+    assert by_call[f"voice-{spoofed.sid}"] is False
+    assert by_call[f"voice-{attested.sid}"] is True
+    assert by_call[f"voice-{plain.sid}"] is True  # no attestation: trust_caller_id (the default) decides
+
+
 async def test_dial_result_of_an_unknown_call_starts_afresh(twilio_db: str) -> None:
     """A signed ``?dial=1`` for a call this server never transferred claims no noted case."""
     async with ChannelHarness(channel(), scripted({}), TOKEN, PUBLIC_BASE_URL) as harness:

@@ -105,6 +105,22 @@ def test_right_postcode_then_texted_code_verifies(db_url: str) -> None:
         assert again.customer_id is None, "a code works once"
 
 
+def test_codes_texted_to_one_customer_are_capped_whoever_asks(db_url: str) -> None:
+    """Whoever knows a customer number and postcode cannot flood that phone: after three codes in
+    the window no fourth is texted, from any address, until the window has passed."""
+    john = customer(db_url, "C00002")
+    sent = [guess(db_url, "C00002", john.postcode, f"rest:198.51.100.{i}", f"rest-bomb-{i}",
+                  T0 + timedelta(minutes=i), code_required=True) for i in range(3)]
+    assert all(step.code for step in sent)
+    fourth = guess(db_url, "C00002", john.postcode, "web:192.0.2.50", "web-anon-bomb",
+                   T0 + timedelta(minutes=4), code_required=True)
+    assert fourth.code is None and fourth.customer_id is None
+    assert fourth.responses == ["utter_verify_code_limit"] and fourth.params["minutes"] == 26
+    later = guess(db_url, "C00002", john.postcode, "web:192.0.2.50", "web-anon-bomb-2",
+                  T0 + timedelta(minutes=31), code_required=True)
+    assert later.code is not None, "the customer can get a code again after the window"
+
+
 def test_an_expired_code_starts_over(db_url: str) -> None:
     john = customer(db_url, "C00002")
     first = guess(db_url, "C00002", john.postcode, "rest:203.0.113.6", "rest-late", T0,

@@ -26,7 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
-from bot import outbox
+from bot import outbox, settings
 
 logger = logging.getLogger(__name__)
 
@@ -177,10 +177,11 @@ def _remote_action_run(original: Callable[..., Awaitable[Any]]) -> Callable[...,
         from rasa.shared.exceptions import RasaException
 
         try:
-            return await original(self, output_channel, nlg, tracker, domain)
+            return await asyncio.wait_for(original(self, output_channel, nlg, tracker, domain),
+                                          settings.action_timeout_seconds())
         except ActionExecutionRejection:
             raise
-        except RasaException as exc:
+        except (RasaException, asyncio.TimeoutError) as exc:  # down, failing, or hanging
             if self.name() == "action_session_start":
                 # the session still starts (Rasa's own default); the customer's message is
                 # answered, or kept, by the action that fails next

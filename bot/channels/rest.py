@@ -27,6 +27,7 @@ SERVER_OWNED_KEYS = frozenset({"channel", "customer_ref", "authenticated", "cust
 CONVERSATION_PREFIX = "rest-"
 MAX_MESSAGE_CHARS = 2000
 MAX_SENDER_CHARS = 128
+MAX_METADATA_CHARS = 8000  # client metadata as JSON; more is refused (it is stored with every event)
 
 
 def public_metadata(raw: Any, channel: str, source: str | None = None) -> Dict[Text, Any]:
@@ -75,9 +76,15 @@ class PublicRestInput(RestInput):
                                       '{"sender": "...", "message": "..."}'}, status=400)
             if not isinstance(body, dict):
                 return response.json({"error": "the body must be a JSON object"}, status=400)
-            message, sender = body.get("message"), body.get("sender", "default")
+            message, sender = body.get("message"), body.get("sender")
             if message is not None and not isinstance(message, str):
                 return response.json({"error": "'message' must be a string"}, status=400)
+            if sender is None:  # Rasa's "default" would be one conversation shared by every caller
+                return response.json({"error": "'sender' is required: an id the client keeps for "
+                                      "the whole conversation, e.g. a random UUID"}, status=400)
+            if len(json.dumps(body.get("metadata"), ensure_ascii=False)) > MAX_METADATA_CHARS:
+                return response.json({"error": f"'metadata' is over {MAX_METADATA_CHARS} characters "
+                                      "as JSON"}, status=413)
             if not valid_client_id(sender) or len(sender) > MAX_SENDER_CHARS - 5:
                 return response.json({"error": "'sender' must be 1 to 123 characters: letters, "
                                       "digits and . _ - : @ + ="}, status=400)

@@ -143,6 +143,8 @@ class CallState:
     language: str
     said: list[str] = field(default_factory=list)
     choices: list[Choice] = field(default_factory=list)
+    #: the carrier's STIR/SHAKEN verdict on the caller's number, as first reported for the call
+    stir_verstat: str | None = None
 
 
 def twiml_reply(xml: str) -> HTTPResponse:
@@ -154,6 +156,22 @@ def _int_arg(request: Request, name: str) -> int:
         return max(0, int(request.args.get(name, "0")))
     except (TypeError, ValueError):
         return 0
+
+
+def caller_vouched_for(phone: str | None, stir_verstat: str | None, trust_caller_id: bool) -> bool:
+    """Whether the caller's number identifies the customer without the identity check.
+
+    STIR/SHAKEN (``StirVerstat``) decides when the carrier attested the call: a full attestation
+    ("TN-Validation-Passed-A") vouches for the number, a failed one ("TN-Validation-Failed...":
+    the number is likely spoofed) never does, whatever ``trust_caller_id`` says. Without an
+    attestation (most calls outside the US) ``trust_caller_id`` decides.
+    """
+    if phone is None:
+        return False
+    verstat = (stir_verstat or "").strip()
+    if verstat.startswith("TN-Validation-Failed"):
+        return False
+    return trust_caller_id or verstat.startswith("TN-Validation-Passed-A")
 
 
 class TwilioVoiceInput(InputChannel):
@@ -316,9 +334,9 @@ class TwilioVoiceInput(InputChannel):
             return self._reprompt(request, state, turn + 1, 0, heard=True)
 
         collector = CollectingOutput(self.name())
-        verified = phone is not None and (
-            self.trust_caller_id
-            or (params.first("StirVerstat") or "").startswith("TN-Validation-Passed-A"))
+        if state.stir_verstat is None and params.first("StirVerstat"):
+            state.stir_verstat = params.first("StirVerstat")
+        verified = caller_vouched_for(phone, state.stir_verstat, self.trust_caller_id)
         metadata = server_metadata(CHANNEL, phone, verified, extra={"twilio_call_sid": call_sid})
         try:
             await on_new_message(UserMessage(text, collector, sender_id,

@@ -41,7 +41,7 @@ from socketio import AsyncServer
 from socketio.exceptions import ConnectionRefusedError as SocketIOConnectionRefused
 
 from bot.channels import InvalidWebToken, engineio_guard, faults, safe_text, verify_web_token
-from bot.channels.rest import MAX_MESSAGE_CHARS, SERVER_OWNED_KEYS
+from bot.channels.rest import MAX_MESSAGE_CHARS, MAX_METADATA_CHARS, SERVER_OWNED_KEYS
 from bot.settings import web_jwt_secret
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,6 @@ CHANNEL_NAME = "web"
 # Identity keys only the server may set (plus every key the REST channel treats as such).
 RESERVED_METADATA_KEYS = frozenset({"channel", "customer_ref", "authenticated"}) | SERVER_OWNED_KEYS
 DEFAULT_MAX_MESSAGE_CHARS = MAX_MESSAGE_CHARS  # the same cap as the REST channel
-MAX_METADATA_CHARS = 8000
 SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")  # \Z: no trailing newline
 
 
