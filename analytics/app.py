@@ -56,7 +56,7 @@ import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, dash_table, dcc, html
 from dash.exceptions import DependencyException, PreventUpdate
 from flask import Flask, Response, current_app, g, has_request_context, redirect, request, session
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
@@ -64,7 +64,7 @@ from analytics import agent as agent_desk
 from analytics import auth, callback_guard, transcript
 from analytics import metrics as m
 from bot.db import database_url, session_factory
-from bot.models import DashboardUser, utcnow
+from bot.models import DashboardUser, HandoffTicket, utcnow
 from bot.offers import SEGMENTS
 from bot.reasons import REASONS
 from bot.settings import PROJECT_ROOT, persistent_secret
@@ -476,8 +476,17 @@ def conversation_view(conversation_id: str) -> Response:
     if not lines:
         return Response("no such conversation\n", status=404, mimetype="text/plain")
     user = current_user()
-    mask = (lambda text: text) if user is not None and user.can_see_contact else m.redact_contacts
-    return Response(transcript.render(conversation_id, lines, mask), mimetype="text/html")
+    if user is None or (not user.is_supervisor and not _has_ticket(conversation_id)):
+        # agents read the conversations handed to a person, not every customer's
+        return Response("no such conversation\n", status=404, mimetype="text/plain")
+    mask = (lambda text: text) if user.can_see_contact else m.redact_contacts
+    return Response(transcript.render(mask(conversation_id), lines, mask), mimetype="text/html")
+
+
+def _has_ticket(conversation_id: str) -> bool:
+    with _state().session() as session:
+        return session.scalar(select(func.count()).select_from(HandoffTicket).where(
+            HandoffTicket.conversation_id == conversation_id)) > 0
 
 
 def export(name: str) -> Response:

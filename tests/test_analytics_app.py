@@ -351,15 +351,20 @@ def test_users_cli(db: tuple[str, str], monkeypatch: pytest.MonkeyPatch, capsys:
 def test_ticket_transcript_link_opens_the_conversation(app: Any, client: FlaskClient, db: tuple[str, str]) -> None:
     """The link in every handoff ticket (/conversations/<id>) shows what was said, to agents too."""
     from analytics import demo_data
+    from bot.handoff import open_ticket
     from bot.models import HandoffTicket
 
     tracker = demo_data.writable_tracker(db[1])
     demo_data.write_events(tracker, [
         ("sms-transcript-1", "user", 1764000000.0, "cancel", None,
          '{"text": "quiero darme de baja, llamadme al +447700900123"}'),
-        ("sms-transcript-1", "bot", 1764000001.0, None, None, '{"text": "Siento que estés pensando en dejarnos."}')])
+        ("sms-transcript-1", "bot", 1764000001.0, None, None, '{"text": "Siento que estés pensando en dejarnos."}'),
+        ("rest-no-ticket", "user", 1764000002.0, "cancel", None, '{"text": "soy Lucía, cancela lo mío"}')])
     tracker.dispose()
     with session_factory(db[0])() as s:
+        open_ticket(s, conversation_id="sms-transcript-1", trigger="asked", channel="sms", language="es",
+                    verbatim="quiero darme de baja", customer_id=None, case=None)
+        s.commit()
         ticket = s.scalars(select(HandoffTicket)).first()
         link = ticket.summary.get("transcript") if ticket is not None else None
     if link:  # the demo tickets link to their own conversation path
@@ -371,5 +376,7 @@ def test_ticket_transcript_link_opens_the_conversation(app: Any, client: FlaskCl
     assert "quiero darme de baja" in body and "Siento que est" in body
     assert "+447700900123" not in body  # an agent without contact rights sees the number masked
     assert client.get("/conversations/nobody-here").status_code == 404
+    # a conversation no one handed to a person is not an agent's to read (found by the second probe)
+    assert client.get("/conversations/rest-no-ticket").status_code == 404
     client.post("/logout")
     assert client.get("/conversations/sms-transcript-1").status_code in (302, 401)
