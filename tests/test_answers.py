@@ -41,6 +41,9 @@ CASES = [
     (OFFER, "bueno, me lo pienso y ya os digo, de momento sigo", Answer.STAY),
     (OFFER, "I'll stay as I am", Answer.STAY),
     (OFFER, "vale, pero me lo pienso", Answer.UNDECIDED), (OFFER, "let me think about it", Answer.UNDECIDED),
+    # a "yes, but" that trails off is not a yes (found walking the website chat)
+    (OFFER, "vale, pero...", Answer.UNDECIDED), (OFFER, "ok but", Answer.UNDECIDED),
+    (OFFER, "fine, but I want it in writing", Answer.YES),
     (OFFER, "quiero hablar con una persona", Answer.HUMAN),
     (OFFER, "solo quiero quitar el móvil, la fibra me la quedo", Answer.PARTIAL),
     # the reason question

@@ -370,8 +370,8 @@ def signals(text: str) -> frozenset[str]:
     if "yes" in found and re.search(r"\b(?:pero|but)\b", norm):
         tail = re.split(r"\b(?:pero|but)\b", norm, maxsplit=1)[1]
         tail_kinds = {h.kind if not h.negated else "no" for h in _hits(tail)}
-        if tail_kinds & {"no", "undecided", "cancel", "stay"}:
-            found.add("undecided")  # "vale, pero no sé", "ok but no"
+        if not re.sub(r"\W+", "", tail) or tail_kinds & {"no", "undecided", "cancel", "stay"}:
+            found.add("undecided")  # "vale, pero no sé", "ok but no", a trailing "vale, pero..."
     return frozenset(found)
 
 
