@@ -272,6 +272,19 @@ async def test_silence_reprompts_then_offers_the_keypad_then_transfers(twilio_db
         assert harness.received[-1].text == "/affirm"
 
 
+async def test_silence_repeats_the_question_not_the_whole_turn(twilio_db: str) -> None:
+    """After a silence the caller hears the question again, not the apology that opened the turn."""
+    turn = [{"text": "Siento que estés pensando en dejarnos."}, *OFFER]
+    async with ChannelHarness(channel(), scripted({"me quiero dar de baja": turn}), TOKEN,
+                              PUBLIC_BASE_URL) as harness:
+        call = Call(harness, CARLOS)
+        await call.start()
+        first = said(await call.say("me quiero dar de baja"))
+        assert "Siento que estés pensando en dejarnos." in first and "¿Te interesa?" in first
+        again = said(await call.silence())
+        assert "¿Te interesa?" in again and "Siento que estés pensando" not in again, again
+
+
 async def test_silence_without_agent_ends_politely(twilio_db: str, no_agent_env: None) -> None:
     async with ChannelHarness(channel(agent=None), scripted({}), TOKEN,
                               PUBLIC_BASE_URL) as harness:

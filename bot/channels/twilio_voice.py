@@ -420,8 +420,8 @@ class TwilioVoiceInput(InputChannel):
         texts = TEXTS[state.language]
         if heard:
             return self._gather(request, state, state.said or [texts["how_can_i_help"]], turn, 0)
-        if silence == 1:
-            return self._gather(request, state, state.said or [texts["how_can_i_help"]], turn,
+        if silence == 1:  # the question again, not the whole turn (no second "I'm sorry you're leaving")
+            return self._gather(request, state, state.said[-1:] or [texts["how_can_i_help"]], turn,
                                 silence, before=[texts["didnt_hear"]])
         if silence <= self.max_silences:
             sentences = [texts["keypad"]]
