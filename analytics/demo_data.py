@@ -24,6 +24,7 @@ import argparse
 import heapq
 import json
 import random
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -426,8 +427,9 @@ class _Generator:
         goal, obstacle = (("ver series y fútbol", "no sé usar la app") if lang == "es"
                           else ("watch football", "I don't know how the app works"))
         text = build_commitments(goal, obstacle, {"months": 0}, lang, closed.date())
-        self.rows["plans"].append({
-            "id": plan_id, "case_id": case_id, "customer_id": customer.id, "token": f"demo{rng.getrandbits(96):024x}",
+        rng.getrandbits(96)  # the draw the token used to be: the rest of the demo data stays the same
+        self.rows["plans"].append({  # the link is a secret, so never the same on two installs
+            "id": plan_id, "case_id": case_id, "customer_id": customer.id, "token": f"demo{secrets.token_hex(12)}",
             "reference": f"PLAN-D{case_id:07d}", "language": lang, "answers": {"goal": goal, "obstacle": obstacle},
             "customer_commitments": text.customer, "company_commitments": text.company,
             "gift": GIFT_TEXT["en" if lang == "en" else "es"].format(amount=DEMO_GIFT_EUR),

@@ -380,3 +380,22 @@ def test_ticket_transcript_link_opens_the_conversation(app: Any, client: FlaskCl
     assert client.get("/conversations/rest-no-ticket").status_code == 404
     client.post("/logout")
     assert client.get("/conversations/sms-transcript-1").status_code in (302, 401)
+
+
+def test_demo_action_plan_links_differ_between_installs(tmp_path: Any) -> None:
+    """A plan link is a secret: the demo data's plans get fresh tokens on every install (the
+    second probe found them identical everywhere, from the fixed seed)."""
+    from analytics import demo_data
+    from bot.models import ActionPlan
+    from tests.support.db_fixtures import make_database
+
+    tokens = []
+    for name in ("one", "two"):
+        folder = tmp_path / name
+        folder.mkdir()
+        url = make_database(folder)
+        with session_factory(url)() as s:
+            demo_data.generate(s, cases=300)
+            s.commit()
+            tokens.append(set(s.scalars(select(ActionPlan.token)).all()))
+    assert tokens[0] and tokens[1] and not tokens[0] & tokens[1]
