@@ -77,6 +77,7 @@ from bot.plans import LANGUAGES, file_stamp
 from bot.policy import Policy, load_policy
 from bot.reasons import REASONS
 from bot.spreadsheet import defused
+from bot.subscriptions import accept_offer, reactivate
 
 if TYPE_CHECKING:
     from bot.sms import SmsSender
@@ -922,14 +923,12 @@ def pending_winback(session: Session, customer_id: int) -> ColdCase | None:
 
 def accept_winback(session: Session, cold_case: ColdCase, today: date | None = None) -> str:
     """The customer said yes to the cold SMS: reactivate the subscription (status active, no
-    cancellation date), apply the cold offer through ``RetentionService._apply`` on a new
+    cancellation date), apply the cold offer (``bot.subscriptions.accept_offer``) on a new
     ``CaseOffer(variant="cold")`` of the original case, and return the reference.
 
     Idempotent: a second call returns the same reference. Raises CampaignError when the case
     has no SMS awaiting an answer. Flushes, never commits.
     """
-    from bot.retention import RetentionService
-
     if cold_case.status == "won_back" and cold_case.reference:
         return str(cold_case.reference)
     if cold_case.status != "sent" or not cold_case.offer_id:
@@ -943,14 +942,7 @@ def accept_winback(session: Session, cold_case: ColdCase, today: date | None = N
     sub = customer.current_subscription if customer is not None else None
     if case is None or sub is None:
         raise CampaignError(f"cold case #{cold_case.id}: the case or the subscription is gone")
-    if sub.status == "cancelled":
-        sub.status = "active"
-        sub.cancel_effective_date = None
-        sub.cancel_requested_at = None
-        sub.plan_code = sub.revert_plan_code or sub.plan_code  # the offer was priced on this plan
-        sub.monthly_price = sub.list_price or sub.monthly_price
-        sub.discount_pct = sub.discount_until = sub.paused_until = sub.revert_plan_code = None
-        sub.running_offer_id = sub.running_offer_until = None
+    reactivate(sub)
     params = dict(cold_case.offer_params or {})
     kind = str(params.pop("_kind", "") or "")
     expected = Decimal(str(params.pop("_expected_value", "0") or "0"))
@@ -965,7 +957,7 @@ def accept_winback(session: Session, cold_case: ColdCase, today: date | None = N
                           outcome="pending", presented_at=cold_case.sent_at or utcnow())
     session.add(offer_row)
     session.flush()
-    RetentionService(session, today=today)._apply(case, offer_row)
+    accept_offer(case, customer, offer_row, today or date.today())
     cold_case.reference = case.reference
     session.flush()
     logger.info("Cold case #%s won back (%s), reference %s.", cold_case.id, cold_case.offer_id, case.reference)

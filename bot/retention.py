@@ -15,7 +15,6 @@ Rules enforced here (seeds 000, 001, 003; FTC click-to-cancel):
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -31,6 +30,8 @@ from bot.offers import Catalogue, RankedOffer, customer_benefit, load_catalogue,
 from bot.plans import load_plans
 from bot.policy import Policy, load_policy
 from bot.reasons import REASONS
+from bot.subscriptions import accept_offer
+from bot.subscriptions import reference as new_reference
 
 MAX_SAVE_ATTEMPTS = 2
 CANCEL_NOTICE_DAYS = 2  # Spain: the operator must end the service within two working days
@@ -80,10 +81,6 @@ class Conversation:
     stage: Optional[str] = None
     pending: Optional[str] = None  # what an anonymous visitor asked for before verifying ("undo")
     plan_change_to: Optional[str] = None  # the plan proposed for a partial request
-
-
-def _reference(prefix: str) -> str:
-    return f"{prefix}-{secrets.token_hex(4).upper()}"
 
 
 def _offer_params_json(offer: RankedOffer) -> dict[str, Any]:
@@ -522,7 +519,7 @@ class RetentionService:
         sub.monthly_price = (target.monthly_price * (100 - sub.discount_pct) / 100).quantize(
             Decimal("0.01")) if sub.discount_pct else target.monthly_price
         sub.revert_plan_code = None
-        reference = _reference("PLAN")
+        reference = new_reference("PLAN")
         return Turn(stage="closed", slots={"plan_change_to": None}).say(
             "utter_plan_changed", new_plan=target.display_name(conv.language),
             new_price=_money(sub.monthly_price, conv.language), reference=reference)
@@ -572,7 +569,7 @@ class RetentionService:
             sub.cancel_effective_date = effective
         case.status, case.closed_at = "cancelled", utcnow()
         case.cancel_effective_date = effective
-        case.confirmation_number = _reference("BAJA")
+        case.confirmation_number = new_reference("BAJA")
         if case.reason is None:
             case.reason = "other"
         # Every hot cancellation becomes a cold (win-back) case, contacted after the cool-down.
@@ -690,39 +687,10 @@ class RetentionService:
         return first
 
     def _apply(self, case: RetentionCase, offer: CaseOffer) -> None:
-        """Apply an accepted offer to the subscription, once."""
-        if offer.outcome == "accepted":
-            return
+        """Apply an accepted offer to the subscription, once (``bot.subscriptions``)."""
         customer = self._customer(case)
         assert customer is not None
-        sub = customer.current_subscription
-        params = offer.params
-        end = date.fromisoformat(params["end_date"]) if params.get("end_date") else None
-        if sub is not None:
-            if offer.kind == "discount":
-                sub.list_price = sub.list_price or sub.monthly_price
-                sub.monthly_price = Decimal(str(params["new_price"]))
-                sub.discount_pct = int(Decimal(str(params["discount_pct"])))
-                sub.discount_until = end
-            elif offer.kind == "pause":
-                sub.status = "paused"
-                sub.paused_until = date.fromisoformat(params["resume_date"])
-                end = sub.paused_until
-            elif offer.kind == "downgrade" and params.get("target_plan"):
-                sub.plan_code = params["target_plan"]
-                sub.list_price = sub.monthly_price = Decimal(str(params["new_price"]))
-            elif offer.kind == "upgrade" and params.get("target_plan"):
-                # Free for `months`; expire_offers() puts the customer back afterwards.
-                sub.revert_plan_code = sub.plan_code
-                sub.plan_code = params["target_plan"]
-            sub.running_offer_id = offer.offer_id
-            sub.running_offer_until = end or (self.today + timedelta(days=90))
-        offer.outcome, offer.decided_at = "accepted", utcnow()
-        case.accepted_offer_id = offer.offer_id
-        case.offer_cost = offer.cost
-        case.reference = case.reference or _reference("RET")
-        case.status = "handed_off" if offer.kind == "escalation" else "retained"
-        case.closed_at = utcnow()
+        accept_offer(case, customer, offer, self.today)
 
 
 SIM_BLOCK = re.compile(
