@@ -39,9 +39,9 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from bot import settings
-from bot.channels.twilio_common import e164, plain_text, split_segments
 from bot.customers import find_customer
 from bot.db import session_scope
+from bot.messaging.text import e164, plain_text, split_segments
 from bot.models import utcnow
 from bot.privacy import mask_phone
 

@@ -1,0 +1,1 @@
+"""Messages to customers outside a conversation turn: SMS text rules and the outbound sender."""
