@@ -36,8 +36,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from analytics import app as dashboard
 from analytics import metrics as m
+from analytics import session as logins
 from bot.agent_api import MAX_REPLY_CHARS, AgentApiError
 from bot.agent_api import reply as rasa_reply
 from bot.agent_api import resume as rasa_resume
@@ -106,12 +106,12 @@ def _handle(conversation_id: str, action: str) -> Response:
     logger.info("agent %s: %s on conversation %s (ticket %s is %s)", user.username, action, conversation_id,
                 ticket["id"], ticket["status"])
     if _wants_html():
-        return Response(status=303, headers={"Location": dashboard.AGENT_HOME})
+        return Response(status=303, headers={"Location": logins.AGENT_HOME})
     return jsonify({"ok": True, "action": action, "conversation_id": conversation_id, "ticket": ticket})
 
 
-def _authorised_user() -> dashboard.CurrentUser:
-    user = dashboard.session_user(dashboard._state())
+def _authorised_user() -> logins.CurrentUser:
+    user = logins.session_user(logins.app_state())
     if user is None:
         raise AgentRequestError(401, "Login required.")
     g.user = user
@@ -119,7 +119,7 @@ def _authorised_user() -> dashboard.CurrentUser:
         raise AgentRequestError(403, "Your role may not talk to customers.")
     expected = session.get("csrf")
     sent = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD) or ""
-    if not dashboard.same_secret(expected, sent):
+    if not logins.same_secret(expected, sent):
         raise AgentRequestError(403, "Missing or wrong CSRF token: reload the queue page and try again.")
     return user
 
@@ -153,7 +153,7 @@ def _open_ticket(session_: Session, conversation_id: str) -> HandoffTicket:
 
 
 def _act(conversation_id: str, action: str, text: str, agent: str) -> dict[str, Any]:
-    state = dashboard._state()
+    state = logins.app_state()
     try:
         with state.session() as s:
             _open_ticket(s, conversation_id)
@@ -198,7 +198,7 @@ main{{max-width:520px;margin:12vh auto;background:#fff;border-radius:12px;paddin
 def _refusal(exc: AgentRequestError) -> Response:
     headers = {"WWW-Authenticate": 'Cookie realm="nubia-analytics"'} if exc.status == 401 else {}
     if _wants_html():
-        href, link = ("/login?next=%2Fqueue", "Log in") if exc.status == 401 else (dashboard.AGENT_HOME,
+        href, link = ("/login?next=%2Fqueue", "Log in") if exc.status == 401 else (logins.AGENT_HOME,
                                                                                    "Back to the queue")
         body = ERROR_PAGE.format(message=html_lib.escape(exc.message), href=href, link=link)
         return Response(body, status=exc.status, mimetype="text/html", headers=headers)
@@ -219,7 +219,7 @@ def _csrf_input(token: str) -> dcc.Input:
     return dcc.Input(type="hidden", name=CSRF_FIELD, value=token)
 
 
-def ticket_controls(rows: Sequence[m.QueueRow], user: dashboard.CurrentUser) -> html.Div:
+def ticket_controls(rows: Sequence[m.QueueRow], user: logins.CurrentUser) -> html.Div:
     """For each waiting or in-progress ticket: a reply box with "Send", and "Hand back to the assistant".
 
     Plain HTML forms posting to the routes above (with the session's CSRF token), so they work without

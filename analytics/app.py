@@ -34,19 +34,15 @@ Settings (environment)
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import html as html_lib
 import json
 import logging
 import math
 import os
 import secrets
-import threading
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,15 +51,28 @@ from urllib.parse import urlencode
 import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, dash_table, dcc, html
 from dash.exceptions import DependencyException, PreventUpdate
-from flask import Flask, Response, current_app, g, has_request_context, redirect, request, session
+from flask import Flask, Response, current_app, g, redirect, request, session
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
 from analytics import agent as agent_desk
 from analytics import auth, callback_guard, transcript
 from analytics import metrics as m
-from bot.db import database_url, session_factory
+from analytics import session as logins
+from analytics.session import (  # noqa: F401 - the pages' names for them (tests use them too)
+    AGENT_HOME,
+    CACHE_SECONDS,
+    ROLES,
+    SUPERVISOR_ROLES,
+    AppState,
+    CurrentUser,
+    current_user,
+    password_fingerprint,
+    same_secret,
+    session_user,
+)
+from analytics.session import app_state as _state
+from bot.db import database_url
 from bot.models import DashboardUser, HandoffTicket, utcnow
 from bot.offers import SEGMENTS
 from bot.reasons import REASONS
@@ -75,16 +84,12 @@ SECRET_FILE = PROJECT_ROOT / "var" / "analytics_secret"
 DEFAULT_PORT = 8050
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_SESSION_HOURS = 8
-ROLES: tuple[str, ...] = ("admin", "supervisor", "agent")
-SUPERVISOR_ROLES = frozenset({"admin", "supervisor"})
 PUBLIC_PATHS = frozenset({"/login", "/logout", "/healthz"})
-AGENT_HOME = "/queue"
 AGENT_CALLBACKS = frozenset({"page.children", "queue-body.children"})  # the callbacks an agent may run
 CSRF_COOKIE = "_csrf_token"
 SESSION_COOKIE = "nubia_analytics_session"
 MAX_FAILURES = auth.USER_LIMIT  # wrong passwords for one user name...
 LOCK_SECONDS = auth.USER_WINDOW  # ...within this many seconds lock it (see analytics.auth for addresses)
-CACHE_SECONDS = 30.0
 BRAND = "#2b1b6b"
 ACCENT = "#e2007a"
 PALETTE = {"retained": "#2e9d5b", "cancelled": "#d1495b", "handed_off": "#edae49", "other": "#9aa5b1",
@@ -112,14 +117,6 @@ AGENT_EXPORTS = frozenset({"queue"})
 
 
 
-def same_secret(expected: object, sent: object) -> bool:
-    """Constant-time comparison of a stored token with what a client sent; any type and any
-    character (a lone surrogate, non-ASCII) is simply unequal, never an error."""
-    if not isinstance(expected, str) or not isinstance(sent, str):
-        return False
-    return hmac.compare_digest(expected.encode("utf-8", "surrogatepass"),
-                               sent.encode("utf-8", "surrogatepass"))
-
 def _env(name: str) -> str | None:
     value = os.environ.get(name)
     return value.strip() if value and value.strip() else None
@@ -142,64 +139,6 @@ def session_hours() -> float:
 # ============================================================================ state and users
 
 
-@dataclass(frozen=True)
-class CurrentUser:
-    id: int
-    username: str
-    role: str
-    can_see_contact: bool
-
-    @property
-    def is_supervisor(self) -> bool:
-        return self.role in SUPERVISOR_ROLES
-
-
-@dataclass
-class AppState:
-    db_url: str
-    tracker_url: str | None
-    lifetime: float  # seconds
-    clock: Callable[[], float]
-    cache: dict[Any, tuple[float, Any]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    throttle: auth.LoginThrottle = field(init=False)
-    sessions: auth.SessionRegistry = field(init=False)
-    callbacks: dict[str, Any] = field(default_factory=dict)  # Dash's callback map, for checking requests
-
-    def __post_init__(self) -> None:
-        self.throttle = auth.LoginThrottle(self.clock)
-        self.sessions = auth.SessionRegistry(self.clock)
-
-    def session(self) -> Session:
-        return session_factory(self.db_url)()
-
-    def tracker(self) -> Any:
-        return m.tracker_engine(self.tracker_url)
-
-    def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
-        """A small time-bounded cache of the figures (they are the same for every user)."""
-        now = time.monotonic()
-        with self.lock:
-            hit = self.cache.get(key)
-            if hit is not None and now - hit[0] < CACHE_SECONDS:
-                return hit[1]
-        value = compute()
-        with self.lock:
-            if len(self.cache) > 32:
-                self.cache.clear()
-            self.cache[key] = (now, value)
-        return value
-
-
-def _state() -> AppState:
-    return current_app.extensions["nubia_analytics"]
-
-
-def password_fingerprint(password_hash: str) -> str:
-    """Ties a session to the password it was opened with (a new password ends old sessions)."""
-    return hashlib.sha256(password_hash.encode("utf-8")).hexdigest()[:20]
-
-
 _DUMMY_HASH: str | None = None
 
 
@@ -218,36 +157,13 @@ def authenticate(state: AppState, username: str, password: str) -> DashboardUser
         if user is None:
             check_password_hash(_dummy_hash(), password)  # same time as a wrong password
             return None
-        if user.role not in ROLES or not check_password_hash(user.password_hash, password):
+        if user.role not in logins.ROLES or not check_password_hash(user.password_hash, password):
             return None
         user.last_login_at = utcnow()
         s.commit()
         s.refresh(user)
         s.expunge(user)
         return user
-
-
-def session_user(state: AppState) -> CurrentUser | None:
-    """The logged-in user of this request, or None (the session is cleared when no longer valid)."""
-    uid, issued, fingerprint = session.get("uid"), session.get("iat"), session.get("pwf")
-    if not isinstance(uid, int) or not isinstance(issued, (int, float)) or not isinstance(fingerprint, str):
-        return None
-    now = state.clock()
-    if now - issued > state.lifetime or issued > now + 60 or not state.sessions.is_open(session.get("sid"), uid):
-        session.clear()
-        return None
-    with state.session() as s:
-        user = s.get(DashboardUser, uid)
-        if user is None or user.role not in ROLES or not hmac.compare_digest(
-                password_fingerprint(user.password_hash), fingerprint):
-            session.clear()
-            return None
-        return CurrentUser(id=user.id, username=user.username, role=user.role,
-                           can_see_contact=bool(user.can_see_contact))
-
-
-def current_user() -> CurrentUser | None:
-    return getattr(g, "user", None) if has_request_context() else None
 
 
 # ============================================================================ the Flask side

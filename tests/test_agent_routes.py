@@ -194,7 +194,9 @@ def test_expired_session_401(app: Any, rasa: RasaStandIn) -> None:
 
 
 def test_other_roles_403(client: FlaskClient, rasa: RasaStandIn, db: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(dashboard, "ROLES", (*dashboard.ROLES, "viewer"))  # so that "viewer" can log in
+    from analytics import session as logins
+
+    monkeypatch.setattr(logins, "ROLES", (*logins.ROLES, "viewer"))  # so that "viewer" can log in
     csrf = login(client, "viewer")
     response = reply(client, "conv-waiting", "hola", csrf)
     assert response.status_code == 403 and "role" in response.get_json()["error"]

@@ -20,3 +20,38 @@ def test_module_imports_without_rasa(module: str) -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
                           timeout=120, env={"PYTHONPATH": str(PROJECT_ROOT), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, f"{module} loads Rasa" if done.returncode == 2 else done.stderr[-2000:]
+
+
+def _imports_of_project() -> dict[str, set[str]]:
+    """Every import (module level or inside a function) between modules of bot/ and analytics/."""
+    import ast
+
+    graph: dict[str, set[str]] = {}
+    files = [*PROJECT_ROOT.glob("analytics/*.py"), *PROJECT_ROOT.glob("bot/**/*.py")]
+    names = {".".join(p.relative_to(PROJECT_ROOT).with_suffix("").parts).removesuffix(".__init__") for p in files}
+    for path in files:
+        name = ".".join(path.relative_to(PROJECT_ROOT).with_suffix("").parts).removesuffix(".__init__")
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                deps |= {f"{node.module}.{a.name}" for a in node.names} | {node.module}
+            elif isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names}
+        graph[name] = {d for d in deps if d in names and d != name and not name.startswith(d + ".")
+                       and not d.startswith(name + ".")}
+    return graph
+
+
+def test_no_import_circles_between_project_modules() -> None:
+    graph = _imports_of_project()
+    circles = set()
+    for start in graph:
+        stack = [(start, (start,))]
+        while stack:
+            node, path = stack.pop()
+            for dep in graph.get(node, ()):
+                if dep == start:
+                    circles.add(" -> ".join(path + (start,)))
+                elif dep not in path and len(path) < 8:
+                    stack.append((dep, path + (dep,)))
+    assert not circles, "\n".join(sorted(circles)[:20])
