@@ -291,6 +291,24 @@ def parse_campaigns(raw: Any, path: Path = DEFAULT_CAMPAIGNS) -> CampaignConfig:
         contact_unprofitable=unprofitable, no_answer_days=days, exclude_kinds=frozenset(exclude), source=path)
 
 
+def reply_word(text: str, config: CampaignConfig | None = None) -> bool | None:
+    """True when a reply is just the win-back SMS's accept word (``reply_words``), False for its
+    decline word, None for anything else (read by ``bot.nlu.answers`` instead)."""
+    config = config or load_campaigns()
+    said = _folded(" ".join(re.sub(r"[^\w]+", " ", text or "").split()))
+    for accept, decline in config.reply_words.values():
+        if said == _folded(accept):
+            return True
+        if said == _folded(decline):
+            return False
+    return None
+
+
+def _folded(word: str) -> str:
+    """Case and accents aside: "Sí" is the word SI."""
+    return "".join(c for c in unicodedata.normalize("NFKD", word.casefold()) if not unicodedata.combining(c))
+
+
 def load_campaigns(path: Path | str = DEFAULT_CAMPAIGNS) -> CampaignConfig:
     """Load and validate ``data/campaigns.yml`` (cached until the file changes)."""
     path = Path(path)
@@ -989,23 +1007,6 @@ def expire_unanswered(session: Session, now: datetime, days: int = 7, policy: Po
             moved += _move(session, cold, "sent", status="no_answer", outcome_at=_utc(now))
     session.flush()
     return moved
-
-
-_YES = {"si", "sí", "yes", "vale", "ok", "okay", "claro", "acepto", "sure", "yep"}
-_NO = {"no", "nop", "nope", "paso"}
-
-
-def classify_reply(text: str | None) -> str | None:
-    """"accept", "decline" or None for an SMS answering the cold offer ("SÍ", "si!", "no gracias")."""
-    words = re.findall(r"[^\W\d_]+", (text or "").lower())
-    if not words or len(words) > 6:
-        return None
-    first = words[0]
-    if first in _YES:
-        return "accept"
-    if first in _NO:
-        return "decline"
-    return None
 
 
 # --------------------------------------------------------------------------------------------

@@ -332,6 +332,11 @@ class RetentionService:
             if kind is Answer.STAY:
                 return self.keep(conv)
         elif question is Question.WINBACK:
+            from bot.campaigns import reply_word
+
+            said = reply_word(text)  # the SMS asked for these words (data/campaigns.yml)
+            if said is not None:
+                return self.winback(conv, accept=said)
             if kind in (Answer.YES, Answer.NO, Answer.STAY):
                 return self.winback(conv, accept=kind is Answer.YES)
             if kind is Answer.CANCEL:  # "no, ya me di de baja": not interested

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,7 +38,6 @@ from bot.campaigns import (
     accept_winback,
     choose_cold_offer,
     claim_due,
-    classify_reply,
     decline_winback,
     expire_unanswered,
     export_due_csv,
@@ -47,6 +47,7 @@ from bot.campaigns import (
     pending_winback,
     refresh,
     render_message,
+    reply_word,
     run_campaign,
     schedule_cold_case,
     sms_segments,
@@ -55,6 +56,7 @@ from bot.config_errors import PROJECT_ROOT, ConfigError, read_yaml
 from bot.customers import find_customer
 from bot.db import session_factory
 from bot.models import CaseOffer, ColdCase, Customer, Incident, RetentionCase, Subscription
+from bot.nlu.answers import Answer, Question, read
 from bot.offers import CustomerContext, evaluate_offer, load_catalogue, rank_offers
 from bot.policy import Policy, load_policy
 from bot.reasons import REASONS
@@ -401,12 +403,22 @@ def test_sms_segments() -> None:
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("SI", "accept"), ("sí", "accept"), ("Sí, quiero volver", "accept"), ("yes!", "accept"), ("vale", "accept"),
-    ("NO", "decline"), ("no gracias", "decline"), ("No, thanks", "decline"),
-    ("", None), ("¿qué oferta?", None), ("quizá más adelante, ahora no puedo hablar", None),
+    ("SI", True), ("sí", True), ("¡Sí!", True), ("yes!", True), ("NO", False), ("no.", False),
+    ("", None), ("Sí, quiero volver", None), ("no gracias", None),  # more than the word: read in context
 ])
-def test_classify_reply(text: str, expected: str | None) -> None:
-    assert classify_reply(text) == expected
+def test_reply_word_is_the_sms_own_word(text: str, expected: bool | None) -> None:
+    assert reply_word(text) is expected
+
+
+def test_configured_reply_words_decide_a_win_back_reply() -> None:
+    """reply_words of data/campaigns.yml are the words the SMS asks for, and the ones read."""
+    raw = yaml.safe_load(campaigns.DEFAULT_CAMPAIGNS.read_text(encoding="utf-8"))
+    raw["reply_words"]["es"] = {"accept": "VUELVO", "decline": "PASO"}
+    raw["sms"]["es"] = (raw["sms"]["es"].replace("responde SI", "responde VUELVO")
+                        .replace("responde NO", "responde PASO"))
+    config = campaigns.parse_campaigns(raw, campaigns.DEFAULT_CAMPAIGNS)
+    assert reply_word("vuelvo", config) is True and reply_word("Paso", config) is False
+    assert reply_word("SI", config) is None  # no longer the SMS's word: the reader in context decides
 
 
 def _raw() -> dict[str, Any]:
@@ -652,7 +664,7 @@ def test_cancel_cold_sms_accept_reactivates(db_session: Session, factory: sessio
     assert SEND <= pending.sent_at < SEND + timedelta(minutes=1)
     assert campaigns.winback_offer_text(pending, "es") in body
 
-    assert classify_reply("¡Sí!") == "accept"
+    assert reply_word("¡Sí!") is True
     reference = accept_winback(db_session, pending, DUE_DAY)
     db_session.commit()
     assert re.fullmatch(r"RET-[0-9A-F]{8}", reference)
@@ -696,7 +708,7 @@ def test_decline(db_session: Session, factory: sessionmaker, twilio: TwilioApiSt
     lucia = find_customer(db_session, ref="C00001")
     db_session.expire_all()
     cold = pending_winback(db_session, lucia.id)
-    assert classify_reply("No, gracias") == "decline"
+    assert read("No, gracias", Question.WINBACK).answer is Answer.NO
     decline_winback(db_session, cold)
     decline_winback(db_session, cold)  # a repeated "no"
     db_session.commit()
