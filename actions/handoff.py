@@ -10,8 +10,7 @@ from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import Action, conversation_of, emit, latest_text, recent_user_texts, service
-from bot.handoff import is_angry, notify, open_ticket, retry_pending
-from bot.models import Customer
+from bot.handoff import handoff_trigger, is_angry, notify, open_ticket, retry_pending
 from bot.policy import load_policy
 from bot.retention import Turn
 
@@ -85,17 +84,10 @@ def follow_up_angry_cancellation(dispatcher: CollectingDispatcher, tracker: Trac
 
 
 def handoff_instead(tracker: Tracker, conv_customer_id: Optional[int], starting: bool) -> Optional[str]:
-    """The trigger that sends this turn to a person instead of the assistant, if any."""
-    if is_angry(latest_text(tracker)):
-        return "angry"
-    if starting and conv_customer_id is not None:
-        policy = load_policy()
-        with service() as (session, _):
-            customer = session.get(Customer, conv_customer_id)
-            sub = customer.current_subscription if customer else None
-            if sub is not None and float(sub.monthly_price) >= policy.handoff.high_value_monthly_revenue:
-                return "high_value"
-    return None
+    """The trigger that sends this turn to a person instead of the assistant, if any
+    (``bot.handoff.handoff_trigger``)."""
+    with service() as (session, _):
+        return handoff_trigger(session, latest_text(tracker), conv_customer_id, starting=starting)
 
 
 def opening_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[List[EventType]]:

@@ -10,9 +10,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import Action, conversation_of, emit, latest_text, reason_from_intent, service
 from actions.handoff import follow_up_if_angry, hand_off, handoff_instead, opening_events
-from bot.handoff import in_office_hours, now_utc
+from bot.handoff import person_available_now
 from bot.nlu.answers import mentioned_reason
-from bot.policy import load_policy
 
 
 class ActionStartRetention(Action):
@@ -29,7 +28,7 @@ class ActionStartRetention(Action):
             return instead
         trigger = handoff_instead(tracker, conv.customer_id if conv.verified else None, starting=True)
         # In office hours a person takes over before any offer; out of hours the assistant goes on.
-        person_now = bool(trigger) and in_office_hours(load_policy().handoff, now_utc())
+        person_now = bool(trigger) and person_available_now()
         with service() as (_, svc):
             turn = svc.start(conv, reason=reason, verbatim=latest_text(tracker) if reason else None,
                              make_offer=not person_now)
@@ -47,7 +46,7 @@ class ActionSetReason(Action):
                   domain: Dict[Text, Any]) -> List[EventType]:
         _, reason = reason_from_intent(tracker.get_intent_of_latest_message())
         angry = handoff_instead(tracker, None, starting=False) == "angry"
-        person_now = angry and in_office_hours(load_policy().handoff, now_utc())
+        person_now = angry and person_available_now()
         with service() as (_, svc):
             turn = svc.set_reason(conversation_of(tracker), reason or "other", latest_text(tracker),
                                   make_offer=not person_now)

@@ -15,7 +15,7 @@ from actions.common import Action, conversation_of, emit, latest_text, message_s
 from actions.handoff import follow_up_if_angry, hand_off, handoff_instead
 from actions.session import identity_slots
 from bot.db import session_scope
-from bot.handoff import in_office_hours, now_utc
+from bot.handoff import person_available_now
 from bot.policy import VerificationPolicy, load_policy
 from bot.sms import SmsError, SmsSender, sms_configured
 from bot.verification import Attempt, IdentityStep, answer, code_sms, void_codes
@@ -83,8 +83,7 @@ class ActionVerifyIdentity(Action):
             verified = replace(conv, customer_id=step.customer_id, verified=True, stage=None)
             # A visitor who asked to cancel at once is let go, whatever the account's value.
             if not svc.cancel_requested(verified) and not conv.pending and handoff_instead(
-                    tracker, step.customer_id, starting=True) == "high_value" and in_office_hours(
-                    load_policy().handoff, now_utc()):
+                    tracker, step.customer_id, starting=True) == "high_value" and person_available_now():
                 high_value = True
             else:
                 high_value = False

@@ -82,6 +82,26 @@ def in_office_hours(policy: HandoffPolicy, now: datetime | None = None) -> bool:
     return day in policy.days and policy.start <= local.time().replace(tzinfo=None) < policy.end
 
 
+def person_available_now(policy: Policy | None = None) -> bool:
+    """Whether a person can take a conversation over right now (office hours of the policy)."""
+    return in_office_hours((policy or load_policy()).handoff, now_utc())
+
+
+def handoff_trigger(session: Session, text: str, customer_id: Optional[int], *, starting: bool,
+                    policy: Policy | None = None) -> Optional[str]:
+    """The trigger that sends this turn to a person instead of the assistant, if any: an angry
+    message, or (when a retention conversation starts) a verified high-value account."""
+    if is_angry(text):
+        return "angry"
+    if starting and customer_id is not None:
+        customer = session.get(Customer, customer_id)
+        sub = customer.current_subscription if customer else None
+        limit = (policy or load_policy()).handoff.high_value_monthly_revenue
+        if sub is not None and float(sub.monthly_price) >= limit:
+            return "high_value"
+    return None
+
+
 def next_opening(policy: HandoffPolicy, now: datetime | None = None) -> datetime:
     """When the office opens next (local time), for the callback promise."""
     now = now or now_utc()

@@ -10,7 +10,6 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-import actions.verify
 import bot.handoff
 from actions.verify import ActionVerifyIdentity
 from bot.customers import find_customer
@@ -40,7 +39,6 @@ def office_hours(monkeypatch: pytest.MonkeyPatch, db_url: str) -> Iterator[str]:
     """Wednesday noon in Madrid, and Lucía (C00001, 72.90 EUR/month) counts as a high-value account."""
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.setenv("RETENTION_HIGH_VALUE_EUR", "70")
-    monkeypatch.setattr(actions.verify, "now_utc", lambda: WEDNESDAY_NOON)
     monkeypatch.setattr(bot.handoff, "now_utc", lambda: WEDNESDAY_NOON)
     load_policy.cache_clear()
     with session_factory(db_url)() as session:
