@@ -86,7 +86,7 @@ run: setup train
 	@echo "  Twilio webhooks:             /webhooks/twilio/webhook (SMS), /webhooks/twilio_voice/webhook (voice)"
 	@echo "  Ctrl-C stops everything."
 	@echo ""
-	$(VENV)/bin/honcho start -f Procfile
+	SMS_DEMO_PHONE=$${SMS_DEMO_PHONE:-1} $(VENV)/bin/honcho start -f Procfile
 
 test: setup train lint test-unit test-rasa
 

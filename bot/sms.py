@@ -41,6 +41,7 @@ from twilio.rest import Client
 from bot import settings
 from bot.customers import find_customer
 from bot.db import session_scope
+from bot.messaging import demo_phone
 from bot.messaging.text import e164, plain_text, split_segments
 from bot.models import utcnow
 from bot.privacy import mask_phone
@@ -69,10 +70,16 @@ def config_problem(account_sid: str | None, auth_token: str | None, from_number:
     return None
 
 
-def sms_configured() -> bool:
-    """Whether ``SmsSender.from_env()`` can send: the one check, for every caller."""
+def twilio_configured() -> bool:
+    """Whether the Twilio settings can send SMS."""
     return config_problem(settings.twilio_account_sid(), settings.twilio_auth_token(),
                           settings.twilio_number()) is None
+
+
+def sms_configured() -> bool:
+    """Whether ``SmsSender.from_env()`` can send: the one check, for every caller (Twilio, or the
+    demo's phones of ``bot.messaging.demo_phone`` when ``SMS_DEMO_PHONE=1``)."""
+    return twilio_configured() or demo_phone.enabled()
 
 
 class SmsNotAllowed(SmsError):
@@ -219,6 +226,9 @@ class SmsSender:
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> SmsSender:
+        if not twilio_configured() and demo_phone.enabled():  # real Twilio settings always win
+            kwargs.setdefault("client", demo_phone.DemoPhoneClient())
+            return cls("AC" + "0" * 32, "demo-phone", demo_phone.DEMO_FROM_NUMBER, **kwargs)
         return cls(settings.twilio_account_sid(), settings.twilio_auth_token(),
                    settings.twilio_number(), api_base_url=settings.twilio_api_base_url(),
                    **kwargs)

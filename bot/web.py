@@ -34,7 +34,9 @@ from aiohttp import web
 
 from bot.channels import issue_web_token
 from bot.language import LANGUAGES
+from bot.messaging import demo_phone
 from bot.plan_page import plan_page
+from bot.seed import phone_for
 from bot.settings import (
     PROJECT_ROOT,
     rasa_public_url,
@@ -72,6 +74,12 @@ TEXTS: dict[str, dict[str, str]] = {
                         "derecha: el asistente te pedirá tu número de cliente y tu código "
                         "postal antes de tocar tu contrato.",
         "login_label": "Entrar como",
+        "demo_phone_link": ("Teléfono de demostración: los SMS que el asistente envía "
+                            "(códigos de verificación incluidos)"),
+        "demo_phone_title": "Teléfono de demostración",
+        "demo_phone_intro": ("Sin Twilio configurado, los SMS a los móviles de los clientes de demo llegan aquí. "
+                             "Los enviados a cualquier otro cliente no los ve nadie."),
+        "demo_phone_empty": "Todavía no se ha enviado ningún SMS.",
         "anonymous": "Visitante anónimo (sin iniciar sesión)",
         "change": "Cambiar",
         "logged_in": "Has iniciado sesión como <strong>{name}</strong> (cliente {ref}).",
@@ -102,6 +110,11 @@ TEXTS: dict[str, dict[str, str]] = {
                         "the assistant asks for your customer number and postcode before it "
                         "touches your contract.",
         "login_label": "Log in as",
+        "demo_phone_link": "Demo phone: the texts the assistant sends (verification codes included)",
+        "demo_phone_title": "Demo phone",
+        "demo_phone_intro": ("With no Twilio set up, texts to the demo customers' mobiles arrive here. "
+                             "Those sent to any other customer are seen by no one."),
+        "demo_phone_empty": "No text has been sent yet.",
         "anonymous": "Anonymous visitor (not logged in)",
         "change": "Change",
         "logged_in": "You are logged in as <strong>{name}</strong> (customer {ref}).",
@@ -366,10 +379,12 @@ def render_page(customers: list[dict[str, str]], visitor: Visitor, socket_url: s
         f'<noscript><button type="submit">{esc(t["change"])}</button></noscript>\n'
         "</form>\n"
     ) if demo else ""
+    phone_link = (f'<p><a href="/demo/phone?{esc(urlencode({"lang": lang}))}" id="demo-phone-link">'
+                  f'{esc(t["demo_phone_link"])}</a></p>\n') if demo and demo_phone.enabled() else ""
     body = (
         '<main>\n<section class="card">\n'
         f'<p>{esc(t["intro"] if demo else t["intro_public"])}</p>\n'
-        f"{login_form}"
+        f"{login_form}{phone_link}"
         f'<p class="status" id="login-status" data-customer="{esc(visitor.ref or "")}">'
         f"{status}</p>\n"
         "</section>\n"
@@ -450,6 +465,28 @@ async def page_js(_: web.Request) -> web.Response:
     return response
 
 
+async def demo_phone_page(request: web.Request) -> web.Response:
+    """The demo personas' phones (demo mode only): the texts the assistant sent them."""
+    if not request.app[DEMO_KEY]:
+        raise web.HTTPNotFound(text="Not found")
+    lang = request.query.get("lang") if request.query.get("lang") in LANGUAGES else DEFAULT_LANGUAGE
+    t = TEXTS[lang]
+    owners = {phone_for(i): ref for i, ref in enumerate(DEMO_PERSONA_REFS)}
+    texts = await asyncio.to_thread(demo_phone.texts_to, list(owners), 30)
+    rows = "".join(f'<li class="sms"><strong>{esc(owners.get(x.to_number, ""))}</strong> '
+                   f'<span class="when">{esc(x.sent_at)}</span><br>{esc(x.body)}</li>' for x in texts)
+    body = (f'<main><section class="card"><h2>{esc(t["demo_phone_title"])}</h2>'
+            f'<p>{esc(t["demo_phone_intro"])}</p>'
+            + (f'<ul id="demo-phone">{rows}</ul>' if rows
+               else f'<p id="demo-phone-empty">{esc(t["demo_phone_empty"])}</p>')
+            + f'<p><a href="/?{esc(urlencode({"lang": lang}))}">{esc(t["back"])}</a></p></section></main>')
+    response = web.Response(text=_layout(lang, t["demo_phone_title"], "", body), content_type="text/html",
+                            charset="utf-8")
+    response.headers["Cache-Control"] = "no-store"
+    _security_headers(response)
+    return response
+
+
 async def healthz(_: web.Request) -> web.Response:
     return web.Response(text="ok")
 
@@ -469,6 +506,7 @@ def make_app(webchat_js_path: Path | None = None, jwt_secret: str | None = None,
     app.router.add_get("/static/page.js", page_js, name="page_js")
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/plan/{token}", plan_page, name="plan")
+    app.router.add_get("/demo/phone", demo_phone_page, name="demo_phone")
     return app
 
 

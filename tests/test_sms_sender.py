@@ -8,11 +8,13 @@ import logging
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
 from bot.customers import find_customer
 from bot.db import session_scope
+from bot.models import utcnow
 from bot.sms import (
     RebasedHttpClient,
     SmsConfigError,
@@ -251,6 +253,40 @@ def test_from_env(monkeypatch: pytest.MonkeyPatch, standin: TwilioApiStandIn) ->
     sender = SmsSender.from_env()
     assert sender.from_number == TWILIO_NUMBER
     assert isinstance(sender._client.http_client, RebasedHttpClient)
+
+
+async def test_without_twilio_the_demo_phone_receives_the_texts(
+        twilio_db: str, standin: TwilioApiStandIn, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """make run's demo (SMS_DEMO_PHONE=1, no Twilio): texts go to the demo phone, with every
+    consent rule; real Twilio settings win over it; without either, nothing can be sent."""
+    from bot.messaging import demo_phone
+    from bot.sms import sms_configured
+
+    for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_NUMBER", "TWILIO_API_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DEMO_PHONE_PATH", str(tmp_path / "demo_phone.db"))
+    monkeypatch.delenv("SMS_DEMO_PHONE", raising=False)
+    assert not sms_configured()
+    with pytest.raises(SmsConfigError):
+        SmsSender.from_env()
+    monkeypatch.setenv("SMS_DEMO_PHONE", "1")
+    assert sms_configured()
+    result = await SmsSender.from_env().send(customer_id=LUCIA_ID, purpose="service", body="Tu código es 123456.")
+    [text] = demo_phone.texts_to([phone_of(LUCIA_ID)])
+    assert text.body == "Tu código es 123456." and result.sids == (text.sid,)
+    assert standin.requests == []  # nothing went to Twilio
+    set_customer(JOHN_ID, sms_opted_out_at=utcnow())
+    try:
+        with pytest.raises(SmsNotAllowed):
+            await SmsSender.from_env().send(customer_id=JOHN_ID, purpose="service", body="x")
+    finally:
+        set_customer(JOHN_ID, sms_opted_out_at=None)
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", standin.account_sid)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", standin.auth_token)
+    monkeypatch.setenv("TWILIO_NUMBER", TWILIO_NUMBER)
+    monkeypatch.setenv("TWILIO_API_BASE_URL", standin.base_url + "/")
+    await SmsSender.from_env().send(customer_id=LUCIA_ID, purpose="service", body="Por Twilio.")
+    assert standin.messages[-1]["Body"] == "Por Twilio." and len(demo_phone.texts_to([phone_of(LUCIA_ID)])) == 1
 
 
 def test_rebased_client_keeps_path_and_query() -> None:

@@ -232,3 +232,28 @@ def test_garbage_refs_without_a_database_are_not_500(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("WEB_DEMO", "1")
     assert get("/?customer=%00")[0] == 403
     assert get("/?customer=C00250")[0] == 403
+
+
+def test_demo_phone_shows_the_personas_texts_only(demo: None, monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    """make run without Twilio texts the identity-check codes to the demo phone; the website shows
+    the personas' phones, never another customer's code (so guessing a postcode is not enough)."""
+    from bot.messaging import demo_phone
+
+    monkeypatch.setenv("DEMO_PHONE_PATH", str(tmp_path / "demo_phone.db"))
+    monkeypatch.setenv("SMS_DEMO_PHONE", "1")
+    demo_phone.record("+447700900004", "Nubia: tu código de verificación es 482913.")  # C00005, a persona
+    demo_phone.record("+447700900250", "Nubia: tu código de verificación es 777111.")  # not a persona
+    (status, body, _), (index_status, index, _) = get_all(["/demo/phone", "/"])
+    assert status == 200 and "482913" in body and "C00005" in body
+    assert "777111" not in body and "+447700900250" not in body
+    assert index_status == 200 and 'href="/demo/phone' in index
+
+
+def test_no_demo_phone_outside_demo_mode(no_demo: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from bot.messaging import demo_phone
+
+    monkeypatch.setenv("DEMO_PHONE_PATH", str(tmp_path / "demo_phone.db"))
+    demo_phone.record("+447700900004", "Nubia: tu código de verificación es 482913.")
+    status, body, _ = get("/demo/phone")
+    assert status == 404 and "482913" not in body
