@@ -349,11 +349,16 @@ async def test_a_call_whose_number_failed_attestation_is_not_the_customer(twilio
         await spoofed.say("quiero darme de baja")
         attested = Call(harness, CARLOS)
         await attested.post("", StirVerstat="TN-Validation-Passed-A")
+        gateway = Call(harness, CARLOS)  # the carrier cannot vouch for the number either
+        await gateway.post("", StirVerstat="TN-Validation-Passed-C")
+        unvalidated = Call(harness, CARLOS)
+        await unvalidated.post("", StirVerstat="No-TN-Validation")
         plain = Call(harness, CARLOS)
         await plain.start()
     by_call = {m.sender_id: m.metadata["phone_verified"] for m in harness.received}
     assert by_call[f"voice-{spoofed.sid}"] is False
     assert by_call[f"voice-{attested.sid}"] is True
+    assert by_call[f"voice-{gateway.sid}"] is False and by_call[f"voice-{unvalidated.sid}"] is False
     assert by_call[f"voice-{plain.sid}"] is True  # no attestation: trust_caller_id (the default) decides
 
 

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
@@ -170,6 +171,12 @@ def _session_scope_without_exit(self: Any) -> Generator[Any, None, None]:
         session.close()
 
 
+#: after an action timed out, actions fail at once for this long instead of each waiting out the
+#: timeout (a new conversation's session start and first action would wait twice)
+HANGING_PAUSE_SECONDS = 10.0
+_hanging_until = [0.0]
+
+
 def _remote_action_run(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     async def run(self: Any, output_channel: Any, nlg: Any, tracker: Any, domain: Any) -> Any:
         from rasa.core.actions.action import ActionExecutionRejection
@@ -177,8 +184,15 @@ def _remote_action_run(original: Callable[..., Awaitable[Any]]) -> Callable[...,
         from rasa.shared.exceptions import RasaException
 
         try:
-            return await asyncio.wait_for(original(self, output_channel, nlg, tracker, domain),
-                                          settings.action_timeout_seconds())
+            if time.monotonic() < _hanging_until[0]:
+                # it just hung: the next action of this turn does not wait out the timeout again
+                raise asyncio.TimeoutError
+            try:
+                return await asyncio.wait_for(original(self, output_channel, nlg, tracker, domain),
+                                              settings.action_timeout_seconds())
+            except asyncio.TimeoutError:
+                _hanging_until[0] = time.monotonic() + HANGING_PAUSE_SECONDS
+                raise
         except ActionExecutionRejection:
             raise
         except (RasaException, asyncio.TimeoutError) as exc:  # down, failing, or hanging

@@ -161,17 +161,18 @@ def _int_arg(request: Request, name: str) -> int:
 def caller_vouched_for(phone: str | None, stir_verstat: str | None, trust_caller_id: bool) -> bool:
     """Whether the caller's number identifies the customer without the identity check.
 
-    STIR/SHAKEN (``StirVerstat``) decides when the carrier attested the call: a full attestation
-    ("TN-Validation-Passed-A") vouches for the number, a failed one ("TN-Validation-Failed...":
-    the number is likely spoofed) never does, whatever ``trust_caller_id`` says. Without an
-    attestation (most calls outside the US) ``trust_caller_id`` decides.
+    STIR/SHAKEN (``StirVerstat``) decides whenever the carrier reports on the call: only a full
+    attestation ("TN-Validation-Passed-A") vouches for the number; a failed one
+    ("TN-Validation-Failed...", likely spoofed), a partial or gateway one (B, C) and
+    "No-TN-Validation" never do, whatever ``trust_caller_id`` says. With no report at all (most
+    calls outside the US) ``trust_caller_id`` decides.
     """
     if phone is None:
         return False
     verstat = (stir_verstat or "").strip()
-    if verstat.startswith("TN-Validation-Failed"):
-        return False
-    return trust_caller_id or verstat.startswith("TN-Validation-Passed-A")
+    if verstat:
+        return verstat.startswith("TN-Validation-Passed-A")
+    return trust_caller_id
 
 
 class TwilioVoiceInput(InputChannel):
