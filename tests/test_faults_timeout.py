@@ -27,7 +27,6 @@ class Hanging:
 
 def test_after_one_timeout_the_next_action_fails_at_once(monkeypatch: pytest.MonkeyPatch, private_outbox: Any) -> None:
     monkeypatch.setenv("ACTION_TIMEOUT_SECONDS", "1")
-    monkeypatch.setattr(faults, "_hanging_until", [0.0])
     reached: list[str] = []
 
     async def never_answers(self: Any, *_: Any) -> list[Any]:
@@ -38,13 +37,16 @@ def test_after_one_timeout_the_next_action_fails_at_once(monkeypatch: pytest.Mon
     run = faults._remote_action_run(never_answers)
     tracker = DialogueStateTracker.from_events("rest-hang-1", [UserUttered("quiero darme de baja")])
 
-    async def turn() -> tuple[list[Any], list[Any]]:
-        first = await run(Hanging("action_start_retention"), None, None, tracker, None)
-        second = await run(Hanging("action_read_answer"), None, None, tracker, None)
+    async def one_turn() -> tuple[list[Any], list[Any]]:
+        with faults.turn():  # what faults.guarded does for every customer message
+            first = await run(Hanging("action_start_retention"), None, None, tracker, None)
+            second = await run(Hanging("action_read_answer"), None, None, tracker, None)
         return first, second
 
-    first, second = asyncio.run(turn())
+    first, second = asyncio.run(one_turn())
     assert reached == ["action_start_retention"], "the second action must not wait for the hung server"
+    asyncio.run(one_turn())  # the next message tries the action server again
+    assert reached == ["action_start_retention", "action_start_retention"]
     assert isinstance(first[0], BotUttered) and first[0].text == faults.fault_text("es")
     assert isinstance(second[0], BotUttered)  # the same polite reply, at once
     kept = [e for e in outbox.entries(path=private_outbox) if e.conversation_id == "rest-hang-1"]

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import logging
-import time
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
@@ -85,7 +85,8 @@ def guarded(on_new_message: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], 
 
     async def handle(message: Any) -> Any:
         try:
-            return await on_new_message(message)
+            with turn():
+                return await on_new_message(message)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - see the docstring
@@ -171,10 +172,20 @@ def _session_scope_without_exit(self: Any) -> Generator[Any, None, None]:
         session.close()
 
 
-#: after an action timed out, actions fail at once for this long instead of each waiting out the
-#: timeout (a new conversation's session start and first action would wait twice)
-HANGING_PAUSE_SECONDS = 10.0
-_hanging_until = [0.0]
+#: the turn being handled (set by :func:`guarded` for each customer message): once one of its
+#: actions timed out, its other actions fail at once instead of each waiting out the timeout (a
+#: new conversation's session start and first action would wait twice); the next message tries
+#: the action server again
+_TURN: contextvars.ContextVar[dict[str, bool] | None] = contextvars.ContextVar("nubia_turn", default=None)
+
+
+@contextlib.contextmanager
+def turn() -> Generator[None, None, None]:
+    token = _TURN.set({"hung": False})
+    try:
+        yield
+    finally:
+        _TURN.reset(token)
 
 
 def _remote_action_run(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -183,15 +194,16 @@ def _remote_action_run(original: Callable[..., Awaitable[Any]]) -> Callable[...,
         from rasa.shared.core.events import BotUttered, FollowupAction
         from rasa.shared.exceptions import RasaException
 
+        state = _TURN.get()
         try:
-            if time.monotonic() < _hanging_until[0]:
-                # it just hung: the next action of this turn does not wait out the timeout again
-                raise asyncio.TimeoutError
+            if state is not None and state["hung"]:
+                raise asyncio.TimeoutError  # an action of this turn already waited it out
             try:
                 return await asyncio.wait_for(original(self, output_channel, nlg, tracker, domain),
                                               settings.action_timeout_seconds())
             except asyncio.TimeoutError:
-                _hanging_until[0] = time.monotonic() + HANGING_PAUSE_SECONDS
+                if state is not None:
+                    state["hung"] = True
                 raise
         except ActionExecutionRejection:
             raise
