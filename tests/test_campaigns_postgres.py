@@ -24,7 +24,7 @@ from bot.config_errors import PROJECT_ROOT
 from bot.customers import find_customer
 from bot.db import get_engine, session_factory, upgrade_database
 from bot.models import Base, CaseOffer, ColdCase
-from bot.seed import seed
+from tests.support.db_fixtures import prepare_database
 from tests.support.pg import PostgresServer
 from tests.support.twilio_standin import TwilioApiStandIn, send_sms_through
 from tests.test_campaigns import (
@@ -60,12 +60,8 @@ def pg_url(pg_server: PostgresServer) -> Iterator[str]:
 
 @pytest.fixture()
 def pg_db(pg_url: str) -> str:
-    """Migrated and seeded like tests/support/db_fixtures.make_database."""
-    upgrade_database(pg_url)
-    with session_factory(pg_url)() as session:
-        seed(session, 40)
-        session.commit()
-    return pg_url
+    """Migrated and seeded like the SQLite databases of the other tests."""
+    return prepare_database(pg_url)
 
 
 @pytest.fixture()

@@ -8,12 +8,16 @@ from bot.db import session_factory, upgrade_database
 from bot.seed import seed
 
 
-def make_database(directory: Path, customers: int = 40) -> str:
-    url = f"sqlite:///{directory / 'retention.db'}"
+def prepare_database(url: str, customers: int = 40) -> str:
+    """Migrate the database at ``url`` and seed it (any engine: SQLite, PostgreSQL)."""
     upgrade_database(url)
     with session_factory(url)() as session:
         seed(session, customers)
         session.commit()
     return url
+
+
+def make_database(directory: Path, customers: int = 40) -> str:
+    return prepare_database(f"sqlite:///{directory / 'retention.db'}", customers)
 
 
