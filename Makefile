@@ -25,7 +25,7 @@ GATE_REASON_F1 ?= 0.93
 GATE_SHARED_F1 ?= 0.90
 
 NLU_DATA := $(shell find data -name '*.yml' 2>/dev/null)
-TRAIN_INPUTS := $(NLU_DATA) domain.yml config.yml $(wildcard bot/nlu/*.py)
+TRAIN_INPUTS := $(NLU_DATA) domain.yml config.yml bot/nlu/components.py bot/nlu/model.py bot/nlu/typos.py bot/core/language.py
 
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 3
@@ -65,7 +65,7 @@ $(NODE_STAMP): web/package.json web/package-lock.json
 	@touch $@
 
 db: $(STAMP)
-	$(PRIVATE) $(PY) -m bot.seed
+	$(PRIVATE) $(PY) -m bot.storage.seed
 	$(PRIVATE) $(PY) -m analytics.demo_data
 
 setup: $(STAMP) $(NODE_STAMP) db
@@ -77,7 +77,7 @@ $(MODEL_STAMP): $(STAMP) $(TRAIN_INPUTS)
 train: $(MODEL_STAMP)
 
 run: setup train
-	$(PY) -m bot.check
+	$(PY) -m bot.config.check
 	@echo ""
 	@echo "  Website demo (chat widget):  http://localhost:8080"
 	@echo "  Rasa server (REST, socket.io): http://localhost:5005  (REST: /webhooks/rest/webhook)"
@@ -100,17 +100,17 @@ test-rasa: $(STAMP) $(MODEL_STAMP)
 	$(RASA) data validate --max-history 4
 	$(RASA) test core --stories tests/stories --model models/retention.tar.gz \
 	  --fail-on-prediction-errors --out results/core
-	$(PY) -m bot.nlu_eval --model models/retention.tar.gz --out results/nlu \
+	$(PY) -m bot.nlu.evaluation --model models/retention.tar.gz --out results/nlu \
 	  --min-cancel-f1 $(GATE_CANCEL_F1) --min-reason-f1 $(GATE_REASON_F1) --min-shared-f1 $(GATE_SHARED_F1)
 
 dashboard-user: $(STAMP)
 	$(PRIVATE) $(PY) -m analytics.users create $(or $(NAME),supervisor) --role $(or $(ROLE),supervisor)
 
 campaign: $(STAMP)
-	$(PRIVATE) $(PY) -m bot.campaigns run
+	$(PRIVATE) $(PY) -m bot.core.campaigns run
 
 benchmark: $(STAMP)
-	$(PY) -m bot.benchmark
+	$(PY) -m bot.nlu.benchmark
 
 clean:
 	rm -rf models results .rasa .pytest_cache

@@ -4,6 +4,6 @@ The business data files are validated when the action server imports this packag
 invalid catalogue stops start-up with an error naming the file and the entry.
 """
 
-from bot.check import validate_all
+from bot.config.check import validate_all
 
 validate_all()

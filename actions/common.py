@@ -1,4 +1,4 @@
-"""Shared translation between the Rasa tracker and ``bot.retention``."""
+"""Shared translation between the Rasa tracker and ``bot.core.retention``."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
-from bot import outbox
-from bot.db import session_scope
-from bot.nlu_model import reason_part
-from bot.offers import Catalogue, load_catalogue
-from bot.retention import Conversation, RetentionService, Turn
+from bot.core.offers import Catalogue, load_catalogue
+from bot.core.retention import Conversation, RetentionService, Turn
+from bot.nlu.model import reason_part
+from bot.storage import outbox
+from bot.storage.db import session_scope
 
 logger = logging.getLogger(__name__)
 

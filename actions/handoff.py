@@ -1,4 +1,4 @@
-"""Handoff to a person (rules in ``bot.handoff``): tickets, pause, callback out of hours."""
+"""Handoff to a person (rules in ``bot.core.handoff``): tickets, pause, callback out of hours."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import Action, conversation_of, emit, latest_text, recent_user_texts, service
-from bot.handoff import handoff_trigger, is_angry, notify, open_ticket, retry_pending
-from bot.policy import load_policy
-from bot.retention import Turn
+from bot.core.handoff import handoff_trigger, is_angry, notify, open_ticket, retry_pending
+from bot.core.process import load_policy
+from bot.core.retention import Turn
 
 
 def _when(opening: Any, language: str) -> str:
@@ -85,7 +85,7 @@ def follow_up_angry_cancellation(dispatcher: CollectingDispatcher, tracker: Trac
 
 def handoff_instead(tracker: Tracker, conv_customer_id: Optional[int], starting: bool) -> Optional[str]:
     """The trigger that sends this turn to a person instead of the assistant, if any
-    (``bot.handoff.handoff_trigger``)."""
+    (``bot.core.handoff.handoff_trigger``)."""
     with service() as (session, _):
         return handoff_trigger(session, latest_text(tracker), conv_customer_id, starting=starting)
 

@@ -11,9 +11,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import Action, conversation_of, emit, latest_text, service
 from actions.handoff import opening_events
-from bot.action_plans import plan_url, render_text, write_plan
-from bot.models import Customer
-from bot.retention import Turn
+from bot.core.action_plans import plan_url, render_text, write_plan
+from bot.core.retention import Turn
+from bot.storage.models import Customer
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ PLAN_SMS = {"es": "Nubia: tu plan de acción {reference} está aquí: {url}",
 
 async def send_plan_by_sms(customer_id: int, language: str, reference: str, url: str) -> bool:
     """On the phone the link is texted (service SMS, with consent); False when it cannot be."""
-    from bot.sms import SmsError, SmsSender
+    from bot.messaging.sms import SmsError, SmsSender
 
     try:
         sender = SmsSender.from_env()

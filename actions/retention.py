@@ -1,4 +1,4 @@
-"""Actions of the hot-retention conversation (rules live in ``bot.retention``)."""
+"""Actions of the hot-retention conversation (rules live in ``bot.core.retention``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import Action, conversation_of, emit, latest_text, reason_from_intent, service
 from actions.handoff import follow_up_if_angry, hand_off, handoff_instead, opening_events
-from bot.handoff import person_available_now
+from bot.core.handoff import person_available_now
 from bot.nlu.answers import mentioned_reason
 
 

@@ -10,9 +10,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import Action, conversation_of, emit, latest_text, service, slots_from
 from actions.handoff import opening_events
-from bot.campaigns import pending_winback
-from bot.customers import find_customer, profile_of
-from bot.db import session_scope
+from bot.core.campaigns import pending_winback
+from bot.core.customers import find_customer, profile_of
+from bot.storage.db import session_scope
 
 PROFILE_SLOTS = ("customer_id", "customer_ref", "customer_first_name", "plan_name",
                  "tenure_months", "monthly_revenue", "value_segment")

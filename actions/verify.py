@@ -1,4 +1,4 @@
-"""Identity check of an anonymous visitor (rules in ``bot.verification``)."""
+"""Identity check of an anonymous visitor (rules in ``bot.core.verification``)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import Action, conversation_of, emit, latest_text, message_source, service, slots_from
 from actions.handoff import follow_up_if_angry, hand_off, handoff_instead
 from actions.session import identity_slots
-from bot.db import session_scope
-from bot.handoff import person_available_now
-from bot.policy import VerificationPolicy, load_policy
-from bot.sms import SmsError, SmsSender, sms_configured
-from bot.verification import Attempt, IdentityStep, answer, code_sms, void_codes
+from bot.core.handoff import person_available_now
+from bot.core.process import VerificationPolicy, load_policy
+from bot.core.verification import Attempt, IdentityStep, answer, code_sms, void_codes
+from bot.messaging.sms import SmsError, SmsSender, sms_configured
+from bot.storage.db import session_scope
 
 logger = logging.getLogger(__name__)
 ANONYMOUS_CHANNELS = ("rest", "web", "socketio")

@@ -6,8 +6,8 @@ Routes (on the dashboard's Flask server, see :func:`register`)
     ``POST /agent/conversations/<conversation_id>/resume``
         hands the conversation back to the assistant; the ticket is ``resolved``.
 
-Both go through Rasa's HTTP API (:mod:`bot.agent_api`) at ``RASA_API_URL`` (default
-``http://localhost:5005``) with the token ``make run`` gives Rasa (:func:`bot.run_rasa.rasa_api_token`).
+Both go through Rasa's HTTP API (:mod:`bot.messaging.rasa_api`) at ``RASA_API_URL`` (default
+``http://localhost:5005``) with the token ``make run`` gives Rasa (:func:`bot.cli.run_rasa.rasa_api_token`).
 
 Access
     A dashboard session (``analytics.app``'s login) with role agent, supervisor or admin: 401 without one,
@@ -38,12 +38,12 @@ from sqlalchemy.orm import Session
 
 from analytics import metrics as m
 from analytics import session as logins
-from bot.agent_api import MAX_REPLY_CHARS, AgentApiError
-from bot.agent_api import reply as rasa_reply
-from bot.agent_api import resume as rasa_resume
-from bot.handoff import OPEN_STATUSES
-from bot.models import HandoffTicket
-from bot.run_rasa import rasa_api_token
+from bot.cli.run_rasa import rasa_api_token
+from bot.core.handoff import OPEN_STATUSES
+from bot.messaging.rasa_api import MAX_REPLY_CHARS, AgentApiError
+from bot.messaging.rasa_api import reply as rasa_reply
+from bot.messaging.rasa_api import resume as rasa_resume
+from bot.storage.models import HandoffTicket
 
 logger = logging.getLogger(__name__)
 

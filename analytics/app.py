@@ -72,11 +72,11 @@ from analytics.session import (  # noqa: F401 - the pages' names for them (tests
     session_user,
 )
 from analytics.session import app_state as _state
-from bot.db import database_url
-from bot.models import DashboardUser, HandoffTicket, utcnow
-from bot.offers import SEGMENTS
-from bot.reasons import REASONS
-from bot.settings import PROJECT_ROOT, persistent_secret
+from bot.config.settings import PROJECT_ROOT, persistent_secret
+from bot.core.offers import SEGMENTS
+from bot.core.reasons import REASONS
+from bot.storage.db import database_url
+from bot.storage.models import DashboardUser, HandoffTicket, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -914,7 +914,7 @@ def _register_callbacks(app: Dash) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bot.settings import protect_data_files
+    from bot.config.settings import protect_data_files
 
     protect_data_files()  # var/ holds personal data and secrets: files 0600
     parser = argparse.ArgumentParser(description="Nubia retention analytics dashboard (login required).")
@@ -929,7 +929,7 @@ def main(argv: list[str] | None = None) -> int:
         with app.server.extensions["nubia_analytics"].session() as s:
             users = s.query(DashboardUser).count()
     except Exception as exc:  # noqa: BLE001 - explain instead of a traceback
-        parser.error(f"the database is not ready ({exc.__class__.__name__}): run `python -m bot.seed` first")
+        parser.error(f"the database is not ready ({exc.__class__.__name__}): run `python -m bot.storage.seed` first")
     if not users:
         logger.warning("no dashboard user yet: create one with "
                        "`python -m analytics.users create NAME --role supervisor`")

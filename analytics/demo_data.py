@@ -1,6 +1,6 @@
 """Deterministic retention history for the dashboard demo and the performance benchmark.
 
-``python -m analytics.demo_data --cases 2000`` adds, for the customers of ``python -m bot.seed``,
+``python -m analytics.demo_data --cases 2000`` adds, for the customers of ``python -m bot.storage.seed``,
 ``--cases`` retention cases spread over the ``--weeks`` weeks ending on ``--end`` (default: the
 seed's day, 2026-11-01), with what the real flows write: offers ranked by the real offer engine
 (hot and cold variants), outcomes, a holdout group, cancelled subscriptions, customers who come
@@ -36,10 +36,11 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, selectinload
 
 from analytics.metrics import EVENTS, tracker_url
-from bot.action_plans import CHECKIN_DAYS, GIFT_TEXT, build_commitments
-from bot.customers import profile_of
-from bot.db import database_url, session_scope, upgrade_database
-from bot.models import (
+from bot.core.action_plans import CHECKIN_DAYS, GIFT_TEXT, build_commitments
+from bot.core.customers import profile_of
+from bot.core.offers import Catalogue, CustomerContext, RankedOffer, load_catalogue, rank_offers
+from bot.storage.db import database_url, session_scope, upgrade_database
+from bot.storage.models import (
     ActionPlan,
     ActionPlanCheckin,
     CaseOffer,
@@ -49,8 +50,7 @@ from bot.models import (
     RetentionCase,
     Subscription,
 )
-from bot.offers import Catalogue, CustomerContext, RankedOffer, load_catalogue, rank_offers
-from bot.seed import PERSONAS, SEED_TODAY
+from bot.storage.seed import PERSONAS, SEED_TODAY
 
 DEMO_PREFIX = "demo-"
 DEFAULT_CASES = 2000
@@ -506,7 +506,7 @@ def generate(session: Session, cases: int = DEFAULT_CASES, *, end: date = SEED_T
     catalogue = load_catalogue()
     customers = _customers(session, catalogue, end)
     if not customers:
-        raise RuntimeError("no customers besides the demo personas: run `python -m bot.seed` first")
+        raise RuntimeError("no customers besides the demo personas: run `python -m bot.storage.seed` first")
     remove_demo(session, tracker)
     session.flush()
     first_ids = {
@@ -587,7 +587,7 @@ def _day_arg(value: str) -> date:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bot.settings import protect_data_files
+    from bot.config.settings import protect_data_files
 
     protect_data_files()  # var/ holds personal data and secrets: files 0600
     parser = argparse.ArgumentParser(description="Write deterministic demo retention history (idempotent).")

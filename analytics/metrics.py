@@ -7,7 +7,7 @@ Scope and filters
     A *case* (``retention_cases`` row) is one cancellation request. The filters select cases by
     the day they were opened (``since``/``until`` inclusive, UTC calendar days), channel,
     language, churn reason and the customer's value segment. The segment is the customer's
-    *current* one, from :func:`bot.customers.profile_of` (revenue and margin of today's
+    *current* one, from :func:`bot.core.customers.profile_of` (revenue and margin of today's
     subscription); cases without an identified customer drop out when a segment is chosen.
     Cold cases, offers, tickets and action plans follow the case they belong to.
 
@@ -97,8 +97,13 @@ from sqlalchemy.orm import Session, aliased, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from bot.customers import profile_of
-from bot.models import (
+from bot.config.settings import PROJECT_ROOT
+from bot.core.customers import profile_of
+from bot.core.offers import SEGMENTS
+from bot.core.privacy import mask_email, mask_phone
+from bot.core.reasons import REASONS
+from bot.core.spreadsheet import defused
+from bot.storage.models import (
     ActionPlan,
     ActionPlanCheckin,
     CaseOffer,
@@ -109,11 +114,6 @@ from bot.models import (
     Subscription,
     utcnow,
 )
-from bot.offers import SEGMENTS
-from bot.privacy import mask_email, mask_phone
-from bot.reasons import REASONS
-from bot.settings import PROJECT_ROOT
-from bot.spreadsheet import defused
 
 DEFAULT_TRACKER_DB_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'tracker.db'}"
 
@@ -223,7 +223,7 @@ def _day_of_sqlite(element: day_of, compiler: Any, **kw: Any) -> str:
 
 
 def customer_segments(session: Session) -> dict[int, str]:
-    """customer id -> current value segment (``bot.customers.profile_of``)."""
+    """customer id -> current value segment (``bot.core.customers.profile_of``)."""
     customers = session.scalars(select(Customer).options(selectinload(Customer.subscriptions))).all()
     return {c.id: profile_of(c).value_segment for c in customers}
 
@@ -690,7 +690,7 @@ def _case_rows(conn: Connection, conds: Sequence[ColumnElement[bool]]) -> list[A
 
 def _offer_kinds() -> dict[str, str]:
     try:
-        from bot.offers import load_catalogue
+        from bot.core.offers import load_catalogue
 
         return {o.id: o.kind for o in load_catalogue().offers}
     except Exception:  # noqa: BLE001 - a broken catalogue must not break the dashboard
@@ -1027,7 +1027,7 @@ def nlu_stats(tracker: Engine | None, filters: Filters) -> NluStats:
 
 def _identity_answer(data: str | None) -> bool:
     """A customer number or a postcode typed as asked: understood, not a fallback."""
-    from bot.verification import parse_postcode, parse_ref
+    from bot.core.verification import parse_postcode, parse_ref
 
     try:
         text = (json.loads(data) if data else {}).get("text") or ""

@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any, TextIO
 
 from analytics import metrics as m
-from bot.db import session_scope
+from bot.storage.db import session_scope
 
 
 def figures(d: m.Dashboard) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     parser.add_argument("--until", type=date.fromisoformat, help="last day, inclusive (default: today)")
     parser.add_argument("--channel", action="append", help="web, rest, sms, voice (comma-separated or repeated)")
     parser.add_argument("--language", action="append", help="es, en")
-    parser.add_argument("--reason", action="append", help="churn reason(s), see bot/reasons.py")
+    parser.add_argument("--reason", action="append", help="churn reason(s), see bot/core/reasons.py")
     parser.add_argument("--segment", action="append", help="value segment(s): high, medium, low, unprofitable")
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
     parser.add_argument("--table", action="append", help="only these tables (default: all); see --list-tables")

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from analytics import auth
 from analytics import metrics as m
-from bot.db import session_factory
-from bot.models import DashboardUser
+from bot.storage.db import session_factory
+from bot.storage.models import DashboardUser
 
 ROLES: tuple[str, ...] = ("admin", "supervisor", "agent")
 SUPERVISOR_ROLES = frozenset({"admin", "supervisor"})

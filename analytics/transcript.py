@@ -1,6 +1,6 @@
 """A conversation's transcript for supervisors and agents: ``GET /conversations/<id>``.
 
-Handoff tickets link here (``bot.handoff``), so that the person who takes over reads what the
+Handoff tickets link here (``bot.core.handoff``), so that the person who takes over reads what the
 customer said before answering. Read from Rasa's tracker store (read-only), oldest first: the
 customer's messages and the assistant's replies with their time. Phone numbers in the texts
 are masked like everywhere else in the dashboard.

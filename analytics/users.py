@@ -24,8 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
-from bot.db import session_scope, upgrade_database
-from bot.models import DashboardUser
+from bot.storage.db import session_scope, upgrade_database
+from bot.storage.models import DashboardUser
 
 ROLES: tuple[str, ...] = ("admin", "supervisor", "agent")
 MIN_PASSWORD_LENGTH = 10
@@ -100,7 +100,7 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bot.settings import protect_data_files
+    from bot.config.settings import protect_data_files
 
     protect_data_files()  # var/ holds personal data and secrets: files 0600
     parser = argparse.ArgumentParser(description="Manage the analytics dashboard's users.")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from bot.db import database_url, make_engine
-from bot.models import Base
+from bot.storage.db import database_url, make_engine
+from bot.storage.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -54,7 +54,7 @@ def db_url(tmp_path: Path) -> str:
 
 @pytest.fixture()
 def db_session(db_url: str) -> Iterator[Session]:
-    from bot.db import session_factory
+    from bot.storage.db import session_factory
 
     session = session_factory(db_url)()
     try:

@@ -10,9 +10,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
 from actions.retention import ActionAcceptOffer, ActionCancelSubscription
-from bot.customers import find_customer
-from bot.db import session_factory
-from bot.models import Customer, HandoffTicket
+from bot.core.customers import find_customer
+from bot.storage.db import session_factory
+from bot.storage.models import Customer, HandoffTicket
 
 
 def run(sender: str, customer_id: int, confidence: float,

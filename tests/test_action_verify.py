@@ -10,13 +10,13 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-import bot.handoff
+import bot.core.handoff
 from actions.verify import ActionVerifyIdentity
-from bot.customers import find_customer
-from bot.db import session_factory
-from bot.models import RetentionCase
-from bot.policy import load_policy
-from bot.retention import Conversation, RetentionService
+from bot.core.customers import find_customer
+from bot.core.process import load_policy
+from bot.core.retention import Conversation, RetentionService
+from bot.storage.db import session_factory
+from bot.storage.models import RetentionCase
 
 WEDNESDAY_NOON = datetime(2026, 11, 25, 11, 0)  # naive UTC, as stored: 12:00 in Madrid, office hours
 
@@ -39,7 +39,7 @@ def office_hours(monkeypatch: pytest.MonkeyPatch, db_url: str) -> Iterator[str]:
     """Wednesday noon in Madrid, and Lucía (C00001, 72.90 EUR/month) counts as a high-value account."""
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.setenv("RETENTION_HIGH_VALUE_EUR", "70")
-    monkeypatch.setattr(bot.handoff, "now_utc", lambda: WEDNESDAY_NOON)
+    monkeypatch.setattr(bot.core.handoff, "now_utc", lambda: WEDNESDAY_NOON)
     load_policy.cache_clear()
     with session_factory(db_url)() as session:
         lucia = find_customer(session, ref="C00001")

@@ -28,9 +28,9 @@ from werkzeug.security import generate_password_hash
 from analytics import agent as agent_desk
 from analytics import app as dashboard
 from analytics import users
-from bot.agent_api import MAX_REPLY_CHARS
-from bot.db import session_factory
-from bot.models import DashboardUser, HandoffTicket
+from bot.messaging.rasa_api import MAX_REPLY_CHARS
+from bot.storage.db import session_factory
+from bot.storage.models import DashboardUser, HandoffTicket
 from tests.support.db_fixtures import make_database
 from tests.support.stack import free_ports
 

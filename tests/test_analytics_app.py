@@ -20,8 +20,8 @@ from sqlalchemy import func, select
 
 from analytics import app as dashboard
 from analytics import demo_data, users
-from bot.db import session_factory
-from bot.models import DashboardUser, RetentionCase
+from bot.storage.db import session_factory
+from bot.storage.models import DashboardUser, RetentionCase
 from tests.support.db_fixtures import make_database
 
 PASSWORD = "correct horse battery"
@@ -351,8 +351,8 @@ def test_users_cli(db: tuple[str, str], monkeypatch: pytest.MonkeyPatch, capsys:
 def test_ticket_transcript_link_opens_the_conversation(app: Any, client: FlaskClient, db: tuple[str, str]) -> None:
     """The link in every handoff ticket (/conversations/<id>) shows what was said, to agents too."""
     from analytics import demo_data
-    from bot.handoff import open_ticket
-    from bot.models import HandoffTicket
+    from bot.core.handoff import open_ticket
+    from bot.storage.models import HandoffTicket
 
     tracker = demo_data.writable_tracker(db[1])
     demo_data.write_events(tracker, [
@@ -386,7 +386,7 @@ def test_demo_action_plan_links_differ_between_installs(tmp_path: Any) -> None:
     """A plan link is a secret: the demo data's plans get fresh tokens on every install (the
     second probe found them identical everywhere, from the fixed seed)."""
     from analytics import demo_data
-    from bot.models import ActionPlan
+    from bot.storage.models import ActionPlan
     from tests.support.db_fixtures import make_database
 
     tokens = []

@@ -46,8 +46,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from analytics import metrics as m
-from bot.db import session_factory, upgrade_database
-from bot.models import (
+from bot.storage.db import session_factory, upgrade_database
+from bot.storage.models import (
     ActionPlan,
     ActionPlanCheckin,
     CaseOffer,
@@ -126,7 +126,7 @@ def build_dataset(s: Session) -> dict[str, Any]:
                    revenue="29.90", holdout=True),
         "E": _case(s, "conv-E", c4, "web", "es", "price", "retained", dt(1, 3, 11), dt(1, 3, 11, 5),
                    revenue="29.90", holdout=True),
-        # An action plan: bot.action_plans.write_plan closes the case without accepted_offer_id.
+        # An action plan: bot.core.action_plans.write_plan closes the case without accepted_offer_id.
         "F": _case(s, "conv-F", c5, "web", "en", "low_usage", "retained", dt(2, 10, 16), dt(2, 10, 16, 30),
                    revenue="72.90", cost="9.00", accepted=None,
                    offers=(("action_plan_usage", "action_plan", "5.00", "accepted"),)),

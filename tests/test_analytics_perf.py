@@ -30,7 +30,7 @@ from sqlalchemy import event
 from analytics import app as dashboard
 from analytics import demo_data, users
 from analytics import metrics as m
-from bot.db import get_engine, session_factory
+from bot.storage.db import get_engine, session_factory
 from tests.support.db_fixtures import make_database
 
 CASES = 100_000

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import yaml
 
-from bot import answer_rules
+from bot.nlu import answer_rules
 
 
 def test_generated_rules_files_are_up_to_date() -> None:
-    assert answer_rules.main(["--check"]) == 0, "run python -m bot.answer_rules"
+    assert answer_rules.main(["--check"]) == 0, "run python -m bot.nlu.answer_rules"
 
 
 def test_every_intent_at_every_stage_goes_to_the_flows_reader() -> None:

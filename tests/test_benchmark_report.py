@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.benchmark import MARKER, main, training_data_id, write_report
+from bot.nlu.benchmark import MARKER, main, training_data_id, write_report
 
 
 def result(f1: float, data: dict | None, train_seconds: float = 10.0, run: str = "run-1") -> dict:

@@ -27,8 +27,9 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import campaigns
-from bot.campaigns import (
+from bot.config.errors import PROJECT_ROOT, ConfigError, read_yaml
+from bot.core import campaigns
+from bot.core.campaigns import (
     NO_CONSENT,
     OPTED_OUT,
     SKIP_KEY,
@@ -52,17 +53,16 @@ from bot.campaigns import (
     schedule_cold_case,
     sms_segments,
 )
-from bot.config_errors import PROJECT_ROOT, ConfigError, read_yaml
-from bot.customers import find_customer
-from bot.db import session_factory
-from bot.models import CaseOffer, ColdCase, Customer, Incident, RetentionCase, Subscription
+from bot.core.customers import find_customer
+from bot.core.offers import CustomerContext, evaluate_offer, load_catalogue, rank_offers
+from bot.core.process import Policy, load_policy
+from bot.core.reasons import REASONS
+from bot.core.retention import Conversation, RetentionService
+from bot.core.spreadsheet import defused
+from bot.messaging.sms import SmsSender
 from bot.nlu.answers import Answer, Question, read
-from bot.offers import CustomerContext, evaluate_offer, load_catalogue, rank_offers
-from bot.policy import Policy, load_policy
-from bot.reasons import REASONS
-from bot.retention import Conversation, RetentionService
-from bot.sms import SmsSender
-from bot.spreadsheet import defused
+from bot.storage.db import session_factory
+from bot.storage.models import CaseOffer, ColdCase, Customer, Incident, RetentionCase, Subscription
 from tests.support.twilio_standin import TWILIO_NUMBER, TwilioApiStandIn, send_sms_through
 
 CANCEL_DAY = date(2026, 11, 24)
@@ -831,7 +831,7 @@ def test_claims_never_overlap(db_session: Session, factory: sessionmaker) -> Non
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot.campaigns", *args], cwd=PROJECT_ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "bot.core.campaigns", *args], cwd=PROJECT_ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -900,7 +900,7 @@ def test_runner_under_make_run_without_twilio_settings_stays_up_and_reports_what
     allow_sms(db_session, "C00013")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}
     env["PYTHONPATH"] = str(PROJECT_ROOT)
-    proc = subprocess.Popen([sys.executable, "-m", "bot.campaigns", "run", "--every", "60",
+    proc = subprocess.Popen([sys.executable, "-m", "bot.core.campaigns", "run", "--every", "60",
                              "--now", "2026-12-24T10:00"], cwd=PROJECT_ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

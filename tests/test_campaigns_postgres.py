@@ -19,11 +19,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.campaigns import accept_winback, claim_due, pending_winback, refresh, schedule_cold_case
-from bot.config_errors import PROJECT_ROOT
-from bot.customers import find_customer
-from bot.db import get_engine, session_factory, upgrade_database
-from bot.models import Base, CaseOffer, ColdCase
+from bot.config.errors import PROJECT_ROOT
+from bot.core.campaigns import accept_winback, claim_due, pending_winback, refresh, schedule_cold_case
+from bot.core.customers import find_customer
+from bot.storage.db import get_engine, session_factory, upgrade_database
+from bot.storage.models import Base, CaseOffer, ColdCase
 from tests.support.db_fixtures import prepare_database
 from tests.support.pg import PostgresServer
 from tests.support.twilio_standin import TwilioApiStandIn, send_sms_through

@@ -1,4 +1,4 @@
-"""`python -m bot.classify`: one JSON line per input line, on the bot's own model and code path."""
+"""`python -m bot.nlu.classify`: one JSON line per input line, on the bot's own model and code path."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ LINES = [
 def results() -> list[dict]:
     if not list((ROOT / "models").glob("*.tar.gz")):
         pytest.fail("no trained model under models/: run make train first", pytrace=False)
-    proc = subprocess.run([sys.executable, "-m", "bot.classify"], input="\n".join(LINES) + "\n", text=True,
+    proc = subprocess.run([sys.executable, "-m", "bot.nlu.classify"], input="\n".join(LINES) + "\n", text=True,
                           capture_output=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return [json.loads(line) for line in proc.stdout.splitlines()]
@@ -60,6 +60,6 @@ def test_empty_and_odd_lines_are_answered(results: list[dict]) -> None:
 
 
 def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "bot.classify", "--model", str(tmp_path)], input="hola\n",
+    proc = subprocess.run([sys.executable, "-m", "bot.nlu.classify", "--model", str(tmp_path)], input="hola\n",
                           text=True, capture_output=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 2 and "make train" in proc.stderr and "Traceback" not in proc.stderr

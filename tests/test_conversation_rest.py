@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.language import detect
+from bot.core.language import detect
 
 pytestmark = pytest.mark.e2e
 

@@ -6,12 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.config_errors import PROJECT_ROOT
+from bot.config.errors import PROJECT_ROOT
 
 SCRIPT = """
 from decimal import Decimal
 from sqlalchemy import Column, Integer, MetaData, Numeric, Table, insert, select
-from bot.db import make_engine
+from bot.storage.db import make_engine
 engine = make_engine({url!r})
 meta = MetaData()
 t = Table("amounts", meta, Column("id", Integer, primary_key=True), Column("eur", Numeric(10, 2)))

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import outbox
 from bot.channels.faults import FAULT_TEXT
+from bot.storage import outbox
 from tests.support.stack import Stack
 
 

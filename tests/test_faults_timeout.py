@@ -11,8 +11,8 @@ import pytest
 from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from bot import outbox
 from bot.channels import faults
+from bot.storage import outbox
 
 
 class Hanging:

@@ -21,7 +21,7 @@ Entry points and what must hold for any input:
   gives no 5xx, and an agent never sees a phone number or e-mail; the agent desk
   (``/agent/conversations/<id>/reply|resume``) gives no 5xx but its documented 502 (no assistant runs
   behind it here);
-* the website (``bot.web``, in demo mode as tests/support/stack.py starts it): ``/?customer=``,
+* the website (``bot.website.app``, in demo mode as tests/support/stack.py starts it): ``/?customer=``,
   ``/plan/<token>`` and any other path with any value give no 5xx and no traceback, a plan page only
   for a real token, a signed chat token only for a demo persona (none at all outside demo mode), and
   no customer on the page but the personas of the log-in selector.
@@ -109,7 +109,7 @@ FUZZ_SOURCE = "127.0.0.2"  # the fuzz's own client address (the loopback is all 
 AUTH_REF = "C00297"  # the customer a signed fuzz socket.io connection is (no other test uses it)
 PLAN_REF = "C00298"  # the customer of the action plan the website fuzz looks for
 FUZZ_REF, FUZZ_PHONE = "C00296", "+447700900295"  # the only customer named in fuzzed texts
-PERSONAS = tuple(f"C{i:05d}" for i in range(1, 8))  # bot.web.DEMO_PERSONA_REFS
+PERSONAS = tuple(f"C{i:05d}" for i in range(1, 8))  # bot.website.app.DEMO_PERSONA_REFS
 TRACEBACK = re.compile(r"Traceback|File \"[^\"]+\.py\", line \d+")
 JWT_RE = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
 PHONE_RE = re.compile(r"\+447700900\d{3}")
@@ -1101,8 +1101,8 @@ class Clock:
 @pytest.fixture(scope="module")
 def dashboard_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     from analytics import demo_data, users
-    from bot.db import session_factory
-    from bot.models import HandoffTicket
+    from bot.storage.db import session_factory
+    from bot.storage.models import HandoffTicket
     from tests.support.db_fixtures import make_database
 
     directory: Path = tmp_path_factory.mktemp("fuzz-dash")
@@ -1479,8 +1479,8 @@ def test_dashboard_agent_desk_takes_any_request(dashboard_db: tuple[str, str], m
 @pytest.fixture(scope="module")
 def plan_token(fuzz_stack: Stack) -> str:
     """An action plan of PLAN_REF in the stack's database (written here; only this module reads it)."""
-    from bot.db import session_scope
-    from bot.models import ActionPlan, ActionPlanCheckin, Customer, RetentionCase
+    from bot.storage.db import session_scope
+    from bot.storage.models import ActionPlan, ActionPlanCheckin, Customer, RetentionCase
 
     token = "fz" + uuid.uuid4().hex + "Az_-"
     with session_scope(fuzz_stack.database_url) as s:

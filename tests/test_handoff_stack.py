@@ -5,8 +5,8 @@ Two stacks, one after the other, with the clock frozen (``RETENTION_NOW``):
 * office hours, Tuesday 2026-11-03 10:00 UTC (11:00 in Madrid): each trigger in Spanish and English hands the
   conversation to a person: the handoff message in the customer's language, a ``HandoffTicket`` with its
   summary, the Slack-compatible webhook POST (a loopback HTTP server, ``HANDOFF_WEBHOOK_URL``), the assistant
-  silent while paused, an agent's reply recorded in the tracker (``bot.agent_api.reply`` against the stack's
-  Rasa), and after ``bot.agent_api.resume`` the assistant answering again;
+  silent while paused, an agent's reply recorded in the tracker (``bot.messaging.rasa_api.reply`` against the stack's
+  Rasa), and after ``bot.messaging.rasa_api.resume`` the assistant answering again;
 * out of hours, Tuesday 23:00 UTC (Wednesday 00:00 in Madrid): the callback promise in the customer's
   language, no pause (the assistant goes on), the ticket queued as ``callback``.
 
@@ -35,9 +35,9 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from bot import agent_api
-from bot.language import detect
-from bot.models import HandoffTicket
+from bot.core.language import detect
+from bot.messaging import rasa_api as agent_api
+from bot.storage.models import HandoffTicket
 from tests.support.stack import PROJECT_ROOT, Stack, find_model
 
 pytestmark = pytest.mark.e2e

@@ -15,13 +15,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.config_errors import PROJECT_ROOT
-from bot.customers import find_customer
-from bot.db import session_factory
-from bot.housekeeping import abandon_stale_cases, main, run_once
-from bot.models import RetentionCase
-from bot.policy import load_policy
-from bot.retention import Conversation, RetentionService
+from bot.config.errors import PROJECT_ROOT
+from bot.core.customers import find_customer
+from bot.core.housekeeping import abandon_stale_cases, main, run_once
+from bot.core.process import load_policy
+from bot.core.retention import Conversation, RetentionService
+from bot.storage.db import session_factory
+from bot.storage.models import RetentionCase
 
 TODAY = date(2026, 11, 23)
 
@@ -113,13 +113,13 @@ def test_unmigrated_database_is_a_clear_error(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
     assert main([]) == 1
     err = capsys.readouterr().err
-    assert "error: database:" in err and "python -m bot.seed" in err and "Traceback" not in err
+    assert "error: database:" in err and "python -m bot.storage.seed" in err and "Traceback" not in err
 
 
 def test_hourly_mode_keeps_running_when_a_run_fails(tmp_path: Path) -> None:
     """Under `make run` (honcho) one process that exits stops them all: a failed run must not exit."""
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}"}
-    proc = subprocess.Popen([sys.executable, "-m", "bot.housekeeping", "--every", "60"], cwd=PROJECT_ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "bot.core.housekeeping", "--every", "60"], cwd=PROJECT_ROOT,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         ready, _, _ = io_select.select([proc.stderr], [], [], 60)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.language import detect, pick
+from bot.core.language import detect, pick
 
 
 @pytest.mark.parametrize("text", [

@@ -1,4 +1,4 @@
-"""Tests of the offer catalogue and engine (bot/offers.py) against real data files.
+"""Tests of the offer catalogue and engine (bot/core/offers.py) against real data files.
 
 The real catalogue (data/offers.yml, data/plans.yml) is used for the business-level checks;
 small catalogues written to tmp_path pin the arithmetic and every validation error.
@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.config_errors import ConfigError, display_path
-from bot.offers import (
+from bot.config.errors import ConfigError, display_path
+from bot.core.offers import (
     DEFAULT_OFFERS,
     Catalogue,
     CustomerContext,
@@ -34,8 +34,8 @@ from bot.offers import (
     rank_offers,
     segment_for,
 )
-from bot.plans import DEFAULT_PLANS, load_plans
-from bot.reasons import REASONS, is_reason
+from bot.core.reasons import REASONS, is_reason
+from bot.core.tariffs import DEFAULT_PLANS, load_plans
 
 TODAY = date(2026, 3, 15)
 D = Decimal

@@ -17,11 +17,11 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
 from actions.retention import ActionCancelSubscription
-from bot import outbox
-from bot.customers import find_customer
-from bot.db import get_engine, session_factory, upgrade_database
-from bot.models import Customer, HandoffTicket
-from bot.seed import seed
+from bot.core.customers import find_customer
+from bot.storage import outbox
+from bot.storage.db import get_engine, session_factory, upgrade_database
+from bot.storage.models import Customer, HandoffTicket
+from bot.storage.seed import seed
 from tests.support.pg import PostgresServer
 
 

@@ -11,10 +11,10 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.config_errors import ConfigError
-from bot.models import RetentionCase
-from bot.policy import DEFAULT_POLICY, load_policy, parse_policy
-from bot.retention import Conversation, RetentionService
+from bot.config.errors import ConfigError
+from bot.core.process import DEFAULT_POLICY, load_policy, parse_policy
+from bot.core.retention import Conversation, RetentionService
+from bot.storage.models import RetentionCase
 
 
 def raw() -> dict:
@@ -73,7 +73,7 @@ def test_holdout_case_gets_no_offer(db_session: Session) -> None:
     policy = replace(load_policy(), holdout_share=0.5)
     conv_id = next(f"c{i}" for i in range(100) if policy.in_holdout(f"c{i}"))
     svc = RetentionService(db_session, today=date(2026, 11, 23), policy=policy)
-    from bot.customers import find_customer
+    from bot.core.customers import find_customer
 
     lucia = find_customer(db_session, ref="C00001")
     turn = svc.start(Conversation(conv_id, customer_id=lucia.id, verified=True), reason="price", verbatim="caro")

@@ -345,13 +345,13 @@ def test_endpoints_send_the_action_token(monkeypatch: pytest.MonkeyPatch) -> Non
     endpoint = read_endpoint_config(str(PROJECT_ROOT / "endpoints.yml"), "action_endpoint")
     assert endpoint is not None
     assert endpoint.headers == {TOKEN_HEADER: "-a:token#with'odd\"characters"}
-    from bot.run_actions import TOKEN_HEADER as SERVER_HEADER
+    from bot.cli.run_actions import TOKEN_HEADER as SERVER_HEADER
 
     assert SERVER_HEADER == TOKEN_HEADER
 
 
 def test_action_server_token_is_kept_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.settings import action_server_token
+    from bot.config.settings import action_server_token
 
     monkeypatch.delenv("ACTION_SERVER_TOKEN", raising=False)
     path = tmp_path / "var" / "action_server_token"
@@ -398,7 +398,7 @@ def test_no_secret_on_rasas_command_lines(rasa_server: RasaServer) -> None:
     secrets_ = [rasa_server.env["RASA_API_TOKEN"], rasa_server.env["ACTION_SERVER_TOKEN"]]
     pids = process_tree(rasa_server.running.process.pid)
     lines = [cmdline(pid) for pid in pids]
-    assert any("bot.run_rasa" in line for line in lines)
+    assert any("bot.cli.run_rasa" in line for line in lines)
     for line in lines:
         assert not any(secret in line for secret in secrets_), line
 
@@ -432,8 +432,8 @@ def test_make_db_creates_only_private_files(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name, module", [
-    ("web", "bot.web"), ("dashboard", "analytics.app"), ("housekeeping", "bot.housekeeping"),
-    ("campaigns", "bot.campaigns"), ("actions", "bot.run_actions"), ("rasa", "bot.run_rasa"),
+    ("web", "bot.website.app"), ("dashboard", "analytics.app"), ("housekeeping", "bot.core.housekeeping"),
+    ("campaigns", "bot.core.campaigns"), ("actions", "bot.cli.run_actions"), ("rasa", "bot.cli.run_rasa"),
 ])
 def test_every_procfile_process_creates_private_files(tmp_path: Path, name: str, module: str) -> None:
     """Each process runs with umask 077, so whatever it creates is its owner's only."""
@@ -448,7 +448,7 @@ def test_every_procfile_process_creates_private_files(tmp_path: Path, name: str,
 
 
 def test_a_process_start_makes_existing_files_private(tmp_path: Path) -> None:
-    from bot.settings import protect_data_files
+    from bot.config.settings import protect_data_files
 
     var = tmp_path / "var"
     (var / "sub").mkdir(parents=True)

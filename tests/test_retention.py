@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.action_plans import find_by_token, render_text, write_plan
-from bot.customers import find_customer
-from bot.models import ActionPlan, CaseOffer, RetentionCase
-from bot.policy import load_policy
-from bot.retention import MAX_SAVE_ATTEMPTS, Conversation, RetentionService, Turn, expire_offers
+from bot.core.action_plans import find_by_token, render_text, write_plan
+from bot.core.customers import find_customer
+from bot.core.process import load_policy
+from bot.core.retention import MAX_SAVE_ATTEMPTS, Conversation, RetentionService, Turn, expire_offers
+from bot.storage.models import ActionPlan, CaseOffer, RetentionCase
 
 TODAY = date(2026, 11, 23)
 
@@ -234,7 +234,7 @@ def test_unclear_reason_one_follow_up_then_other_with_words(svc: RetentionServic
 def test_unprofitable_customer_gets_no_costly_offer(svc: RetentionService,
                                                     db_session: Session) -> None:
     javier = find_customer(db_session, ref="C00003")
-    from bot.customers import profile_of
+    from bot.core.customers import profile_of
 
     assert profile_of(javier, TODAY).value_segment == "unprofitable"
     for reason in ("price", "competitor", "service_failure", "billing_error"):
@@ -294,7 +294,7 @@ def test_declining_the_only_worthwhile_offer_cancels_without_a_worse_alternative
 
 def test_a_second_offer_of_the_same_kind_is_never_worse_for_the_customer(
         svc: RetentionService, db_session: Session) -> None:
-    from bot.offers import customer_benefit
+    from bot.core.offers import customer_benefit
 
     for ref, reason in (("C00002", "price"), ("C00002", "competitor"), ("C00005", "service_failure"),
                         ("C00004", "low_usage"), ("C00006", "billing_error")):

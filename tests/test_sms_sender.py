@@ -1,4 +1,4 @@
-"""The outbound SMS sender (``bot.sms``) with the real ``twilio`` client against a loopback
+"""The outbound SMS sender (``bot.messaging.sms``) with the real ``twilio`` client against a loopback
 stand-in of Twilio's REST API: consent, retries, errors, segments and secrets."""
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.customers import find_customer
-from bot.db import session_scope
-from bot.models import utcnow
-from bot.sms import (
+from bot.core.customers import find_customer
+from bot.messaging.sms import (
     RebasedHttpClient,
     SmsConfigError,
     SmsDeliveryFailed,
@@ -23,6 +21,8 @@ from bot.sms import (
     SmsRejected,
     SmsSender,
 )
+from bot.storage.db import session_scope
+from bot.storage.models import utcnow
 from tests.support.twilio_standin import TWILIO_NUMBER, TwilioApiStandIn, module_database
 
 LUCIA_ID, JOHN_ID, JAVIER_ID, MARTA_ID, CARLOS_ID, ELENA_ID, EMMA_ID = range(1, 8)
@@ -260,7 +260,7 @@ async def test_without_twilio_the_demo_phone_receives_the_texts(
     """make run's demo (SMS_DEMO_PHONE=1, no Twilio): texts go to the demo phone, with every
     consent rule; real Twilio settings win over it; without either, nothing can be sent."""
     from bot.messaging import demo_phone
-    from bot.sms import sms_configured
+    from bot.messaging.sms import sms_configured
 
     for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_NUMBER", "TWILIO_API_BASE_URL"):
         monkeypatch.delenv(name, raising=False)

@@ -16,7 +16,7 @@ import pytest
 from rasa.shared.nlu.training_data.loading import load_data
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from bot.nlu_eval import IMPLICIT_DIR, SHARED_EVAL, load_holdout, load_shared
+from bot.nlu.evaluation import IMPLICIT_DIR, SHARED_EVAL, load_holdout, load_shared
 
 ROOT = Path(__file__).resolve().parent.parent
 NEAR_COPY = 0.9

@@ -21,7 +21,6 @@ from rasa.core.channels.channel import UserMessage
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from bot import outbox
 from bot.channels.faults import FAULT_TEXT
 from bot.channels.rest import SERVER_OWNED_KEYS
 from bot.channels.twilio_common import (
@@ -51,9 +50,10 @@ from bot.channels.twilio_sms import (
     OPT_OUT_CONFIRMATION,
     TwilioSMSInput,
 )
-from bot.customers import find_customer
-from bot.db import session_scope
-from bot.models import ProcessedMessage, RetentionCase
+from bot.core.customers import find_customer
+from bot.storage import outbox
+from bot.storage.db import session_scope
+from bot.storage.models import ProcessedMessage, RetentionCase
 from tests.support.twilio_standin import (
     PUBLIC_BASE_URL,
     SMS_WEBHOOK,
@@ -676,10 +676,10 @@ def test_cancel_then_cold_sms_then_yes_reactivates(twilio_stack: TwilioStack, st
     import asyncio
     from datetime import datetime, timedelta
 
-    from bot.campaigns import run_campaign
-    from bot.db import session_factory
-    from bot.models import ColdCase
-    from bot.sms import SmsSender
+    from bot.core.campaigns import run_campaign
+    from bot.messaging.sms import SmsSender
+    from bot.storage.db import session_factory
+    from bot.storage.models import ColdCase
     from tests.support.twilio_standin import TWILIO_NUMBER, TwilioApiStandIn
 
     carlos = "+447700900030"  # C00031: a seeded customer no other test uses, made Spanish and consenting

@@ -19,10 +19,10 @@ import pytest
 from rasa.core.channels.channel import UserMessage
 from twilio.request_validator import RequestValidator
 
-from bot import outbox
 from bot.channels.faults import FAULT_TEXT
 from bot.channels.twilio_common import BotMessage, render_voice, speakable, voice_choice_prompt
 from bot.channels.twilio_voice import TEXTS, TwilioVoiceInput
+from bot.storage import outbox
 from tests.support.twilio_standin import (
     AGENT_NUMBER,
     PUBLIC_BASE_URL,

@@ -1,4 +1,4 @@
-"""Misspelt training copies (bot/typos.py) and the TypoAugmenter component that adds them."""
+"""Misspelt training copies (bot/nlu/typos.py) and the TypoAugmenter component that adds them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.components import TypoAugmenter
-from bot.typos import misspell
+from bot.nlu.typos import misspell
 
 TEXTS = ["Quiero darme de baja, por favor.", "Cancel my account!", "me cobraron dos veces este mes",
          "I'm moving to Valencia next month"]

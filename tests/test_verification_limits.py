@@ -18,10 +18,10 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.verify import ActionVerifyIdentity
-from bot.customers import find_customer
-from bot.db import session_factory
-from bot.policy import VerificationPolicy, load_policy
-from bot.verification import Attempt, answer
+from bot.core.customers import find_customer
+from bot.core.process import VerificationPolicy, load_policy
+from bot.core.verification import Attempt, answer
+from bot.storage.db import session_factory
 from tests.support.twilio_standin import TwilioApiStandIn, send_sms_through
 
 POLICY = VerificationPolicy(max_failures_per_customer=5, max_failures_per_source=10,

@@ -20,7 +20,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot import settings
 from bot.channels import InvalidWebToken, issue_web_token, verify_web_token
 from bot.channels.web import (
     ANONYMOUS,
@@ -30,7 +29,8 @@ from bot.channels.web import (
     clean_text,
     token_from_handshake,
 )
-from bot.web import make_app
+from bot.config import settings
+from bot.website.app import make_app
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-" + "x" * 56
@@ -308,7 +308,7 @@ def test_url_and_port_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = f"sqlite:///{tmp_path_factory.mktemp('webdb') / 'retention.db'}"
     env = {**os.environ, "DATABASE_URL": url}
-    result = subprocess.run([sys.executable, "-m", "bot.seed"], cwd=PROJECT_ROOT, env=env,
+    result = subprocess.run([sys.executable, "-m", "bot.storage.seed"], cwd=PROJECT_ROOT, env=env,
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     with pytest.MonkeyPatch.context() as mp:

@@ -2,7 +2,7 @@
 
 Without demo mode no page of the website carries a customer token (the widget is anonymous and
 the assistant verifies identity itself); in demo mode only the hand-made personas of
-``bot.seed.PERSONAS`` (C00001..C00007) can be "logged in as", never any other of the seeded
+``bot.storage.seed.PERSONAS`` (C00001..C00007) can be "logged in as", never any other of the seeded
 customers. Odd ``?customer=`` values are refused with a 4xx, never a 500.
 """
 
@@ -23,10 +23,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
-from bot import settings
 from bot.channels import verify_web_token
-from bot.seed import PERSONAS
-from bot.web import make_app
+from bot.config import settings
+from bot.storage.seed import PERSONAS
+from bot.website.app import make_app
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SECRET = "demo-token-secret-" + "z" * 48
@@ -48,7 +48,7 @@ JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = f"sqlite:///{tmp_path_factory.mktemp('demodb') / 'retention.db'}"
     env = {**os.environ, "DATABASE_URL": url}
-    result = subprocess.run([sys.executable, "-m", "bot.seed"], cwd=PROJECT_ROOT, env=env,
+    result = subprocess.run([sys.executable, "-m", "bot.storage.seed"], cwd=PROJECT_ROOT, env=env,
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     with pytest.MonkeyPatch.context() as mp:

@@ -2,7 +2,7 @@
 
 The token helpers live here (not in ``bot.channels.web``) so that the website can sign tokens
 without importing Rasa: the website signs with :func:`issue_web_token`, the socket.io channel
-checks with :func:`verify_web_token`, both with ``bot.settings.web_jwt_secret()``.
+checks with :func:`verify_web_token`, both with ``bot.config.settings.web_jwt_secret()``.
 """
 
 from __future__ import annotations

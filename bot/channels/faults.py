@@ -14,7 +14,7 @@ Rasa 3.6 has three behaviours that lose what a customer asked, and no setting to
 the agent is loaded) replaces them: a failing tracker store raises after a short retry, a
 ``ValueError`` is an error of that request only, an unreachable action server gets a polite
 reply. :func:`guarded` wraps a channel's ``on_new_message`` so that any failure of a turn
-becomes that polite reply plus an outbox entry (``bot.outbox``) that a person follows up.
+becomes that polite reply plus an outbox entry (``bot.storage.outbox``) that a person follows up.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ import logging
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
-from bot import outbox, settings
+from bot.config import settings
+from bot.storage import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def _language_of(message: Any) -> str | None:
     if language in FAULT_TEXT:
         return language
     try:
-        from bot.language import pick
+        from bot.core.language import pick
 
         return pick(getattr(message, "text", "") or "", None)
     except Exception:  # noqa: BLE001 - a language guess must never fail the reply

@@ -48,9 +48,9 @@ from twilio.request_validator import RequestValidator
 
 from bot.channels import safe_text
 from bot.channels.rest import SERVER_OWNED_KEYS
-from bot.customers import find_customer
-from bot.db import session_scope
-from bot.language import LANGUAGES
+from bot.core.customers import find_customer
+from bot.core.language import LANGUAGES
+from bot.core.privacy import mask_phone  # noqa: F401 - re-exported for the channels
 from bot.messaging.text import (  # noqa: F401 - re-exported for the channels
     E164_RE,
     SMS_SEGMENT_CHARS,
@@ -59,8 +59,8 @@ from bot.messaging.text import (  # noqa: F401 - re-exported for the channels
     split_segments,
     strip_emoji,
 )
-from bot.models import ProcessedMessage
-from bot.privacy import mask_phone  # noqa: F401 - re-exported for the channels
+from bot.storage.db import session_scope
+from bot.storage.models import ProcessedMessage
 
 logger = logging.getLogger(__name__)
 

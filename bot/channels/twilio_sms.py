@@ -38,7 +38,6 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from twilio.twiml.messaging_response import MessagingResponse
 
-from bot import settings
 from bot.channels import faults
 from bot.channels.twilio_common import (
     BotMessage,
@@ -59,10 +58,11 @@ from bot.channels.twilio_common import (
     signed_params,
     turn_language,
 )
-from bot.customers import find_customer
-from bot.db import session_scope
-from bot.models import utcnow
-from bot.sms import SmsConfigError, SmsError, SmsSender
+from bot.config import settings
+from bot.core.customers import find_customer
+from bot.messaging.sms import SmsConfigError, SmsError, SmsSender
+from bot.storage.db import session_scope
+from bot.storage.models import utcnow
 
 logger = logging.getLogger(__name__)
 

@@ -40,7 +40,6 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
-from bot import settings
 from bot.channels import faults
 from bot.channels.twilio_common import (
     BoundedTTLStore,
@@ -64,6 +63,7 @@ from bot.channels.twilio_common import (
     turn_language,
     voice_choice_prompt,
 )
+from bot.config import settings
 
 logger = logging.getLogger(__name__)
 

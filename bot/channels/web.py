@@ -1,7 +1,7 @@
 """The website's chat channel: Rasa's socket.io channel with the visitor's identity attached.
 
 The demo website signs a short-lived HS256 token (``sub`` = customer reference, ``exp``) with
-``bot.settings.web_jwt_secret()``. ``rasa-webchat`` cannot send socket.io ``auth``, so the token
+``bot.config.settings.web_jwt_secret()``. ``rasa-webchat`` cannot send socket.io ``auth``, so the token
 travels in the handshake's query string (``socketUrl: "http://rasa:5005?token=..."``); an
 ``auth={"token": ...}`` sent by other clients is accepted too.
 
@@ -42,7 +42,7 @@ from socketio.exceptions import ConnectionRefusedError as SocketIOConnectionRefu
 
 from bot.channels import InvalidWebToken, engineio_guard, faults, safe_text, verify_web_token
 from bot.channels.rest import MAX_MESSAGE_CHARS, MAX_METADATA_CHARS, SERVER_OWNED_KEYS
-from bot.settings import web_jwt_secret
+from bot.config.settings import web_jwt_secret
 
 logger = logging.getLogger(__name__)
 

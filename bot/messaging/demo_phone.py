@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bot.settings import PROJECT_ROOT
+from bot.config.settings import PROJECT_ROOT
 
 DEFAULT_PATH = PROJECT_ROOT / "var" / "demo_phone.db"
 #: the number texts come from in the demo (Twilio's magic test number, never a real line)
@@ -83,6 +83,6 @@ class _Messages:
 
 
 class DemoPhoneClient:
-    """Stands where ``twilio.rest.Client`` stands in ``bot.sms.SmsSender``: ``messages.create``."""
+    """Stands where ``twilio.rest.Client`` stands in ``bot.messaging.sms.SmsSender``: ``messages.create``."""
 
     messages = _Messages()

@@ -2,7 +2,7 @@
 markdown or emoji, Twilio-sized segments split at sentence ends, E.164 numbers.
 
 Used by the Twilio channels (``bot.channels.twilio_common`` re-exports them) and by the
-outbound sender (``bot.sms``), so that the campaign runner never loads Rasa.
+outbound sender (``bot.messaging.sms``), so that the campaign runner never loads Rasa.
 """
 
 from __future__ import annotations

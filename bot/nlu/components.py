@@ -32,9 +32,9 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.language import detect
-from bot.nlu_model import is_cancel_intent, reason_part
-from bot.typos import misspell
+from bot.core.language import detect
+from bot.nlu.model import is_cancel_intent, reason_part
+from bot.nlu.typos import misspell
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from werkzeug.serving import make_server
 from analytics import app as dashboard
 from analytics import demo_data, users
 from analytics import metrics as m
-from bot.db import session_factory
+from bot.storage.db import session_factory
 from tests.support.db_fixtures import make_database
 
 pytestmark = pytest.mark.e2e

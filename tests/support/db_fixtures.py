@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.db import session_factory, upgrade_database
-from bot.seed import seed
+from bot.storage.db import session_factory, upgrade_database
+from bot.storage.seed import seed
 
 
 def prepare_database(url: str, customers: int = 40) -> str:

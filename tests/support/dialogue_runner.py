@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, delete, select, update
 from sqlalchemy.orm import Session
 
 from bot.channels import issue_web_token
-from bot.models import (
+from bot.storage.models import (
     ActionPlan,
     ActionPlanCheckin,
     CaseOffer,

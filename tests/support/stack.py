@@ -6,13 +6,13 @@
 
 What runs, all on 127.0.0.1 with fresh free ports and a fresh temporary directory:
 
-1. ``python -m bot.seed`` on a new SQLite database (``DATABASE_URL``);
-2. the action server, ``python -m bot.run_actions --port P`` (``GET /health``);
-3. Rasa, ``python -m bot.run_rasa --model MODEL`` with generated credentials (the project's
+1. ``python -m bot.storage.seed`` on a new SQLite database (``DATABASE_URL``);
+2. the action server, ``python -m bot.cli.run_actions --port P`` (``GET /health``);
+3. Rasa, ``python -m bot.cli.run_rasa --model MODEL`` with generated credentials (the project's
    REST channel + the signed socket.io channel) and endpoints (action server with its
    ``X-Action-Token``; SQL tracker store in the temporary directory) (``GET /`` says "Hello
    from Rasa");
-4. the website, ``python -m bot.web`` with ``RASA_PUBLIC_URL`` pointing at that Rasa
+4. the website, ``python -m bot.website.app`` with ``RASA_PUBLIC_URL`` pointing at that Rasa
    (``GET /healthz``).
 
 The launchers are those of the Procfile, with the same secrets (random ones here, passed in
@@ -190,7 +190,7 @@ class Stack:
             self.services = [
                 Service(
                     "rasa",
-                    [python, "-m", "bot.run_rasa", "--model", str(self.model),
+                    [python, "-m", "bot.cli.run_rasa", "--model", str(self.model),
                      "--port", str(self.rasa_port), "--interface", "127.0.0.1",
                      "--credentials", str(self.credentials_path),
                      "--endpoints", str(self.endpoints_path)],
@@ -199,13 +199,13 @@ class Stack:
                     self.tmp_dir / "rasa.log"),
                 Service(
                     "actions",
-                    [python, "-m", "bot.run_actions", "--port", str(self.action_port)],
+                    [python, "-m", "bot.cli.run_actions", "--port", str(self.action_port)],
                     self.action_url + "/health",
                     lambda status, _body: status == 200,
                     self.tmp_dir / "actions.log"),
                 Service(
                     "web",
-                    [python, "-m", "bot.web", "--host", "127.0.0.1",
+                    [python, "-m", "bot.website.app", "--host", "127.0.0.1",
                      "--port", str(self.web_port)],
                     self.web_url + "/healthz",
                     lambda status, body: status == 200 and body.strip() == "ok",
@@ -276,10 +276,10 @@ class Stack:
         log_path = self.tmp_dir / "seed.log"
         with log_path.open("wb") as log:
             result = subprocess.run(
-                [str(venv_bin() / "python"), "-m", "bot.seed"], cwd=PROJECT_ROOT, env=self.env,
+                [str(venv_bin() / "python"), "-m", "bot.storage.seed"], cwd=PROJECT_ROOT, env=self.env,
                 stdout=log, stderr=subprocess.STDOUT, timeout=300, check=False, umask=PRIVATE_UMASK)
         if result.returncode != 0:
-            raise StackError(f"python -m bot.seed failed (exit {result.returncode}):\n"
+            raise StackError(f"python -m bot.storage.seed failed (exit {result.returncode}):\n"
                              f"{_tail(log_path)}")
 
     def _spawn(self, service: Service) -> None:

@@ -224,7 +224,7 @@ class WebhookReply:
 
 
 def send_sms_through(standin: TwilioApiStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
-    """This process's outbound SMS (``bot.sms.SmsSender.from_env``) go to ``standin``."""
+    """This process's outbound SMS (``bot.messaging.sms.SmsSender.from_env``) go to ``standin``."""
     monkeypatch.setenv("TWILIO_ACCOUNT_SID", standin.account_sid)
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", standin.auth_token)
     monkeypatch.setenv("TWILIO_NUMBER", TWILIO_NUMBER)

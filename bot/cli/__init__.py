@@ -1,0 +1,1 @@
+"""Launchers of the processes `make run` starts, and the periodic-job runner."""

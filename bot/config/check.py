@@ -1,0 +1,36 @@
+"""Validate every business data file; exit 1 with the file and entry of the first error.
+
+Run by ``make run`` before anything starts (and imported by the action server at start-up).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from bot.config.errors import ConfigError
+
+
+def validate_all() -> None:
+    from bot.core.campaigns import load_campaigns
+    from bot.core.offers import load_catalogue
+    from bot.core.process import load_policy
+    from bot.core.tariffs import load_plans
+
+    load_plans()
+    load_catalogue()
+    load_policy()
+    load_campaigns()
+
+
+def main() -> int:
+    try:
+        validate_all()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("data files OK: data/plans.yml, data/offers.yml, data/retention.yml, data/campaigns.yml")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,219 @@
+"""Typed settings read from the environment.
+
+Each setting is a small function so that it is read when used (tests and subprocesses can set
+the environment before calling it) and so that the default lives next to its name.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import stat
+import time
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+VAR_DIR = PROJECT_ROOT / "var"
+WEB_JWT_SECRET_FILE = VAR_DIR / "web_jwt_secret"
+ACTION_SERVER_TOKEN_FILE = VAR_DIR / "action_server_token"
+PRIVATE_UMASK = 0o077  # files 0600, directories 0700
+
+logger = logging.getLogger(__name__)
+
+
+def _env(name: str) -> str | None:
+    """The variable's value, or None when it is unset or blank."""
+    value = os.environ.get(name)
+    return value.strip() if value and value.strip() else None
+
+
+def action_timeout_seconds() -> float:
+    """Seconds Rasa waits for one action (``ACTION_TIMEOUT_SECONDS``, 30; Rasa's own is 300).
+
+    Past it the customer hears the technical-problem reply and the message is kept for a person
+    (``bot.channels.faults``), instead of every conversation of that action server hanging.
+    """
+    try:
+        return max(1.0, float(_env("ACTION_TIMEOUT_SECONDS") or 30))
+    except ValueError:
+        return 30.0
+
+
+def _env_int(name: str, default: int) -> int:
+    value = _env(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {value!r}") from exc
+
+
+def persistent_secret(env_name: str, path: Path) -> str:
+    """The secret in ``env_name``, else a random one created once in ``path`` (mode 600).
+
+    Processes on one machine share it without configuration; if two start at once, only one
+    writes (``O_EXCL``) and both read its secret.
+    """
+    value = _env(env_name)
+    if value:
+        return value
+    try:
+        stored = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        stored = ""
+    if stored:
+        return stored
+    path.parent.mkdir(parents=True, exist_ok=True)
+    candidate = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # the other process may not have written it yet
+            stored = path.read_text(encoding="utf-8").strip()
+            if stored:
+                return stored
+            time.sleep(0.02)
+        raise RuntimeError(f"{path} exists but is empty; delete it or set {env_name}") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(candidate + "\n")
+    os.chmod(path, 0o600)
+    return candidate
+
+
+def web_jwt_secret(secret_file: Path | None = None) -> str:
+    """HS256 secret shared by the website (signs) and the Rasa web channel (verifies):
+    ``WEB_JWT_SECRET``, else ``var/web_jwt_secret``."""
+    return persistent_secret("WEB_JWT_SECRET", secret_file or WEB_JWT_SECRET_FILE)
+
+
+def protect_data_files(var_dir: Path | None = None) -> None:
+    """Make every file this process creates private (umask 077), and those already in ``var/``
+    too (files 0600, directories 0700).
+
+    ``var/`` holds customers' personal data (the SQLite databases, Rasa's tracker store) and
+    secrets. Call it once, first thing, in every entry point that may write there; the chmod
+    repairs files an older version or another tool created world-readable.
+    """
+    os.umask(PRIVATE_UMASK)
+    root = var_dir or VAR_DIR
+    if not root.is_dir():
+        return
+    for directory, _subdirs, files in os.walk(root):  # does not follow symbolic links
+        _make_private(Path(directory), 0o700)
+        for name in files:
+            _make_private(Path(directory) / name, 0o600)
+
+
+def _make_private(path: Path, mode: int) -> None:
+    try:
+        status = path.lstat()
+        if not stat.S_ISLNK(status.st_mode) and stat.S_IMODE(status.st_mode) != mode:
+            path.chmod(mode)
+    except FileNotFoundError:  # removed meanwhile by another process (e.g. a SQLite journal)
+        return
+    except OSError as exc:  # e.g. owned by another user: say so, but do not stop the process
+        logger.warning("could not make %s private (mode %o): %s", path, mode, exc)
+
+
+def action_server_host() -> str:
+    """Interface the action server listens on (``ACTION_SERVER_HOST``, the loopback by default:
+    only Rasa calls it, and Rasa runs on the same machine unless configured otherwise)."""
+    return _env("ACTION_SERVER_HOST") or "127.0.0.1"
+
+
+def action_server_token(secret_file: Path | None = None) -> str:
+    """Shared secret that Rasa sends to the action server in ``X-Action-Token``:
+    ``ACTION_SERVER_TOKEN``, else ``var/action_server_token``.
+
+    Without it anyone reaching the action server could run any action on a crafted tracker.
+    """
+    return persistent_secret("ACTION_SERVER_TOKEN", secret_file or ACTION_SERVER_TOKEN_FILE)
+
+
+def web_token_ttl_seconds() -> int:
+    """Lifetime of the website's signed chat token (``WEB_TOKEN_TTL_SECONDS``, 8 hours)."""
+    return max(60, _env_int("WEB_TOKEN_TTL_SECONDS", 8 * 3600))
+
+
+def rasa_public_url() -> str:
+    """Rasa's address as the visitor's browser reaches it (``RASA_PUBLIC_URL``)."""
+    return (_env("RASA_PUBLIC_URL") or "http://localhost:5005").rstrip("/")
+
+
+def web_host() -> str:
+    """Interface the demo website listens on (``WEB_HOST``, all interfaces by default)."""
+    return _env("WEB_HOST") or "0.0.0.0"
+
+
+def web_port() -> int:
+    """Port of the demo website (``WEB_PORT``, 8080)."""
+    return _env_int("WEB_PORT", 8080)
+
+
+def web_demo() -> bool:
+    """Demo mode of the website (``WEB_DEMO``: 1/true/yes/on; off when unset, blank or 0).
+
+    Only in demo mode may a visitor "log in" as one of the demo personas, for whom the
+    website signs a chat token; otherwise the website signs no customer token at all.
+    """
+    value = (_env("WEB_DEMO") or "0").lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"WEB_DEMO must be 1 or 0, got {value!r}")
+
+
+# --- Twilio (SMS and voice channels, outbound SMS) ----------------------------------------
+
+
+def twilio_account_sid() -> str | None:
+    """Account SID (``TWILIO_ACCOUNT_SID``, "AC..."): outbound SMS authenticate with it."""
+    return _env("TWILIO_ACCOUNT_SID")
+
+
+def twilio_auth_token() -> str | None:
+    """Auth token (``TWILIO_AUTH_TOKEN``): signs Twilio's webhooks and authenticates our calls.
+
+    Without it every webhook request is refused (403): nothing can be validated.
+    """
+    return _env("TWILIO_AUTH_TOKEN")
+
+
+def twilio_number() -> str | None:
+    """Our Twilio phone number in E.164 (``TWILIO_NUMBER``), the sender of outbound SMS."""
+    return _env("TWILIO_NUMBER")
+
+
+def twilio_agent_number() -> str | None:
+    """Where voice calls are transferred when the customer asks for a person
+    (``TWILIO_AGENT_NUMBER``, E.164 or a SIP URI); unset: no transfer is offered."""
+    return _env("TWILIO_AGENT_NUMBER")
+
+
+def public_base_url() -> str | None:
+    """The public address Twilio calls (``PUBLIC_BASE_URL``, e.g. an ngrok URL), no trailing /.
+
+    Behind a proxy or tunnel the server sees another URL than the one Twilio signed, so
+    signatures are checked against this base + the request path, and voice ``action`` URLs
+    are built on it. Unset: the request's own URL is used.
+    """
+    value = _env("PUBLIC_BASE_URL")
+    return value.rstrip("/") if value else None
+
+
+def twilio_voice(language: str) -> str:
+    """Polly voice for spoken replies: ``TWILIO_VOICE_ES`` (Polly.Lucia) or
+    ``TWILIO_VOICE_EN`` (Polly.Joanna)."""
+    if language == "en":
+        return _env("TWILIO_VOICE_EN") or "Polly.Joanna"
+    return _env("TWILIO_VOICE_ES") or "Polly.Lucia"
+
+
+def twilio_api_base_url() -> str | None:
+    """Override of Twilio's REST API address (``TWILIO_API_BASE_URL``), only for tests and
+    stand-ins; unset in production (the client talks to https://api.twilio.com)."""
+    value = _env("TWILIO_API_BASE_URL")
+    return value.rstrip("/") if value else None

@@ -1,0 +1,1 @@
+"""Database models, engine and sessions, demo seed data and the durable outbox."""
