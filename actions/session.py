@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import Action, conversation_of, emit, latest_text, service, slots_from
 from actions.handoff import opening_events
+from bot.core.alerts import take_notice
 from bot.core.campaigns import pending_winback
 from bot.core.customers import find_customer, profile_of
 from bot.storage.db import session_scope
@@ -57,6 +58,12 @@ def identity_slots(metadata: Dict[Text, Any]) -> Dict[Text, Any]:
     return values
 
 
+def event_notice(customer_id: int, language: str) -> str | None:
+    """What to tell a customer about a recent key event they were not told about (once)."""
+    with session_scope() as session:
+        return take_notice(session, customer_id, language)
+
+
 def _winback_stage(session: Any, customer_id: int) -> Any:
     """A customer answering a cold (win-back) SMS: the conversation starts on that offer."""
     return "winback" if pending_winback(session, customer_id) is not None else None
@@ -73,8 +80,14 @@ class ActionSessionStart(Action):
         carried = {k: v for k, v in tracker.current_slot_values().items()
                    if k in ("language",) and v is not None}
         events += slots_from(carried)
-        events += slots_from(identity_slots(metadata))
+        identity = identity_slots(metadata)
+        events += slots_from(identity)
         events.append(ActionExecuted("action_listen"))
+        if identity.get("customer_id") is not None:
+            # A key event hit this customer (an outage, a double charge): the first reply says so.
+            notice = event_notice(int(identity["customer_id"]), identity.get("language") or "es")
+            if notice:
+                dispatcher.utter_message(response="utter_event_notice", notice=notice)
         return events
 
 

@@ -51,8 +51,9 @@ def test_response_has_spanish_and_english(name: str) -> None:
 def check_pair(name: str, es: dict, en: dict) -> None:
     es_text = PLACEHOLDER.sub("", es["text"])
     en_text = PLACEHOLDER.sub("", en["text"])
-    assert detect(es_text).language == "es", es_text
-    assert detect(en_text).language == "en", en_text
+    if es_text.strip() or en_text.strip():  # all placeholders (utter_event_notice): written per language
+        assert detect(es_text).language == "es", es_text
+        assert detect(en_text).language == "en", en_text
     assert PLACEHOLDER.findall(es["text"]) == PLACEHOLDER.findall(en["text"]), name
     es_buttons = [b["payload"] for b in es.get("buttons", [])]
     en_buttons = [b["payload"] for b in en.get("buttons", [])]

@@ -12,6 +12,7 @@ from bot.config.errors import ConfigError
 
 def validate_all() -> None:
     from bot.core.campaigns import load_campaigns
+    from bot.core.key_events import load_key_events
     from bot.core.offers import load_catalogue
     from bot.core.process import load_policy
     from bot.core.tariffs import load_plans
@@ -20,6 +21,7 @@ def validate_all() -> None:
     load_catalogue()
     load_policy()
     load_campaigns()
+    load_key_events()
 
 
 def main() -> int:
@@ -28,7 +30,8 @@ def main() -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print("data files OK: data/plans.yml, data/offers.yml, data/retention.yml, data/campaigns.yml")
+    print("data files OK: data/plans.yml, data/offers.yml, data/retention.yml, data/campaigns.yml, "
+          "data/key_events.yml")
     return 0
 
 

@@ -17,6 +17,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 VAR_DIR = PROJECT_ROOT / "var"
 WEB_JWT_SECRET_FILE = VAR_DIR / "web_jwt_secret"
 ACTION_SERVER_TOKEN_FILE = VAR_DIR / "action_server_token"
+EVENTS_API_SECRET_FILE = VAR_DIR / "events_api_secret"
 PRIVATE_UMASK = 0o077  # files 0600, directories 0700
 
 logger = logging.getLogger(__name__)
@@ -130,6 +131,24 @@ def action_server_token(secret_file: Path | None = None) -> str:
     Without it anyone reaching the action server could run any action on a crafted tracker.
     """
     return persistent_secret("ACTION_SERVER_TOKEN", secret_file or ACTION_SERVER_TOKEN_FILE)
+
+
+def events_api_secret(secret_file: Path | None = None) -> str:
+    """HMAC-SHA256 key of ``POST /api/events`` (key events from billing, network, CRM):
+    ``EVENTS_API_SECRET``, else ``var/events_api_secret``."""
+    return persistent_secret("EVENTS_API_SECRET", secret_file or EVENTS_API_SECRET_FILE)
+
+
+def public_web_url() -> str:
+    """The website's address in links sent to customers (plans, payment links):
+    ``PUBLIC_WEB_URL``, no trailing /; default ``http://localhost:<WEB_PORT>``."""
+    value = _env("PUBLIC_WEB_URL")
+    return value.rstrip("/") if value else f"http://localhost:{web_port()}"
+
+
+def payment_link_ttl_hours() -> int:
+    """How long a failed-payment link stays valid (``PAYMENT_LINK_TTL_HOURS``, 72)."""
+    return max(1, _env_int("PAYMENT_LINK_TTL_HOURS", 72))
 
 
 def web_token_ttl_seconds() -> int:

@@ -15,6 +15,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.config import settings
 from bot.core.customers import usage_summary
 from bot.core.tariffs import load_plans
 from bot.storage.models import ActionPlan, ActionPlanCheckin, Customer, RetentionCase, utcnow
@@ -166,7 +167,4 @@ def find_by_token(session: Session, token: str) -> ActionPlan | None:
 
 def plan_url(token: str) -> str:
     """Where the customer views and prints the plan (the website, ``PUBLIC_WEB_URL``)."""
-    import os
-
-    base = os.environ.get("PUBLIC_WEB_URL", "http://localhost:8080").rstrip("/")
-    return f"{base}/plan/{token}"
+    return f"{settings.public_web_url()}/plan/{token}"

@@ -19,3 +19,6 @@ REASONS: tuple[str, ...] = (
 def is_reason(code: str) -> bool:
     """True when ``code`` is one of REASONS (exact, lower-case match)."""
     return isinstance(code, str) and code in REASONS
+
+#: kinds of incident on a customer's record (``incidents.kind``): what went wrong for them
+INCIDENT_KINDS: tuple[str, ...] = ("outage", "billing_error", "support_complaint", "slow_speed")

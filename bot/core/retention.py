@@ -23,6 +23,7 @@ from typing import Any, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.core.alerts import Remedy, remedy_for
 from bot.core.customers import customer_context, profile_of
 from bot.core.offers import Catalogue, RankedOffer, customer_benefit, load_catalogue, rank_offers
 from bot.core.process import Policy, load_policy
@@ -160,10 +161,12 @@ class RetentionService:
             # Asking to cancel again while an offer is on the table is insisting.
             return self.cancel(conv)
         turn.say("utter_empathy_cancel")
+        # A recent key event (an outage, a double charge) explains it: no reason question.
+        remedy = self._event_remedy(conv, reason) if (reason or case.reason is None) else None
+        reason = reason or (remedy.reason if remedy else None)
         if reason:
             self._record_reason(case, reason, verbatim)
-            turn.say(f"utter_ack_{reason}")
-            turn.slots["churn_reason"] = reason
+            self._acknowledge(turn, reason, remedy)
         if not make_offer:  # a person takes over (handoff)
             return turn
         if not conv.verified:
@@ -171,7 +174,7 @@ class RetentionService:
         if case.reason is None:
             turn.stage = "ask_reason"
             return turn.say("utter_ask_reason")
-        return self._next_offer(conv, case, turn)
+        return self._next_offer(conv, case, turn, skip_kinds=self._compensated(remedy))
 
     def set_reason(self, conv: Conversation, reason: str, verbatim: str | None,
                    make_offer: bool = True) -> Turn:
@@ -183,7 +186,8 @@ class RetentionService:
         turn = Turn(slots={"case_id": float(case.id), "churn_reason": reason})
         already_offered = bool(case.offers)
         self._record_reason(case, reason, verbatim)
-        turn.say(f"utter_ack_{reason}")
+        remedy = self._event_remedy(conv, reason)
+        self._acknowledge(turn, reason, remedy)
         if not make_offer:  # a person takes over (handoff)
             return turn
         if not conv.verified:
@@ -191,7 +195,7 @@ class RetentionService:
         if already_offered and conv.stage in ("offer", "clarify_offer"):
             # A new reason while an offer is pending: look for a better match.
             self.decline_pending(case)
-        return self._next_offer(conv, case, turn, reason=reason)
+        return self._next_offer(conv, case, turn, reason=reason, skip_kinds=self._compensated(remedy))
 
     def clarify(self, conv: Conversation, verbatim: str | None) -> Turn:
         """The reason was unclear: one open follow-up, then ``other`` with the words kept."""
@@ -233,10 +237,37 @@ class RetentionService:
         if case.cancel_requested_at is not None and conv.verified and case.customer_id is not None:
             return self.cancel(conv)
         turn = Turn(slots={"case_id": float(case.id)})
+        remedy = self._event_remedy(conv, case.reason)
+        if case.reason is None and remedy is not None:
+            self._record_reason(case, remedy.reason, None)
+            self._acknowledge(turn, remedy.reason, remedy)
+        elif remedy is not None and remedy.note:
+            turn.say("utter_event_notice", notice=remedy.note)
         if case.reason is None:
             turn.stage = "ask_reason"
             return turn.say("utter_ask_reason")
-        return self._next_offer(conv, case, turn)
+        return self._next_offer(conv, case, turn, skip_kinds=self._compensated(remedy))
+
+    # ------------------------------------------------------- key events
+    def _event_remedy(self, conv: Conversation, reason: str | None) -> Remedy | None:
+        """The recent key event behind this cancellation (``bot.core.alerts``), for a verified customer."""
+        if not conv.verified or conv.customer_id is None:
+            return None
+        return remedy_for(self.session, conv.customer_id, reason, conv.language)
+
+    @staticmethod
+    def _acknowledge(turn: Turn, reason: str, remedy: Remedy | None) -> None:
+        """What happened, said once: the event's note (with its compensation), else the reason's line."""
+        if remedy is not None and remedy.note:
+            turn.say("utter_event_notice", notice=remedy.note)
+        else:
+            turn.say(f"utter_ack_{reason}")
+        turn.slots["churn_reason"] = reason
+
+    @staticmethod
+    def _compensated(remedy: Remedy | None) -> tuple[str, ...]:
+        """Offer kinds not to make again: a credit when the event's compensation was credited."""
+        return ("credit",) if remedy is not None and remedy.credited else ()
 
     def accept(self, conv: Conversation) -> Turn:
         """The customer said yes: to the pending offer, or to processing the cancellation."""
@@ -633,7 +664,8 @@ class RetentionService:
                 offer.outcome, offer.decided_at = "declined", utcnow()
 
     def _next_offer(self, conv: Conversation, case: RetentionCase, turn: Turn,
-                    alternative: bool = False, reason: str | None = None) -> Turn:
+                    alternative: bool = False, reason: str | None = None,
+                    skip_kinds: tuple[str, ...] = ()) -> Turn:
         if len(case.offers) >= MAX_SAVE_ATTEMPTS:
             if alternative:
                 return self._merge(turn, self.cancel(conv))
@@ -649,7 +681,7 @@ class RetentionService:
             already = {o.offer_id for o in case.offers}
             ranked = rank_offers(self.catalogue, ctx, reason or case.reason, today=self.today,
                                  exclude=already)
-            ranked = self._sensible(case, ranked)
+            ranked = [o for o in self._sensible(case, ranked) if o.kind not in skip_kinds]
         if not ranked:
             if alternative:  # declined the only offer there is: the cancellation they asked for
                 return self._merge(turn, self.cancel(conv))

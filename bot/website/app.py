@@ -45,6 +45,7 @@ from bot.config.settings import (
 from bot.core.language import LANGUAGES
 from bot.messaging import demo_phone
 from bot.storage.seed import phone_for
+from bot.website import events_api, pay_page
 from bot.website.plan_page import plan_page
 
 logger = logging.getLogger(__name__)
@@ -492,7 +493,7 @@ async def healthz(_: web.Request) -> web.Response:
 
 
 def make_app(webchat_js_path: Path | None = None, jwt_secret: str | None = None,
-             demo: bool | None = None) -> web.Application:
+             demo: bool | None = None, events_secret: str | None = None) -> web.Application:
     """The website's application; add routes to ``app.router`` before it starts.
 
     ``demo`` (default: ``WEB_DEMO``, read now) allows logging in as a demo persona.
@@ -507,6 +508,8 @@ def make_app(webchat_js_path: Path | None = None, jwt_secret: str | None = None,
     app.router.add_get("/healthz", healthz, name="healthz")
     app.router.add_get("/plan/{token}", plan_page, name="plan")
     app.router.add_get("/demo/phone", demo_phone_page, name="demo_phone")
+    events_api.add_routes(app, events_secret)
+    pay_page.add_routes(app)
     return app
 
 

@@ -309,8 +309,8 @@ class TwilioStack:
 _SHARED: dict[str, TwilioStack] = {}
 
 
-def start_twilio_stack() -> TwilioStack:
-    """Start the Twilio test stack (see :func:`twilio_stack`)."""
+def start_twilio_stack(extra_env: dict[str, str] | None = None) -> TwilioStack:
+    """Start the Twilio test stack (see :func:`twilio_stack`); ``extra_env`` for every process."""
     from tests.support.stack import Stack, find_model
 
     model = find_model()
@@ -325,6 +325,7 @@ def start_twilio_stack() -> TwilioStack:
         "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
         # a Tuesday morning in Madrid: office hours, so a handoff goes to a person (<Dial>)
         "RETENTION_NOW": "2026-11-24T11:00:00+01:00",
+        **(extra_env or {}),
     }
     running = Stack(model=model, extra_env=env, extra_credentials=TWILIO_CREDENTIALS)
     running.start()

@@ -1,0 +1,182 @@
+"""Key events from the command line: take them in, text the queued SMS, see the open alerts.
+
+    python -m bot.cli.events ingest event.json     # a JSON object, or a list of them; - = stdin
+    python -m bot.cli.events send [--every 60]     # text queued alert SMS (make run: every minute)
+    python -m bot.cli.events status                # open alerts by priority, overdue tasks
+
+An event is the same JSON object as the body of ``POST /api/events`` (README, "Key events"):
+
+    {"id": "NET-2026-1203-01", "type": "outage", "postcodes": ["28013"],
+     "started_at": "2026-12-03T08:00:00Z", "ended_at": "2026-12-04T20:00:00Z"}
+    {"id": "BILL-77", "type": "double_charge", "customer": "C00001", "amount": 32.90,
+     "started_at": "2026-12-03T00:00:00Z"}
+
+Each printed line is the JSON result of one event (``duplicate: true`` when its id was taken in
+before: nothing is done twice). Exit 2 on a bad event or file, 1 on a database error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from bot.cli.periodic import every_error, repeat
+from bot.config.errors import ConfigError
+
+MAX_FILE_BYTES = 5_000_000
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a UTC time like 2026-12-03T10:00, got {text!r}") from None
+    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot.cli.events", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    ingest = sub.add_parser("ingest", help="take in events from a JSON file (- = stdin)")
+    ingest.add_argument("file")
+    send = sub.add_parser("send", help="text the queued alert SMS that may go out now")
+    send.add_argument("--every", type=int, default=0, help="run again every N seconds (>= 60)")
+    send.add_argument("--now", type=_moment, default=None, metavar="YYYY-MM-DDTHH:MM",
+                      help="act as if it were this UTC time (quiet hours; previews, tests)")
+    sub.add_parser("status", help="alerts by priority and status, overdue tasks")
+    return parser
+
+
+def _read(path: str) -> list[Any]:
+    try:
+        text = sys.stdin.read(MAX_FILE_BYTES + 1) if path == "-" else Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from exc
+    if len(text) > MAX_FILE_BYTES:
+        raise ValueError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from exc
+    return raw if isinstance(raw, list) else [raw]
+
+
+def ingest_one(factory: Any, raw: Any, source: str) -> dict[str, Any]:
+    """Validate and take in one event in its own transaction; a concurrent twin is a duplicate."""
+    from bot.core.alerts import ingest, parse_event
+
+    event = parse_event(raw)
+    for attempt in (1, 2):
+        try:
+            with _scope(factory) as session:
+                return ingest(session, event, source=source).as_json()
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def _scope(factory: Any) -> Iterator[Session]:
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _status(factory: Any) -> int:
+    from bot.storage.models import Alert, utcnow
+
+    with _scope(factory) as session:
+        rows = session.execute(select(Alert.priority, Alert.status, func.count())
+                               .group_by(Alert.priority, Alert.status).order_by(Alert.priority))
+        for priority, status, n in rows:
+            print(f"{priority:7} {status:6} {n}")
+        overdue = session.scalar(select(func.count()).select_from(Alert).where(
+            Alert.status == "open", Alert.due_at < utcnow()))
+        print(f"overdue tasks: {overdue}")
+    return 0
+
+
+def _send(factory: Any, every: int, now: datetime | None = None) -> int:
+    from bot.core.alert_sms import send_pending
+    from bot.messaging.sms import SmsConfigError, SmsSender
+
+    try:
+        sender = SmsSender.from_env()
+    except (SmsConfigError, ValueError) as exc:
+        print(f"SMS not configured ({exc}): alert SMS stay queued.", file=sys.stderr, flush=True)
+        if not every:
+            return 2
+        sender = None
+
+    def once() -> int:
+        if sender is None:
+            return 0
+        summary = asyncio.run(send_pending(lambda: _scope(factory), sender, now))
+        print(json.dumps(summary.as_json()), flush=True)
+        return 1 if summary.failed else 0
+
+    return repeat(once, every, "alert SMS run")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bot.config.settings import protect_data_files
+
+    protect_data_files()  # var/ holds personal data and secrets: files 0600
+    from bot.core.alerts import EventError
+    from bot.core.key_events import load_key_events
+    from bot.storage.db import database_error, session_factory
+
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        load_key_events()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    factory = session_factory()
+    try:
+        if args.cmd == "status":
+            return _status(factory)
+        if args.cmd == "send":
+            if error := every_error(args.every):
+                print(error, file=sys.stderr)
+                return 2
+            return _send(factory, args.every, args.now)
+        try:
+            events = _read(args.file)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        code = 0
+        for number, raw in enumerate(events, 1):
+            try:
+                print(json.dumps(ingest_one(factory, raw, "cli")), flush=True)
+            except EventError as exc:
+                print(f"error: event {number}: {exc}", file=sys.stderr)
+                code = 2
+        return code
+    except SQLAlchemyError as exc:
+        print(database_error(exc), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

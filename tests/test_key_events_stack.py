@@ -1,0 +1,139 @@
+"""Proactive retention through the running stack: an event is posted to the website's API as
+the network or billing system would post it, the alert SMS go out through the real ``twilio``
+library to a loopback stand-in, and the affected customers then text the assistant (signed
+Twilio webhooks) in Spanish and English. Asserted: what they read and the account's state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.storage.db import session_factory
+from bot.storage.models import Alert, CaseOffer, Customer, RetentionCase
+from bot.website.events_api import signature
+from tests.support.stack import PROJECT_ROOT
+from tests.support.twilio_standin import (
+    SMS_WEBHOOK,
+    TwilioApiStandIn,
+    TwilioStack,
+    sms_params,
+    start_twilio_stack,
+)
+
+SECRET = "stack-events-secret-" + "5" * 24
+LUCIA, JOHN, JAVIER = "+447700900000", "+447700900001", "+447700900002"  # C00001 28013, C00002, C00003
+
+
+@pytest.fixture(scope="module")
+def events_stack() -> Iterator[TwilioStack]:
+    running = start_twilio_stack({"EVENTS_API_SECRET": SECRET})
+    try:
+        yield running
+    finally:
+        running.stack.stop()
+
+
+def post_event(stack: TwilioStack, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    body = json.dumps(event).encode()
+    request = urllib.request.Request(stack.stack.web_url + "/api/events", data=body, method="POST",
+                                     headers={"Content-Type": "application/json",
+                                              "X-Signature": signature(SECRET, body)})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def texts(stack: TwilioStack, phone: str, body: str) -> list[str]:
+    reply = stack.caller.post(SMS_WEBHOOK, sms_params(phone, body))
+    assert reply.status == 200, stack.logs()
+    return [(m.text or "") for m in ET.fromstring(reply.body).findall("Message")]
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_outage_reaches_its_postcode_once_and_the_customer_hears_it_first(
+        events_stack: TwilioStack) -> None:
+    now = datetime.now(timezone.utc)
+    outage = {"id": "NET-E2E-1", "type": "outage", "postcodes": ["28013"], "started_at": iso(now - timedelta(days=2))}
+    status, result = post_event(events_stack, outage)
+    assert status == 201, result
+    factory = session_factory(events_stack.stack.database_url)
+    with factory() as session:
+        area = {c.id for c in session.scalars(select(Customer).where(Customer.postcode == "28013"))
+                if c.current_subscription is not None and c.current_subscription.status in ("active", "paused")}
+        alerted = set(session.scalars(select(Alert.customer_id)))
+    assert alerted == area and result["reach"] == len(area)
+    assert post_event(events_stack, outage)[1]["duplicate"] is True  # the network system retries
+
+    # the alert SMS, as `make run`'s alerts process sends them
+    with TwilioApiStandIn() as standin:
+        env = {**os.environ, "DATABASE_URL": events_stack.stack.database_url, "PYTHONPATH": str(PROJECT_ROOT),
+               "TWILIO_ACCOUNT_SID": standin.account_sid, "TWILIO_AUTH_TOKEN": standin.auth_token,
+               "TWILIO_NUMBER": "+15005550001", "TWILIO_API_BASE_URL": standin.base_url,
+               "OUTBOX_PATH": str(events_stack.stack.tmp_dir / "outbox.db")}
+        for _ in range(2):  # a second run sends nothing more
+            midday = now.replace(hour=11, minute=0).strftime("%Y-%m-%dT%H:%M")  # outside quiet hours
+            done = subprocess.run([sys.executable, "-m", "bot.cli.events", "send", "--now", midday],
+                                  cwd=PROJECT_ROOT, env=env,
+                                  capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, done.stderr
+        with factory() as session:
+            consented = {c.phone for c in session.scalars(select(Customer).where(Customer.id.in_(area)))
+                         if c.consent_sms_service and c.sms_opted_out_at is None and c.phone}
+        texted = [m["To"] for m in standin.messages]
+        assert sorted(texted) == sorted(consented)  # each once, nobody outside the postcode
+        assert JOHN not in texted and LUCIA in texted
+
+    replies = texts(events_stack, LUCIA, "me quiero dar de baja, llevo dos días sin internet")
+    joined = " ".join(replies)
+    assert re.search(r"corte de servicio en tu zona", replies[0]), replies
+    assert "6,00 €" in replies[0], replies  # two days at 3 EUR: the compensation, first
+    assert "por qué" not in joined.lower() and "motivo" not in joined.lower(), replies  # no reason question
+    with factory() as session:
+        lucia = session.scalar(select(Customer).where(Customer.phone == LUCIA))
+        assert lucia is not None and lucia.current_subscription.status == "active"
+        case = session.scalar(select(RetentionCase).where(RetentionCase.customer_id == lucia.id)
+                              .order_by(RetentionCase.id.desc()))
+        assert case is not None and case.reason == "service_failure" and case.status == "open"
+        offers = list(session.scalars(select(CaseOffer).where(CaseOffer.case_id == case.id)))
+        assert offers and all(o.kind != "credit" for o in offers)  # the credit was given already
+        assert offers[0].offer_id in joined or offers[0].kind in ("technician", "upgrade", "escalation")
+
+    again = texts(events_stack, LUCIA, "no, quiero la baja")  # a firm cancellation is never obstructed
+    with factory() as session:
+        lucia = session.scalar(select(Customer).where(Customer.phone == LUCIA))
+        assert lucia is not None
+    assert any("baja" in r.lower() for r in again), again
+
+
+def test_english_customer_hears_about_the_double_charge_in_english(events_stack: TwilioStack) -> None:
+    now = datetime.now(timezone.utc)
+    status, _ = post_event(events_stack, {"id": "BILL-E2E-1", "type": "double_charge", "customer": "C00002",
+                                          "amount": 32.9, "started_at": iso(now - timedelta(days=1))})
+    assert status == 201
+    replies = texts(events_stack, JOHN, "hi")
+    assert "charged twice" in replies[0] and "€32.90" in replies[0], replies
+    assert "cobr" not in " ".join(replies)  # no Spanish
+    assert not any("charged twice" in r for r in texts(events_stack, JOHN, "thanks"))  # told once
+
+
+def test_customer_outside_the_event_hears_nothing_about_it(events_stack: TwilioStack) -> None:
+    replies = texts(events_stack, JAVIER, "hola")
+    assert not any("corte" in r or "cobró" in r for r in replies), replies
