@@ -49,10 +49,8 @@ import logging
 import os
 import re
 import socket
-import string
 import sys
 import time as time_module
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -71,9 +69,11 @@ from sqlalchemy.sql import Select
 from bot.cli.periodic import every_error, repeat
 from bot.config.errors import PROJECT_ROOT, ConfigError, read_yaml
 from bot.core.customers import customer_context
+from bot.core.language import fold
 from bot.core.offers import KINDS, Catalogue, CustomerContext, RankedOffer, load_catalogue, rank_offers, segment_for
 from bot.core.process import Policy, load_policy
-from bot.core.reasons import REASONS
+from bot.core.reasons import INCIDENT_KINDS, REASONS
+from bot.core.sms_texts import plain_sms_problem, template_placeholders
 from bot.core.spreadsheet import defused
 from bot.core.subscriptions import accept_offer, reactivate
 from bot.core.tariffs import LANGUAGES, file_stamp
@@ -89,7 +89,6 @@ STATUSES: tuple[str, ...] = ("cooling", "waiting_fix", "due", "claimed", "sent",
                              "no_answer", "skipped")
 WAITING_STATUSES = ("cooling", "waiting_fix")
 OPEN_STATUSES = ("cooling", "waiting_fix", "due", "claimed", "sent")  # no outcome yet
-INCIDENT_KINDS: tuple[str, ...] = ("outage", "billing_error", "support_complaint", "slow_speed")
 PLACEHOLDERS = frozenset({"first_name", "company", "intro", "offer_text", "plan_name", "customer_ref"})
 SKIP_KEY = "_skip_reason"  # in ColdCase.offer_params: why the case was skipped
 _INTERNAL_KEYS = (SKIP_KEY, "_kind", "_expected_value", "_priced_on")
@@ -132,27 +131,6 @@ class CampaignConfig:
         return (self.intro.get(reason) or self.intro["default"])[language]
 
 
-_MARKDOWN = re.compile(r"[*_#`\[\]~]")
-_CANCEL = re.compile(r"\bcancel\b", re.IGNORECASE)
-
-
-def _has_emoji(text: str) -> bool:
-    return any(unicodedata.category(ch) == "So" or 0x1F000 <= ord(ch) <= 0x1FAFF or ch == "\ufe0f"
-               for ch in text)
-
-
-def _plain_sms_problem(text: str) -> str | None:
-    """Why ``text`` is not fit for an SMS, or None (placeholders are not looked at)."""
-    text = re.sub(r"\{\w*\}", "", text)
-    if _has_emoji(text):
-        return "no emoji in SMS texts"
-    if _MARKDOWN.search(text):
-        return "no markdown in SMS texts (*, _, #, `, [, ], ~)"
-    if _CANCEL.search(text):
-        return "never mention CANCEL: it is a Twilio opt-out keyword that would stop all texting"
-    return None
-
-
 def _languages(path: Path, raw: Any, entry: str) -> dict[str, str]:
     if not isinstance(raw, dict):
         raise ConfigError.at(path, "must be a mapping {es: ..., en: ...}", entry)
@@ -165,29 +143,13 @@ def _languages(path: Path, raw: Any, entry: str) -> dict[str, str]:
         if not isinstance(text, str) or not text.strip():
             raise ConfigError.at(path, "missing or empty", f"{entry}.{language}")
         text = " ".join(text.split())
-        problem = _plain_sms_problem(text)
+        problem = plain_sms_problem(text)
         if problem:
             raise ConfigError.at(path, problem, f"{entry}.{language}")
         if "{" in text or "}" in text:
             raise ConfigError.at(path, "no placeholders here", f"{entry}.{language}")
         out[language] = text
     return out
-
-
-def _template_placeholders(path: Path, template: str, entry: str) -> set[str]:
-    try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        raise ConfigError.at(path, f"malformed braces ({exc})", entry) from exc
-    used: set[str] = set()
-    for _, name, spec, conversion in parsed:
-        if name is None:
-            continue
-        if spec or conversion or name not in PLACEHOLDERS:
-            raise ConfigError.at(path, f"unknown placeholder {{{name}}} (available: "
-                                       f"{', '.join('{' + p + '}' for p in sorted(PLACEHOLDERS))})", entry)
-        used.add(name)
-    return used
 
 
 def parse_campaigns(raw: Any, path: Path = DEFAULT_CAMPAIGNS) -> CampaignConfig:
@@ -234,10 +196,10 @@ def parse_campaigns(raw: Any, path: Path = DEFAULT_CAMPAIGNS) -> CampaignConfig:
         if not isinstance(template, str) or not template.strip():
             raise ConfigError.at(path, "missing or empty", entry)
         template = " ".join(template.split())
-        problem = _plain_sms_problem(template)
+        problem = plain_sms_problem(template)
         if problem:
             raise ConfigError.at(path, problem, entry)
-        if "offer_text" not in _template_placeholders(path, template, entry):
+        if "offer_text" not in template_placeholders(path, template, entry, PLACEHOLDERS):
             raise ConfigError.at(path, "must contain {offer_text}", entry)
         for word in reply_words[language]:
             if not re.search(rf"\b{word}\b", template):
@@ -295,18 +257,13 @@ def reply_word(text: str, config: CampaignConfig | None = None) -> bool | None:
     """True when a reply is just the win-back SMS's accept word (``reply_words``), False for its
     decline word, None for anything else (read by ``bot.nlu.answers`` instead)."""
     config = config or load_campaigns()
-    said = _folded(" ".join(re.sub(r"[^\w]+", " ", text or "").split()))
+    said = fold(" ".join(re.sub(r"[^\w]+", " ", text or "").split()))
     for accept, decline in config.reply_words.values():
-        if said == _folded(accept):
+        if said == fold(accept):
             return True
-        if said == _folded(decline):
+        if said == fold(decline):
             return False
     return None
-
-
-def _folded(word: str) -> str:
-    """Case and accents aside: "Sí" is the word SI."""
-    return "".join(c for c in unicodedata.normalize("NFKD", word.casefold()) if not unicodedata.combining(c))
 
 
 def load_campaigns(path: Path | str = DEFAULT_CAMPAIGNS) -> CampaignConfig:

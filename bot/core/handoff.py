@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import re
-import unicodedata
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.core.customers import profile_of
+from bot.core.language import fold
 from bot.core.process import HandoffPolicy, Policy, load_policy
 from bot.storage.models import Customer, HandoffTicket, RetentionCase, utcnow
 
@@ -52,15 +52,11 @@ _ANGRY_WORDS = {
 _WORD = re.compile(r"[a-zA-Z\u00C0-\u024F']+")
 
 
-def _plain(word: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFD", word.lower()) if unicodedata.category(c) != "Mn")
-
-
 def sentiment(text: str) -> str:
     """"negative" when the message shows anger (strong words, shouting), else "neutral"."""
     if not text:
         return "neutral"
-    words = [_plain(w) for w in _WORD.findall(text)]
+    words = [fold(w) for w in _WORD.findall(text)]
     strong = sum(1 for w in words if w in _ANGRY_WORDS)
     letters = [c for c in text if c.isalpha()]
     shouting = len(letters) >= 12 and sum(c.isupper() for c in letters) / len(letters) > 0.7

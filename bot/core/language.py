@@ -59,8 +59,9 @@ class Detection:
     other: Optional[str] = None
 
 
-def _strip_accents(text: str) -> str:
-    return "".join(ch for ch in unicodedata.normalize("NFD", text) if unicodedata.category(ch) != "Mn")
+def fold(text: str) -> str:
+    """Case and accents aside, the one way every module compares words: "Sí" is "si"."""
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(ch))
 
 
 @lru_cache(maxsize=1)
@@ -85,7 +86,7 @@ def detect(text: str) -> Detection:
     words = [w.lower() for w in _WORD.findall(text)]
     if not words:
         return Detection(None, 0.0)
-    plain = [_strip_accents(w) for w in words]
+    plain = [fold(w) for w in words]
     es_hits = sum(1 for w, p in zip(words, plain) if w in _ES or p in _ES)
     en_hits = sum(1 for w in words if w in _EN)
     if any(ch in _ES_ACCENTS for ch in text.lower()):

@@ -40,6 +40,7 @@ from types import MappingProxyType
 from typing import Any
 
 from bot.config.errors import PROJECT_ROOT, ConfigError, read_yaml
+from bot.core.i18n import check_language, format_date, format_eur
 from bot.core.reasons import REASONS, is_reason
 from bot.core.tariffs import (
     DEFAULT_PLANS,
@@ -83,10 +84,6 @@ def _as_decimal(value: Any) -> Decimal:
 # --------------------------------------------------------------------------------------------
 # Formatting (customer-facing texts)
 
-_MONTHS_ES = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto",
-              "septiembre", "octubre", "noviembre", "diciembre")
-_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
-              "September", "October", "November", "December")
 _UNITS = {  # (singular, plural) per language
     "months": {"es": ("mes", "meses"), "en": ("month", "months")},
     "hours": {"es": ("hora", "horas"), "en": ("hour", "hours")},
@@ -107,33 +104,9 @@ _SERVICE_NAMES = {"es": {"tv": "la televisión", "mobile": "la línea móvil", "
                   "en": {"tv": "TV", "mobile": "the mobile line", "fibre": "the fibre line"}}
 
 
-def _check_language(language: str) -> None:
-    if language not in LANGUAGES:
-        raise ValueError(f"unsupported language {language!r}; expected one of {LANGUAGES}")
-
-
-def format_eur(amount: Decimal | float, language: str) -> str:
-    """Euro amount as customers read it: "1.234,50 €" in Spanish, "€1,234.50" in English."""
-    _check_language(language)
-    value = _cents(_as_decimal(amount))
-    sign = "-" if value < 0 else ""
-    whole, frac = f"{abs(value):,.2f}".split(".")
-    if language == "es":
-        return f"{sign}{whole.replace(',', '.')},{frac} €"
-    return f"{sign}€{whole}.{frac}"
-
-
-def format_date(day: date, language: str) -> str:
-    """"5 de marzo de 2026" / "5 March 2026"."""
-    _check_language(language)
-    if language == "es":
-        return f"{day.day} de {_MONTHS_ES[day.month - 1]} de {day.year}"
-    return f"{day.day} {_MONTHS_EN[day.month - 1]} {day.year}"
-
-
 def format_pct(pct: Decimal | float, language: str) -> str:
     """"15 %" / "15%" (decimal comma in Spanish: "12,5 %")."""
-    _check_language(language)
+    check_language(language)
     value = _as_decimal(pct).normalize()
     text = f"{value:f}"
     if language == "es":
@@ -143,7 +116,7 @@ def format_pct(pct: Decimal | float, language: str) -> str:
 
 def format_count(n: int, unit: str, language: str) -> str:
     """A quantity with its unit, singular or plural: "1 mes", "3 meses", "24 hours"."""
-    _check_language(language)
+    check_language(language)
     singular, plural = _UNITS[unit][language]
     return f"{n} {singular if n == 1 else plural}"
 
@@ -678,7 +651,7 @@ class RankedOffer:
 
     def describe(self, language: str) -> str:
         """The customer-facing explanation in "es" or "en", every placeholder filled."""
-        _check_language(language)
+        check_language(language)
         values: dict[str, str] = {}
         for key, value in self.params.items():
             if key in _MONEY_KEYS:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from bot.core.alerts import Remedy, remedy_for
 from bot.core.customers import customer_context, profile_of
+from bot.core.i18n import format_eur
 from bot.core.offers import Catalogue, RankedOffer, customer_benefit, load_catalogue, rank_offers
 from bot.core.process import Policy, load_policy
 from bot.core.reasons import REASONS
@@ -399,7 +400,7 @@ class RetentionService:
     def plan_list(self, conv: Conversation) -> str:
         """The other plans with their prices, one per line, for the customer to choose from."""
         current = self._current_plan_code(conv)
-        lines = [f"- {p.display_name(conv.language)}: {_money(p.monthly_price, conv.language)}"
+        lines = [f"- {p.display_name(conv.language)}: {format_eur(p.monthly_price, conv.language)}"
                  f"{'/mes' if conv.language == 'es' else '/month'}"
                  for p in load_plans().values() if p.code != current]
         return "\n".join(lines)
@@ -419,8 +420,8 @@ class RetentionService:
         sub = customer.current_subscription if customer else None
         return Turn(stage="plan_change", slots={"plan_change_to": code}).say(
             "utter_confirm_plan_change", new_plan=target.display_name(lang),
-            new_price=_money(target.monthly_price, lang),
-            old_price=_money(sub.monthly_price, lang) if sub is not None else "-")
+            new_price=format_eur(target.monthly_price, lang),
+            old_price=format_eur(sub.monthly_price, lang) if sub is not None else "-")
 
     def _current_plan_code(self, conv: Conversation) -> str | None:
         if not conv.verified or conv.customer_id is None:
@@ -537,8 +538,8 @@ class RetentionService:
         lang = conv.language
         return Turn(stage="plan_change", slots={"plan_change_to": target.code}).say(
             "utter_offer_plan_change", current_plan=current.display_name(lang),
-            new_plan=target.display_name(lang), new_price=_money(target.monthly_price, lang),
-            old_price=_money(sub.monthly_price, lang))
+            new_plan=target.display_name(lang), new_price=format_eur(target.monthly_price, lang),
+            old_price=format_eur(sub.monthly_price, lang))
 
     def change_plan(self, conv: Conversation, target_code: str | None = None) -> Turn:
         """Yes to the proposed plan: change it now (a plan change, never a cancellation)."""
@@ -558,7 +559,7 @@ class RetentionService:
         reference = new_reference("PLAN")
         return Turn(stage="closed", slots={"plan_change_to": None}).say(
             "utter_plan_changed", new_plan=target.display_name(conv.language),
-            new_price=_money(sub.monthly_price, conv.language), reference=reference)
+            new_price=format_eur(sub.monthly_price, conv.language), reference=reference)
 
     def firm_cancel(self, conv: Conversation, confidence: float = 1.0, pressed: bool = False,
                     text: str | None = None) -> Turn:
@@ -768,11 +769,6 @@ def _reason_of(intent: str | None) -> str | None:
         if part.startswith("reason_") and part[len("reason_"):] in REASONS:
             return part[len("reason_"):]
     return None
-
-
-def _money(amount: Decimal | float, language: str) -> str:
-    text = f"{Decimal(str(amount)).quantize(Decimal('0.01'))}"
-    return f"{text.replace('.', ',')} €" if language == "es" else f"€{text}"
 
 
 def expire_offers(session: Session, today: date | None = None) -> int:

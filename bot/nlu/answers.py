@@ -17,10 +17,11 @@ Pure Python, no Rasa: the action server, tests and tools use it alike.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Optional
+
+from bot.core.language import fold
 
 
 class Question(str, Enum):
@@ -72,8 +73,7 @@ _SHORTHAND = {
 def normalise(text: str) -> str:
     """Lower case, no accents, letters repeated three times or more squeezed ("siiii" -> "si"),
     SMS shorthand spelt out ("q" -> "que", "kiero" -> "quiero", "kitar" -> "quitar")."""
-    text = unicodedata.normalize("NFKD", text or "")
-    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    text = fold(text or "")
     text = re.sub(r"([a-z])\1{2,}", r"\1", text)
     text = text.replace("’", "'")
     words = re.sub(r"\s+", " ", text).strip().split(" ")
