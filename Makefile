@@ -35,7 +35,7 @@ export RASA_TELEMETRY_ENABLED := false
 # Procfile processes set the same umask themselves.
 PRIVATE := umask 077 &&
 
-.PHONY: help setup venv db train run test test-unit test-rasa lint benchmark campaign dashboard-user clean
+.PHONY: help setup venv db train run test test-unit test-rasa lint benchmark risk-model campaign dashboard-user clean
 
 help:
 	@echo "make run        set everything up and start the assistant (Ctrl-C stops all)"
@@ -45,6 +45,7 @@ help:
 	@echo "make dashboard-user NAME=ana [ROLE=supervisor|agent|admin]  create a dashboard login"
 	@echo "make campaign   send due cold (win-back) SMS now (schedule it, e.g. every 15 minutes)"
 	@echo "make benchmark  NLU cross-validation + shared eval set + baseline comparison (docs/benchmarks.md)"
+	@echo "make risk-model retrain the churn-risk model (time split) and print its AUC, baseline AUC, Brier, top-decile precision"
 
 $(STAMP): requirements.txt constraints.txt
 	@if [ -z "$(PYTHON310)" ]; then \
@@ -111,6 +112,9 @@ campaign: $(STAMP)
 
 benchmark: $(STAMP)
 	$(PY) -m bot.nlu.benchmark
+
+risk-model: $(STAMP)
+	@$(PY) -m bot.cli.risk_model train
 
 clean:
 	rm -rf models results .rasa .pytest_cache
