@@ -77,7 +77,11 @@ $(MODEL_STAMP): $(STAMP) $(TRAIN_INPUTS)
 
 train: $(MODEL_STAMP)
 
-run: setup train
+RISK_MODEL := models/churn_risk.joblib
+$(RISK_MODEL): $(STAMP) $(wildcard bot/risk/*.py)
+	$(PY) -m bot.cli.risk_model train
+
+run: setup train $(RISK_MODEL)
 	$(PY) -m bot.config.check
 	@echo ""
 	@echo "  Website demo (chat widget):  http://localhost:8080"
@@ -115,6 +119,7 @@ benchmark: $(STAMP)
 
 risk-model: $(STAMP)
 	@$(PY) -m bot.cli.risk_model train
+	@touch $(RISK_MODEL)
 
 clean:
 	rm -rf models results .rasa .pytest_cache

@@ -12,6 +12,7 @@ from actions.common import Action, conversation_of, emit, latest_text, service, 
 from actions.handoff import opening_events
 from bot.core.alerts import take_notice
 from bot.core.campaigns import pending_winback
+from bot.core.proactive import pending_contact
 from bot.core.customers import find_customer, profile_of
 from bot.storage.db import session_scope
 
@@ -66,7 +67,9 @@ def event_notice(customer_id: int, language: str) -> str | None:
 
 def _winback_stage(session: Any, customer_id: int) -> Any:
     """A customer answering a cold (win-back) SMS: the conversation starts on that offer."""
-    return "winback" if pending_winback(session, customer_id) is not None else None
+    if pending_winback(session, customer_id) is not None or pending_contact(session, customer_id) is not None:
+        return "winback"  # a yes/no to the offer of an SMS we sent (win-back or proactive)
+    return None
 
 
 class ActionSessionStart(Action):

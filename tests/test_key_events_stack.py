@@ -16,6 +16,7 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -137,3 +138,49 @@ def test_english_customer_hears_about_the_double_charge_in_english(events_stack:
 def test_customer_outside_the_event_hears_nothing_about_it(events_stack: TwilioStack) -> None:
     replies = texts(events_stack, JAVIER, "hola")
     assert not any("corte" in r or "cobró" in r for r in replies), replies
+
+
+def test_proactively_contacted_customers_answer_the_assistant(events_stack: TwilioStack, tmp_path: Path) -> None:
+    from bot.risk.model import evaluate, fit, save, time_split
+    from bot.risk.simulate import simulate
+    from bot.storage.models import ProactiveContact
+
+    rows = simulate(customers=1000, seed=5)
+    split = time_split(rows)
+    pipeline = fit(split.train)
+    model = tmp_path / "churn_risk.joblib"
+    save(pipeline, rows, evaluate(pipeline, split), "test", model)
+    with TwilioApiStandIn() as standin:
+        env = {**os.environ, "DATABASE_URL": events_stack.stack.database_url, "PYTHONPATH": str(PROJECT_ROOT),
+               "TWILIO_ACCOUNT_SID": standin.account_sid, "TWILIO_AUTH_TOKEN": standin.auth_token,
+               "TWILIO_NUMBER": "+15005550001", "TWILIO_API_BASE_URL": standin.base_url,
+               "OUTBOX_PATH": str(events_stack.stack.tmp_dir / "outbox.db")}
+        done = subprocess.run([sys.executable, "-m", "bot.cli.proactive", "run", "--now", "2026-11-30T11:00",
+                               "--model", str(model)], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr
+        summary = json.loads(done.stdout.splitlines()[-1])
+        texted = {m["To"]: m["Body"] for m in standin.messages}
+    factory = session_factory(events_stack.stack.database_url)
+    with factory() as session:
+        sent = list(session.scalars(select(ProactiveContact).where(ProactiveContact.status == "sent")
+                                    .order_by(ProactiveContact.probability.desc())))
+        held = list(session.scalars(select(ProactiveContact).where(ProactiveContact.holdout.is_(True))))
+        phones = {c.id: session.get(Customer, c.customer_id).phone for c in [*sent, *held]}
+    assert summary["sent"] == len(sent) == len(texted) >= 2, (summary, done.stderr)
+    assert not {phones[c.id] for c in held} & set(texted)
+
+    yes, no = sent[0], sent[1]
+    replies = texts(events_stack, phones[yes.id], "si")
+    assert any("PRO-" in r for r in replies), replies
+    replies_no = texts(events_stack, phones[no.id], "no, gracias")
+    with factory() as session:
+        accepted = session.get(ProactiveContact, yes.id)
+        declined = session.get(ProactiveContact, no.id)
+        assert accepted.status == "accepted" and accepted.reference and accepted.reference in " ".join(replies)
+        customer = session.get(Customer, accepted.customer_id)
+        assert customer.current_subscription.running_offer_id == accepted.offer_id
+        assert customer.current_subscription.status in ("active", "paused")
+        assert declined.status == "declined", replies_no
+        other = session.get(Customer, declined.customer_id)
+        assert other.current_subscription.status == "active"  # a "no" changes nothing

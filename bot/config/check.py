@@ -14,6 +14,7 @@ def validate_all() -> None:
     from bot.core.campaigns import load_campaigns
     from bot.core.key_events import load_key_events
     from bot.core.offers import load_catalogue
+    from bot.core.proactive import load_proactive
     from bot.core.process import load_policy
     from bot.core.tariffs import load_plans
 
@@ -22,6 +23,7 @@ def validate_all() -> None:
     load_policy()
     load_campaigns()
     load_key_events()
+    load_proactive()
 
 
 def main() -> int:
@@ -31,7 +33,7 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print("data files OK: data/plans.yml, data/offers.yml, data/retention.yml, data/campaigns.yml, "
-          "data/key_events.yml")
+          "data/key_events.yml, data/proactive.yml")
     return 0
 
 

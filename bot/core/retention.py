@@ -448,13 +448,27 @@ class RetentionService:
 
         cold = pending_winback(self.session, conv.customer_id) if conv.customer_id else None
         if cold is None:
-            return Turn(stage=None).say("utter_anything_else")
+            return self._proactive_answer(conv, accept)
         if not accept:
             decline_winback(self.session, cold)
             return Turn(stage="closed").say("utter_winback_declined")
         reference = accept_winback(self.session, cold)
         return Turn(stage="closed").say("utter_winback_accepted", reference=reference,
                                         offer_text=winback_offer_text(cold, conv.language))
+
+    def _proactive_answer(self, conv: Conversation, accept: bool) -> Turn:
+        """The answer to a proactive SMS (``bot.core.proactive``): the offer applied, or noted."""
+        from bot.core import proactive
+
+        contact = proactive.pending_contact(self.session, conv.customer_id) if conv.customer_id else None
+        if contact is None:
+            return Turn(stage=None).say("utter_anything_else")
+        if not accept:
+            proactive.decline(self.session, contact)
+            return Turn(stage="closed").say("utter_proactive_declined")
+        reference = proactive.accept(self.session, contact, self.today)
+        return Turn(stage="closed").say("utter_proactive_accepted", reference=reference,
+                                        offer_text=proactive.offer_text(contact, conv.language))
 
     def leave_open(self, conv: Conversation) -> Turn:
         """Still unsure after the follow-up: nothing changes, the case stays open for later."""

@@ -64,17 +64,20 @@ OFFER_EFFECTS: dict[str, Effect] = {
 }
 
 
+def apply_offer(sub: Subscription | None, offer_id: str, kind: str, params: dict[str, Any], today: date) -> None:
+    """Change the subscription as the offer says (``OFFER_EFFECTS``) and remember it as running."""
+    end = date.fromisoformat(params["end_date"]) if params.get("end_date") else None
+    if sub is not None:
+        end = OFFER_EFFECTS.get(kind, _no_change)(sub, params, end)
+        sub.running_offer_id = offer_id
+        sub.running_offer_until = end or (today + timedelta(days=DEFAULT_OFFER_DAYS))
+
+
 def accept_offer(case: RetentionCase, customer: Customer, offer: CaseOffer, today: date) -> None:
     """Apply an accepted offer to the customer's subscription and close the case, once."""
     if offer.outcome == "accepted":
         return
-    sub = customer.current_subscription
-    params = offer.params
-    end = date.fromisoformat(params["end_date"]) if params.get("end_date") else None
-    if sub is not None:
-        end = OFFER_EFFECTS.get(offer.kind, _no_change)(sub, params, end)
-        sub.running_offer_id = offer.offer_id
-        sub.running_offer_until = end or (today + timedelta(days=DEFAULT_OFFER_DAYS))
+    apply_offer(customer.current_subscription, offer.offer_id, offer.kind, offer.params, today)
     offer.outcome, offer.decided_at = "accepted", utcnow()
     case.accepted_offer_id = offer.offer_id
     case.offer_cost = offer.cost

@@ -21,7 +21,27 @@ LIFECYCLE_STAGES = ("onboarding", "established", "loyal")  # < 6 months, 6-35, 3
 NUMERIC = ("tenure_months", "monthly_price", "monthly_margin", "price_rises_90d", "incidents_30d",
            "incidents_90d", "key_events_90d", "usage_trend", "support_contacts_90d", "past_cases",
            "offers_accepted")
-FEATURES = (*NUMERIC, *(f"stage_{s}" for s in LIFECYCLE_STAGES))
+#: the lifecycle stage one-hot, "established" being the reference the others are compared with
+STAGE_FEATURES = ("onboarding", "loyal")
+FEATURES = (*NUMERIC, *(f"stage_{s}" for s in STAGE_FEATURES))
+#: counts: a count of zero cannot explain a customer's risk (it is only below average)
+COUNTS = ("price_rises_90d", "incidents_30d", "incidents_90d", "key_events_90d", "support_contacts_90d",
+          "past_cases", "offers_accepted")
+
+
+def can_drive(feature: str, value: float) -> bool:
+    """Whether ``value`` of ``feature`` can be named as a reason of a customer's risk:
+    something that happened (a count above zero), usage that fell, the stage they are in,
+    their tenure or price."""
+    if feature in COUNTS:
+        return value > 0
+    if feature == "usage_trend":
+        return value < 0.95
+    if feature.startswith("stage_"):
+        return value == 1
+    return feature != "monthly_margin"  # what the customer is worth to us is no reason of theirs
+
+
 COLUMNS = ("customer_id", "snapshot_date", *NUMERIC, "lifecycle_stage", "churned_within_90d")
 
 
@@ -39,7 +59,7 @@ class Snapshot:
 
     def vector(self) -> list[float]:
         return [float(self.values[name]) for name in NUMERIC] + [
-            1.0 if self.lifecycle_stage == s else 0.0 for s in LIFECYCLE_STAGES]
+            1.0 if self.lifecycle_stage == s else 0.0 for s in STAGE_FEATURES]
 
 
 def lifecycle_stage(tenure_months: float) -> str:

@@ -31,7 +31,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from bot.config.settings import PROJECT_ROOT
-from bot.risk.features import FEATURES, Snapshot
+from bot.risk.features import FEATURES, Snapshot, can_drive
 
 FORMAT_VERSION = 1
 DEFAULT_MODEL = PROJECT_ROOT / "models" / "churn_risk.joblib"
@@ -42,8 +42,7 @@ DRIVER_NAMES = {
     "incidents_90d": "incidents in the last 90 days", "key_events_90d": "key events in the last 90 days",
     "usage_trend": "falling usage", "support_contacts_90d": "repeated support contacts",
     "past_cases": "asked to cancel before", "offers_accepted": "retention offers taken",
-    "stage_onboarding": "first months", "stage_established": "established customer",
-    "stage_loyal": "loyal customer",
+    "stage_onboarding": "first months", "stage_loyal": "loyal customer",
 }
 
 
@@ -166,8 +165,10 @@ class RiskModel:
         coef = self.pipeline.named_steps["model"].coef_[0]
         contributions = (x - scaler.mean_) / np.where(scaler.scale_ == 0, 1, scaler.scale_) * coef
         out = []
-        for prob, row in zip(p, contributions):
-            order = [i for i in np.argsort(-row, kind="stable") if row[i] > 0][:drivers]
+        for prob, values, row in zip(p, x, contributions):
+            usable = [i for i in np.argsort(-row, kind="stable")
+                      if row[i] > 0 and can_drive(FEATURES[i], float(values[i]))]
+            order = usable[:drivers]
             out.append(Score(float(prob), tuple(FEATURES[i] for i in order)))
         return out
 

@@ -404,3 +404,36 @@ class PaymentLink(Base):
     expires_at = Column(DateTime, nullable=False)
     used_at = Column(DateTime, nullable=True)
     method = Column(String(20), nullable=True)  # card|direct_debit (what the customer chose)
+
+
+class ProactiveContact(Base):
+    """A customer the churn-risk model found at risk in a proactive run: contacted or held out.
+
+    The holdout rows are the control group: never contacted, so that the churn of contacted
+    customers can be compared with theirs (the uplift on the dashboard)."""
+
+    __tablename__ = "proactive_contacts"
+    __table_args__ = (Index("ix_proactive_contacts_customer_created", "customer_id", "created_at"),)
+
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, ForeignKey("customers.id"), nullable=False)
+    scored_on = Column(Date, nullable=False, index=True)
+    probability = Column(Numeric(6, 4), nullable=False)
+    drivers = Column(JSON, nullable=False, default=list)
+    model_version = Column(String(40), nullable=False)
+    reason = Column(String(30), nullable=False)
+    holdout = Column(Boolean, nullable=False, default=False)
+    status = Column(String(12), nullable=False, index=True)
+    # holdout|skipped|due|sending|sent|accepted|declined|no_answer|failed
+    skip_reason = Column(String(60), nullable=True)
+    offer_id = Column(String(60), nullable=True)
+    offer_kind = Column(String(20), nullable=True)
+    offer_params = Column(JSON, nullable=False, default=dict)
+    offer_cost = Column(Numeric(10, 2), nullable=True)
+    message_sid = Column(String(200), nullable=True)
+    sent_at = Column(DateTime, nullable=True)
+    outcome_at = Column(DateTime, nullable=True)
+    reference = Column(String(32), nullable=True, unique=True)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    customer = relationship("Customer")

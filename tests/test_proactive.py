@@ -1,0 +1,139 @@
+"""Proactive campaigns: who is contacted, who is held out, and every contact rule, on a real
+seeded database with a real (small) churn-risk model and the real ``twilio`` library against a
+loopback stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.config.errors import ConfigError
+from bot.core.proactive import load_proactive, parse_proactive, plan_run
+from bot.core.proactive_sms import send_due
+from bot.messaging.sms import SmsSender
+from bot.risk.model import evaluate, fit, load, save, time_split
+from bot.risk.simulate import simulate
+from bot.storage.models import Customer, ProactiveContact, Subscription
+from tests.support.twilio_standin import TwilioApiStandIn
+
+TODAY = date(2026, 11, 30)
+NOON = datetime(2026, 11, 30, 11, 0)
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rows = simulate(customers=1000, seed=5)
+    split = time_split(rows)
+    pipeline = fit(split.train)
+    path = tmp_path_factory.mktemp("risk") / "churn_risk.joblib"
+    save(pipeline, rows, evaluate(pipeline, split), "test", path)
+    return path
+
+
+@pytest.fixture()
+def config():  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    return replace(load_proactive(), min_probability=0.0, max_contacts_per_run=10000)  # everybody counts
+
+
+def contacts(session: Session) -> list[ProactiveContact]:
+    return list(session.scalars(select(ProactiveContact).order_by(ProactiveContact.id)))
+
+
+def test_a_run_holds_out_skips_and_contacts_by_the_rules(db_session: Session, model_path: Path, config) -> None:  # type: ignore[no-untyped-def]
+    summary = plan_run(db_session, load(model_path), TODAY, config)
+    db_session.commit()
+    rows = contacts(db_session)
+    live = {s.customer_id for s in db_session.scalars(select(Subscription).where(Subscription.status == "active"))}
+    assert {c.customer_id for c in rows} <= live and len(rows) == summary.at_risk
+    held = [c for c in rows if c.holdout]
+    assert held and all(c.status == "holdout" and c.offer_id is None for c in held)
+    assert 0.05 < len(held) / len(rows) < 0.45
+    by_id = {c.id: c for c in db_session.scalars(select(Customer))}
+    for c in rows:
+        customer = by_id[c.customer_id]
+        if c.status == "due":
+            assert customer.consent_sms_marketing and customer.sms_opted_out_at is None and c.offer_id
+            assert c.reason == config.reason_for(tuple(c.drivers))
+        elif c.status == "skipped":
+            assert c.skip_reason in ("no_marketing_consent", "sms_opted_out", "no_phone", "unprofitable_customer",
+                                     "no_eligible_offer")
+        if c.skip_reason == "unprofitable_customer":
+            assert customer.consent_sms_marketing
+    assert any(c.skip_reason == "no_marketing_consent" for c in rows)
+    again = plan_run(db_session, load(model_path), TODAY + timedelta(days=3), config)  # once per 90 days
+    assert again.already == summary.at_risk and again.due == again.holdout == again.skipped == 0
+
+
+def test_highest_risk_first_and_at_most_the_run_limit(db_session: Session, model_path: Path, config) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    plan_run(db_session, load(model_path), TODAY, replace(config, max_contacts_per_run=5))
+    rows = contacts(db_session)
+    assert len(rows) == 5
+    assert [float(c.probability) for c in rows] == sorted((float(c.probability) for c in rows), reverse=True)
+
+
+def factory_for(db_session: Session):  # type: ignore[no-untyped-def]
+    @contextmanager
+    def scope() -> Iterator[Session]:
+        session = Session(bind=db_session.get_bind(), expire_on_commit=False)
+        try:
+            yield session
+            session.commit()
+        finally:
+            session.close()
+    return scope
+
+
+def test_due_contacts_are_texted_outside_quiet_hours_once(db_session: Session, model_path: Path, config,  # type: ignore[no-untyped-def]
+                                                          monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    plan_run(db_session, load(model_path), TODAY, config)
+    db_session.commit()
+    due = [c for c in contacts(db_session) if c.status == "due"]
+    assert due
+    phones = {c.id: db_session.get(Customer, c.customer_id).phone for c in contacts(db_session)}
+    with TwilioApiStandIn() as standin:
+        sender = SmsSender(standin.account_sid, standin.auth_token, "+15005550006", api_base_url=standin.base_url,
+                           backoff_seconds=0)
+        night = asyncio.run(send_due(factory_for(db_session), sender, datetime(2026, 11, 30, 23, 0), config=config))
+        assert night["sent"] == 0 and night["quiet_hours"] == len(due) and not standin.messages
+        day = asyncio.run(send_due(factory_for(db_session), sender, NOON, config=config))
+        assert day["sent"] == len(due)
+        assert sorted(m["To"] for m in standin.messages) == sorted(phones[c.id] for c in due)
+        held_phones = {phones[c.id] for c in contacts(db_session) if c.holdout}
+        assert not held_phones & {m["To"] for m in standin.messages}  # the control group hears nothing
+        body = standin.messages[0]["Body"]
+        assert ("SI" in body or "YES" in body) and "STOP" in body and "cancel" not in body.lower()
+        again = asyncio.run(send_due(factory_for(db_session), sender, NOON, config=config))
+        assert again["sent"] == 0 and len(standin.messages) == len(due)
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    (lambda raw: raw["settings"].update(holdout_share=0.9), "settings.holdout_share"),
+    (lambda raw: raw["drivers"].update(shoe_size="price"), "drivers.shoe_size"),
+    (lambda raw: raw["drivers"].update(usage_trend="bored"), "drivers.usage_trend"),
+    (lambda raw: raw["sms"].update(es="Hola {first_name}, {offer_text} responde SI o NO."), "STOP"),
+    (lambda raw: raw["sms"].update(en="Hi {first_name}, {offer_text} reply YES or NO, or CANCEL. STOP"), "CANCEL"),
+    (lambda raw: raw["sms"].update(en="Hi {first_name}, reply YES, NO or STOP."), "offer_text"),
+    (lambda raw: raw["intro"].pop("default"), "intro"),
+])
+def test_a_bad_proactive_file_names_the_entry(change: Any, says: str) -> None:
+    import yaml
+
+    from bot.core.proactive import DEFAULT_PROACTIVE
+
+    raw = yaml.safe_load(DEFAULT_PROACTIVE.read_text())
+    change(raw)
+    with pytest.raises(ConfigError, match=says) as caught:
+        parse_proactive(raw)
+    assert "data/proactive.yml" in str(caught.value)
