@@ -56,7 +56,7 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
 
 from analytics import agent as agent_desk
-from analytics import auth, callback_guard, transcript
+from analytics import auth, callback_guard, proactive, transcript
 from analytics import metrics as m
 from analytics import session as logins
 from analytics.session import (  # noqa: F401 - the pages' names for them (tests use them too)
@@ -102,6 +102,7 @@ PAGES: dict[str, str] = {
     "/conversations": "Conversations",
     "/plans": "Action plans",
     "/queue": "Handoff queue",
+    "/proactive": "Proactive",
 }
 CHANNEL_LABELS = {"web": "Web chat", "rest": "REST API", "sms": "SMS", "voice": "Voice"}
 LANGUAGE_LABELS = {"es": "Spanish", "en": "English"}
@@ -109,7 +110,8 @@ NUMERIC_KINDS = frozenset({"int", "money", "pct", "ratio", "number"})
 
 DASHBOARD_EXPORTS = frozenset({"kpis", "weekly", "reasons", "verbatims", "returns_by_reason", "returns_by_offer",
                                "offers", "offers_by_reason", "hot_cold", "holdout", "handoffs"})
-OTHER_EXPORTS = frozenset({"conversations", "case_offers", "transcript", "plans", "checkins", "queue"})
+OTHER_EXPORTS = frozenset({"conversations", "case_offers", "transcript", "plans", "checkins", "queue",
+                           "alerts", "key_events", "compensations", "at_risk", "proactive"})
 AGENT_EXPORTS = frozenset({"queue"})
 
 
@@ -374,7 +376,29 @@ def build_table(name: str, filters: m.Filters, args: Any) -> m.Table:
         if name == "transcript":
             conv = str(args.get("conversation") or "")[:128]
             return m.transcript_table(conv, m.transcript(state.tracker(), conv))
+        if name in ("alerts", "key_events", "compensations", "proactive"):
+            return {"alerts": proactive.alerts_table, "key_events": proactive.events_table,
+                    "compensations": proactive.compensations_table, "proactive": proactive.proactive_table}[name](s)
+        if name == "at_risk":
+            return risk_scores()[0]
     raise KeyError(name)
+
+
+def risk_scores() -> tuple[m.Table, list[float], str]:
+    """Today's at-risk table, every score and the model version (cached); empty without a model."""
+    from bot.risk.model import RiskModelError, load
+
+    state = _state()
+
+    def compute() -> tuple[m.Table, list[float], str]:
+        try:
+            model = load()
+        except RiskModelError as exc:
+            return m.Table("at_risk", str(exc), ()), [], ""
+        with state.session() as s:
+            table, scores = proactive.at_risk_table(s, model, utcnow().date())
+        return table, scores, str(model.meta.get("model_version"))
+    return state.cached(("risk", utcnow().date()), compute)
 
 
 def _int_arg(value: Any) -> int:
@@ -715,9 +739,44 @@ def page_queue(user: CurrentUser, filters: m.Filters) -> list[Any]:
     ]
 
 
+def _uplift_note(u: proactive.Uplift) -> str:
+    if u.uplift is None or u.interval is None:
+        return (f"Contacted versus holdout: not measurable yet ({u.contacted} contacted and {u.holdout} held out "
+                "in runs whose 90 days are over).")
+    low, high = u.interval
+    return (f"Churn within 90 days: holdout {u.holdout_churned}/{u.holdout} "
+            f"({100 * u.holdout_churned / u.holdout:.1f} %), contacted {u.contacted_churned}/{u.contacted} "
+            f"({100 * u.contacted_churned / u.contacted:.1f} %). Uplift {100 * u.uplift:+.1f} points "
+            f"(95 % CI {100 * low:+.1f} to {100 * high:+.1f}); an interval that includes 0 shows no proven effect.")
+
+
+def page_proactive(user: CurrentUser, filters: m.Filters) -> list[Any]:
+    with _state().session() as s:
+        summary = proactive.alert_summary(s)
+        alerts, events = proactive.alerts_table(s), proactive.events_table(s)
+        compensations, contacts = proactive.compensations_table(s), proactive.proactive_table(s)
+        measured = proactive.uplift(s, utcnow().date())
+    at_risk, scores, version = risk_scores()
+    figure = go.Figure()
+    figure.add_histogram(x=[100 * p for p in scores], nbinsx=30, marker_color=BRAND, name="customers")
+    figure.update_layout(xaxis_title="90-day churn risk (%)", yaxis_title="customers")
+    open_line = " · ".join(f"{p}: {v['open']} open, {v['overdue']} overdue" for p, v in summary.items())
+    return [
+        html.H2("Proactive retention"),
+        html.P(f"Alerts by priority: {open_line}.", className="note", id="alert-summary"),
+        table_card(alerts, user, export_href("alerts")),
+        table_card(events, user, export_href("key_events")),
+        table_card(compensations, user, export_href("compensations")),
+        chart_card(f"Churn risk of today's customers (model {version or 'missing: run make risk-model'})",
+                   figure, "risk-histogram"),
+        table_card(at_risk, user, export_href("at_risk"), page_size=15),
+        table_card(contacts, user, export_href("proactive"), note=_uplift_note(measured)),
+    ]
+
+
 PAGE_BUILDERS: dict[str, Callable[[CurrentUser, m.Filters], list[Any]]] = {
     "/": page_overview, "/reasons": page_reasons, "/conversations": page_conversations, "/plans": page_plans,
-    "/queue": page_queue,
+    "/queue": page_queue, "/proactive": page_proactive,
 }
 
 

@@ -20,7 +20,7 @@ from datetime import date
 from pathlib import Path
 
 from bot.risk.features import FeatureError, read_csv, write_csv
-from bot.risk.model import DEFAULT_MODEL, DRIVER_NAMES, RiskModelError
+from bot.risk.model import DRIVER_NAMES, RiskModelError
 
 
 def _day(text: str) -> date:
@@ -36,13 +36,13 @@ def _parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train on a time split and save the model")
     train.add_argument("--csv", type=Path, help="a company's own snapshots (default: the simulated company)")
     train.add_argument("--seed", type=int, default=7, help="seed of the simulated company")
-    train.add_argument("--out", type=Path, default=DEFAULT_MODEL)
+    train.add_argument("--out", type=Path, default=None, help="default: RISK_MODEL_PATH, models/churn_risk.joblib")
     train.add_argument("--plot", type=Path, help="write the reliability plot (PNG) here")
     train.add_argument("--report", action="store_true", help="also print the reliability table")
     score = sub.add_parser("score", help="score this database's customers, with drivers")
     score.add_argument("--top", type=int, default=20)
     score.add_argument("--on", type=_day, default=None)
-    score.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    score.add_argument("--model", type=Path, default=None)
     export = sub.add_parser("export", help="this database's customers as labelled snapshots (CSV)")
     export.add_argument("--on", type=_day, action="append", required=True)
     export.add_argument("file", type=Path)

@@ -151,6 +151,12 @@ def payment_link_ttl_hours() -> int:
     return max(1, _env_int("PAYMENT_LINK_TTL_HOURS", 72))
 
 
+def risk_model_path() -> Path:
+    """The churn-risk model file (``RISK_MODEL_PATH``, default ``models/churn_risk.joblib``)."""
+    value = _env("RISK_MODEL_PATH")
+    return Path(value) if value else PROJECT_ROOT / "models" / "churn_risk.joblib"
+
+
 def web_token_ttl_seconds() -> int:
     """Lifetime of the website's signed chat token (``WEB_TOKEN_TTL_SECONDS``, 8 hours)."""
     return max(60, _env_int("WEB_TOKEN_TTL_SECONDS", 8 * 3600))

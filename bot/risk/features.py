@@ -24,6 +24,8 @@ NUMERIC = ("tenure_months", "monthly_price", "monthly_margin", "price_rises_90d"
 #: the lifecycle stage one-hot, "established" being the reference the others are compared with
 STAGE_FEATURES = ("onboarding", "loyal")
 FEATURES = (*NUMERIC, *(f"stage_{s}" for s in STAGE_FEATURES))
+CAPS = {"price_rises_90d": 2, "incidents_30d": 3, "incidents_90d": 6, "key_events_90d": 4,
+        "support_contacts_90d": 6, "past_cases": 3, "offers_accepted": 3}
 #: counts: a count of zero cannot explain a customer's risk (it is only below average)
 COUNTS = ("price_rises_90d", "incidents_30d", "incidents_90d", "key_events_90d", "support_contacts_90d",
           "past_cases", "offers_accepted")
@@ -58,7 +60,9 @@ class Snapshot:
     churned: bool | None = None  # None: not known (scoring today)
 
     def vector(self) -> list[float]:
-        return [float(self.values[name]) for name in NUMERIC] + [
+        """The model's input: counts capped (``CAPS``) so that an unusual history (ten cases in
+        a year) is read as "many", not extrapolated far beyond what the model learnt from."""
+        return [min(float(self.values[name]), CAPS.get(name, math.inf)) for name in NUMERIC] + [
             1.0 if self.lifecycle_stage == s else 0.0 for s in STAGE_FEATURES]
 
 

@@ -9,7 +9,7 @@
 * **Baseline**: "had an incident in the last 30 days" (the rule a team would use without a model).
 * **Metrics**: ROC AUC (model and baseline), precision in the top decile, Brier score and a
   reliability table (predicted against observed churn, in ten bins of equal size).
-* **The file** (``models/churn_risk.joblib``) holds the pipeline, the feature list, its format
+* **The file** (``models/churn_risk.joblib``, ``RISK_MODEL_PATH``) holds the pipeline, the feature list, its format
   version, a model version (training date and a digest of the training data) and the metrics.
   It is a pickle: load only files this product wrote.
 """
@@ -30,11 +30,10 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from bot.config.settings import PROJECT_ROOT
+from bot.config.settings import risk_model_path
 from bot.risk.features import FEATURES, Snapshot, can_drive
 
 FORMAT_VERSION = 1
-DEFAULT_MODEL = PROJECT_ROOT / "models" / "churn_risk.joblib"
 #: how a driver reads to a person (dashboard, campaign choice)
 DRIVER_NAMES = {
     "tenure_months": "short tenure", "monthly_price": "price paid", "monthly_margin": "margin",
@@ -141,11 +140,12 @@ def data_digest(rows: Sequence[Snapshot]) -> str:
 
 
 def save(pipeline: Pipeline, rows: Sequence[Snapshot], evaluation: Evaluation, source: str,
-         path: Path = DEFAULT_MODEL) -> dict[str, Any]:
+         path: Path | None = None) -> dict[str, Any]:
     trained = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     meta = {"format_version": FORMAT_VERSION, "model_version": f"{trained}-{data_digest(rows)}",
             "features": list(FEATURES), "trained_on": source, "metrics": evaluation.summary(),
             "test_from": evaluation.test_from.isoformat()}
+    path = path or risk_model_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump({"meta": meta, "pipeline": pipeline}, path)
     return meta
@@ -173,8 +173,9 @@ class RiskModel:
         return out
 
 
-def load(path: Path = DEFAULT_MODEL) -> RiskModel:
-    """The saved model; RiskModelError when missing or of another format (retrain: make risk-model)."""
+def load(path: Path | None = None) -> RiskModel:
+    """The saved model (``RISK_MODEL_PATH``); RiskModelError when missing or of another format."""
+    path = path or risk_model_path()
     if not path.is_file():
         raise RiskModelError(f"no churn-risk model at {path}: run make risk-model")
     stored = joblib.load(path)

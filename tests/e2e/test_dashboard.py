@@ -50,6 +50,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     tracker = demo_data.writable_tracker(tracker_url)
     with session_factory(url)() as s:
         demo_data.generate(s, 800, end=date.today(), tracker=tracker)
+        from bot.core.alerts import ingest, parse_event
+
+        ingest(s, parse_event({"id": "NET-E2E", "type": "outage", "postcodes": ["28013"],
+                               "started_at": "2026-11-28T08:00:00Z"}))
         users.create_user(s, "supervisor", PASSWORD, "supervisor")
         s.commit()
     tracker.dispose()
@@ -152,3 +156,17 @@ def test_conversation_transcript(server: tuple[str, str], page: Page) -> None:
     body = page.locator("#conv-detail").inner_text()
     assert "•••" in body and not re.search(r"\+447700900\d{3}", body)  # contact data masked for this user
     page.screenshot(path=str(RESULTS_DIR / "dashboard-conversation.png"), full_page=True)
+
+
+def test_proactive_page(server: tuple[str, str], page: Page) -> None:
+    base, _ = server
+    _log_in(page, base)
+    expect(page.locator("#kpis")).to_be_visible(timeout=TIMEOUT_MS)
+    page.click("#nav-proactive")
+    expect(page.locator("#table-alerts")).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.locator("#alert-summary")).to_contain_text("high: ")
+    expect(page.locator("#table-key_events")).to_contain_text("NET-E2E")
+    expect(page.locator("#table-alerts")).to_contain_text("outage")
+    expect(page.locator("#risk-histogram")).to_be_visible()
+    expect(page.locator("#export-at_risk")).to_have_attribute("href", "/export/at_risk.csv")
+    page.screenshot(path=str(RESULTS_DIR / "dashboard-proactive.png"), full_page=True)
