@@ -112,7 +112,7 @@ dashboard-user: $(STAMP)
 	$(PRIVATE) $(PY) -m analytics.users create $(or $(NAME),supervisor) --role $(or $(ROLE),supervisor)
 
 campaign: $(STAMP)
-	$(PRIVATE) $(PY) -m bot.core.campaigns run
+	$(PRIVATE) $(PY) -m bot.cli.campaigns run
 
 benchmark: $(STAMP)
 	$(PY) -m bot.nlu.benchmark

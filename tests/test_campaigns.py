@@ -27,6 +27,7 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.cli import campaigns as campaigns_cli
 from bot.config.errors import PROJECT_ROOT, ConfigError, read_yaml
 from bot.core import campaigns
 from bot.core.campaigns import (
@@ -267,7 +268,7 @@ def test_problem_marked_solved_by_a_person_and_cli(db_session: Session, db_url: 
     mark_solved(db_session, emma.id, datetime(2026, 12, 1, 9))
     db_session.commit()
     monkeypatch.setenv("DATABASE_URL", db_url)
-    assert campaigns.main(["solved", "--case", str(elena.id), "--at", "2026-12-02"]) == 0
+    assert campaigns_cli.main(["solved", "--case", str(elena.id), "--at", "2026-12-02"]) == 0
     assert "problem solved at 2026-12-02" in capsys.readouterr().out
     db_session.expire_all()
     assert refresh(db_session, due) == 2
@@ -275,9 +276,9 @@ def test_problem_marked_solved_by_a_person_and_cli(db_session: Session, db_url: 
     assert elena.problem_solved_at == datetime(2026, 12, 2, 12)
     db_session.commit()
 
-    assert campaigns.main(["solved", "--case", "99999"]) == 2
+    assert campaigns_cli.main(["solved", "--case", "99999"]) == 2
     assert "no cold case #99999" in capsys.readouterr().err
-    assert campaigns.main(["status"]) == 0
+    assert campaigns_cli.main(["status"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"^due\s+2$", out, re.MULTILINE) and re.search(r"^waiting_fix\s+0$", out, re.MULTILINE)
 
@@ -617,11 +618,11 @@ def test_export_due_csv(db_session: Session, db_url: str, tmp_path: Path,
 
     monkeypatch.setenv("DATABASE_URL", db_url)
     out = tmp_path / "due.csv"
-    assert campaigns.main(["export", "--csv", str(out), "--on", DUE_DAY.isoformat()]) == 0
+    assert campaigns_cli.main(["export", "--csv", str(out), "--on", DUE_DAY.isoformat()]) == 0
     assert "2 due cold case(s) exported" in capsys.readouterr().err
     with out.open(encoding="utf-8", newline="") as fh:
         assert [r["customer_ref"] for r in csv.DictReader(fh)] == ["C00001", "C00002"]
-    assert campaigns.main(["export", "--csv", str(tmp_path / "missing" / "x.csv")]) == 2
+    assert campaigns_cli.main(["export", "--csv", str(tmp_path / "missing" / "x.csv")]) == 2
     assert "not a file in an existing folder" in capsys.readouterr().err
 
 
@@ -831,7 +832,7 @@ def test_claims_never_overlap(db_session: Session, factory: sessionmaker) -> Non
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot.core.campaigns", *args], cwd=PROJECT_ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "bot.cli.campaigns", *args], cwd=PROJECT_ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -855,7 +856,7 @@ def test_cli_bad_input_exits_2_with_a_message(db_url: str, monkeypatch: pytest.M
                                               message: str) -> None:
     monkeypatch.setenv("DATABASE_URL", db_url)
     try:
-        code = campaigns.main(list(args))
+        code = campaigns_cli.main(list(args))
     except SystemExit as exc:  # argparse's own errors
         code = exc.code
     assert code == 2
@@ -900,7 +901,7 @@ def test_runner_under_make_run_without_twilio_settings_stays_up_and_reports_what
     allow_sms(db_session, "C00013")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")}
     env["PYTHONPATH"] = str(PROJECT_ROOT)
-    proc = subprocess.Popen([sys.executable, "-m", "bot.core.campaigns", "run", "--every", "60",
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli.campaigns", "run", "--every", "60",
                              "--now", "2026-12-24T10:00"], cwd=PROJECT_ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

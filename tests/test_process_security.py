@@ -433,7 +433,8 @@ def test_make_db_creates_only_private_files(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name, module", [
     ("web", "bot.website.app"), ("dashboard", "analytics.app"), ("housekeeping", "bot.core.housekeeping"),
-    ("campaigns", "bot.core.campaigns"), ("actions", "bot.cli.run_actions"), ("rasa", "bot.cli.run_rasa"),
+    ("campaigns", "bot.cli.campaigns"), ("actions", "bot.cli.run_actions"), ("rasa", "bot.cli.run_rasa"),
+    ("alerts", "bot.cli.events"), ("proactive", "bot.cli.proactive"),
 ])
 def test_every_procfile_process_creates_private_files(tmp_path: Path, name: str, module: str) -> None:
     """Each process runs with umask 077, so whatever it creates is its owner's only."""
