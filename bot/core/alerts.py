@@ -131,6 +131,10 @@ def parse_event(raw: Any, config: KeyEventsConfig | None = None, now: datetime |
     description = raw.get("description") or ""
     if not isinstance(description, str) or len(description) > 2000:
         raise EventError("description: text of at most 2000 characters")
+    try:
+        description.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800") no database can store
+        raise EventError("description: not valid Unicode text") from None
     return EventIn(external_id=event_id, type=kind, started_at=started, ended_at=ended,
                    postcodes=postcodes, customer_ref=ref, amount=amount, description=description)
 
