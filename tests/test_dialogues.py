@@ -62,7 +62,7 @@ def dialogue_stack(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Any, A
            "PUBLIC_BASE_URL": PUBLIC_BASE_URL, "RETENTION_NOW": TIMES[request.param],
            "RETENTION_HIGH_VALUE_EUR": "70",
            # every dialogue comes from 127.0.0.1 and many use the same personas at one frozen
-           # time: the guessing and texted-code limits (tests/test_verification_limits.py)
+           # time: the guessing and texted-code limits (tests/core/test_verification_limits.py)
            # would lock the suite out of itself
            "VERIFY_MAX_FAILURES_PER_SOURCE": "1000", "VERIFY_MAX_FAILURES_PER_CUSTOMER": "100",
            "VERIFY_MAX_CODES_PER_CUSTOMER": "100"}

@@ -381,7 +381,7 @@ def twilio_stack() -> Iterator[TwilioStack]:
 def fuzz_stack(twilio_stack: TwilioStack) -> Stack:
     """The stack the REST, socket.io and website fuzz runs on: the shared Twilio one. Not the session
     ``stack``: fuzzing makes Rasa log tracebacks (of bugs, and of python-engineio refusing junk), and
-    tests/test_rest_security.py checks that stack's log for none."""
+    tests/channels/test_rest_security.py checks that stack's log for none."""
     return twilio_stack.stack
 
 

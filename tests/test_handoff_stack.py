@@ -10,7 +10,7 @@ Two stacks, one after the other, with the clock frozen (``RETENTION_NOW``):
 * out of hours, Tuesday 23:00 UTC (Wednesday 00:00 in Madrid): the callback promise in the customer's
   language, no pause (the assistant goes on), the ticket queued as ``callback``.
 
-The high-value trigger is not exercised here (see ``test_high_value_trigger``); ``tests/test_handoff.py``
+The high-value trigger is not exercised here (see ``test_high_value_trigger``); ``tests/core/test_handoff.py``
 covers it.
 """
 

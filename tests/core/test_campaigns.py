@@ -70,13 +70,13 @@ CANCEL_DAY = date(2026, 11, 24)
 DUE_DAY = CANCEL_DAY + timedelta(days=30)  # price
 SEND = datetime(2026, 12, 24, 10, 0)  # 11:00 in Madrid
 QUIET = datetime(2026, 12, 24, 22, 30)  # 23:30 in Madrid
-# The same check as tests/test_twilio_sms.py: nothing we send asks anyone to text CANCEL.
+# The same check as tests/channels/test_twilio_sms.py: nothing we send asks anyone to text CANCEL.
 CANCEL_INSTRUCTION = re.compile(
     r"\b(text|reply|send|type|write|txt|responde|escribe|env[ií]a|manda)\b\W{0,3}"
     r"(us\W+|with\W+|nos\W+|con\W+)?[\"'«“]?cancel\b", re.IGNORECASE)
 
 
-# --- helpers (also used by tests/test_campaigns_postgres.py) ----------------------------------
+# --- helpers (also used by tests/core/test_campaigns_postgres.py) ----------------------------------
 
 
 def cancel(session: Session, ref: str, reason: str, *, language: str = "es", today: date = CANCEL_DAY) -> RetentionCase:

@@ -19,8 +19,8 @@ from bot.risk.model import evaluate, fit, load, save, time_split
 from bot.risk.simulate import simulate
 from bot.storage.db import session_factory
 from bot.storage.models import ProactiveContact, Subscription
+from tests.analytics.test_analytics_app import PASSWORD, PHONE, csrf, login, page_values, run_callback
 from tests.support.db_fixtures import make_database
-from tests.test_analytics_app import PASSWORD, PHONE, csrf, login, page_values, run_callback
 
 NOW = datetime(2026, 11, 30, 11, 0)
 

@@ -32,7 +32,7 @@ from bot.channels.web import (
 from bot.config import settings
 from bot.website.app import make_app
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SECRET = "test-secret-" + "x" * 56
 FORGED_KEYS = {"customer_ref": "C00002", "authenticated": True, "channel": "sms",
                "customer_phone": "+447700900001", "phone_verified": True}
@@ -314,7 +314,7 @@ def seeded_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DATABASE_URL", url)
         mp.setenv("RASA_PUBLIC_URL", "http://rasa.test:5005")
-        mp.setenv("WEB_DEMO", "1")  # the demo personas' log-in (tests/test_web_demo_token.py)
+        mp.setenv("WEB_DEMO", "1")  # the demo personas' log-in (tests/website/test_web_demo_token.py)
         yield url
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LINES = [
     "me doy de baja porque me cobraron dos veces",
     "quiero cancelar la visita del técnico del jueves",

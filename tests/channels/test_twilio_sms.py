@@ -65,7 +65,7 @@ from tests.support.twilio_standin import (
     sms_params,
 )
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-auth-token-" + "3" * 16
 LUCIA = "+447700900000"  # C00001, Spanish
 JOHN = "+447700900001"  # C00002, English

@@ -28,7 +28,7 @@ from bot.config import settings
 from bot.storage.seed import PERSONAS
 from bot.website.app import make_app
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SECRET = "demo-token-secret-" + "z" * 48
 PERSONA_REFS = [f"C{i:05d}" for i in range(1, len(PERSONAS) + 1)]
 # seeded customers (300 of them) that are not personas

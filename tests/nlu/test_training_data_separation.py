@@ -18,7 +18,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from bot.nlu.evaluation import IMPLICIT_DIR, SHARED_EVAL, load_holdout, load_shared
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NEAR_COPY = 0.9
 
 

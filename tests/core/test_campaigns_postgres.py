@@ -24,10 +24,7 @@ from bot.core.campaigns import accept_winback, claim_due, pending_winback, refre
 from bot.core.customers import find_customer
 from bot.storage.db import get_engine, session_factory, upgrade_database
 from bot.storage.models import Base, CaseOffer, ColdCase
-from tests.support.db_fixtures import prepare_database
-from tests.support.pg import PostgresServer
-from tests.support.twilio_standin import TwilioApiStandIn, send_sms_through
-from tests.test_campaigns import (
+from tests.core.test_campaigns import (
     CANCEL_DAY,
     DUE_DAY,
     MANY,
@@ -41,6 +38,9 @@ from tests.test_campaigns import (
     schedule_many,
     sent_to,
 )
+from tests.support.db_fixtures import prepare_database
+from tests.support.pg import PostgresServer
+from tests.support.twilio_standin import TwilioApiStandIn, send_sms_through
 
 
 def alembic_config(url: str) -> Config:

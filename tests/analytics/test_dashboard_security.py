@@ -6,7 +6,7 @@
 3. Logout ends the session on the server: a copied cookie stops working on every route.
 4. Malformed Dash callback bodies get a short 4xx, never a 500 or a traceback.
 
-The fixtures and helpers are those of tests/test_analytics_app.py (Flask's test client, a fake clock).
+The fixtures and helpers are those of tests/analytics/test_analytics_app.py (Flask's test client, a fake clock).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import pytest
 from flask.testing import FlaskClient
 
 from analytics import app as dashboard
-from tests import test_analytics_app as shared
-from tests.test_analytics_app import PASSWORD, Clock, callback_body, csrf, login, page_values
+from tests.analytics import test_analytics_app as shared
+from tests.analytics.test_analytics_app import PASSWORD, Clock, callback_body, csrf, login, page_values
 
-# The fixtures of tests/test_analytics_app.py, bound here so that pytest finds them in this module.
+# The fixtures of tests/analytics/test_analytics_app.py, bound here so that pytest finds them in this module.
 db = shared.db
 clock = shared.clock
 app = shared.app
