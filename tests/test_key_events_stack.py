@@ -184,3 +184,22 @@ def test_proactively_contacted_customers_answer_the_assistant(events_stack: Twil
         assert declined.status == "declined", replies_no
         other = session.get(Customer, declined.customer_id)
         assert other.current_subscription.status == "active"  # a "no" changes nothing
+
+
+def test_an_affected_caller_hears_about_the_outage_first(events_stack: TwilioStack) -> None:
+    from tests.support.twilio_standin import VOICE_WEBHOOK, call_params
+
+    now = datetime.now(timezone.utc)
+    status, _ = post_event(events_stack, {"id": "NET-E2E-VOICE", "type": "outage", "postcodes": ["41001"],
+                                          "started_at": iso(now - timedelta(hours=20))})
+    assert status == 201
+    with session_factory(events_stack.stack.database_url)() as session:
+        caller = session.scalar(select(Customer).where(Customer.postcode == "41001", Customer.language == "es",
+                                                       Customer.phone.is_not(None)).order_by(Customer.id))
+        assert caller is not None
+        phone = caller.phone
+    reply = events_stack.caller.post(VOICE_WEBHOOK, call_params("CA" + "7" * 32, phone, CallStatus="ringing"))
+    assert reply.status == 200
+    spoken = " ".join((say.text or "") for say in ET.fromstring(reply.body).iter("Say"))
+    assert "corte de servicio en tu zona" in spoken and "3,00 €" in spoken, spoken
+    assert spoken.index("corte de servicio") < spoken.index("?")  # said before the first question
