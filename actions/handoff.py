@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from typing import Any, Dict, List, Optional, Text
 
@@ -13,6 +14,8 @@ from actions.common import Action, conversation_of, emit, latest_text, recent_us
 from bot.core.handoff import handoff_trigger, is_angry, notify, open_ticket, retry_pending
 from bot.core.process import load_policy
 from bot.core.retention import Turn
+from bot.storage.db import session_scope
+from bot.storage.models import HandoffTicket
 
 
 def _when(opening: Any, language: str) -> str:
@@ -22,7 +25,20 @@ def _when(opening: Any, language: str) -> str:
     return f"el {days[opening.weekday()]} {opening.strftime('%d/%m')} a partir de las {opening.strftime('%H:%M')}"
 
 
-def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, trigger: str,
+def _notify(ticket_id: int, retry_others: bool) -> None:
+    with session_scope() as session:
+        ticket = session.get(HandoffTicket, ticket_id)
+        if ticket is not None and notify(session, ticket, timeout=3.0) and retry_others:
+            retry_pending(session, limit=5)  # the webhook is up again: deliver earlier failures too
+
+
+async def deliver(ticket_id: int, retry_others: bool = True) -> None:
+    """Tell the agents about a committed ticket (webhook, up to 3 s) off the event loop, so that
+    other conversations on the action server are not held up meanwhile."""
+    await asyncio.to_thread(_notify, ticket_id, retry_others)
+
+
+async def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, trigger: str,
              customer_id: Optional[int] = None) -> List[EventType]:
     """Open the ticket and tell the customer what happens next; pause in office hours.
 
@@ -37,12 +53,11 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, trigger: str,
                                channel=conv.channel, language=conv.language, verbatim=latest_text(tracker),
                                customer_id=conv.customer_id if conv.verified else None,
                                case=case if case is not None and case.status == "open" else None)
-        if notify(session, decision.ticket, timeout=3.0):
-            retry_pending(session, limit=5)  # the webhook is up again: deliver earlier failures too
-        if not decision.in_office_hours:
-            dispatcher.utter_message(response="utter_handoff_callback",
-                                     callback_time=_when(decision.opening, conv.language))
-            return []
+        ticket_id, in_office_hours, opening = decision.ticket.id, decision.in_office_hours, decision.opening
+    await deliver(ticket_id)
+    if not in_office_hours:
+        dispatcher.utter_message(response="utter_handoff_callback", callback_time=_when(opening, conv.language))
+        return []
     dispatcher.utter_message(response="utter_handoff")
     dispatcher.utter_message(json_message={"handoff": True})
     return [SlotSet("retention_stage", None), ConversationPaused()]
@@ -58,16 +73,16 @@ def angry_demand(tracker: Tracker) -> Optional[str]:
     return next((t for t in recent_user_texts(tracker, ANGRY_LOOKBACK) if is_angry(t)), None)
 
 
-def follow_up_if_angry(dispatcher: CollectingDispatcher, tracker: Tracker, turn: Turn,
+async def follow_up_if_angry(dispatcher: CollectingDispatcher, tracker: Tracker, turn: Turn,
                        customer_id: Optional[int] = None) -> None:
     """After a turn that processed a cancellation: a person follows up an angry customer."""
     if any(r.response == "utter_cancel_confirmed" for r in turn.replies):
         verbatim = angry_demand(tracker)
         if verbatim is not None:
-            follow_up_angry_cancellation(dispatcher, tracker, verbatim, customer_id)
+            await follow_up_angry_cancellation(dispatcher, tracker, verbatim, customer_id)
 
 
-def follow_up_angry_cancellation(dispatcher: CollectingDispatcher, tracker: Tracker, verbatim: str,
+async def follow_up_angry_cancellation(dispatcher: CollectingDispatcher, tracker: Tracker, verbatim: str,
                                  customer_id: Optional[int] = None) -> None:
     """An angry customer who insists on leaving is let go at once; a person follows up later."""
     conv = conversation_of(tracker)
@@ -79,7 +94,8 @@ def follow_up_angry_cancellation(dispatcher: CollectingDispatcher, tracker: Trac
                                customer_id=conv.customer_id if conv.verified else None, case=svc.current_case(conv))
         if decision.ticket.status == "waiting":
             decision.ticket.status = "callback"  # nothing to take over: the cancellation is done
-        notify(session, decision.ticket, timeout=3.0)
+        ticket_id = decision.ticket.id
+    await deliver(ticket_id, retry_others=False)
     dispatcher.utter_message(response="utter_angry_followup")
 
 
@@ -90,7 +106,7 @@ def handoff_instead(tracker: Tracker, conv_customer_id: Optional[int], starting:
         return handoff_trigger(session, latest_text(tracker), conv_customer_id, starting=starting)
 
 
-def opening_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[List[EventType]]:
+async def opening_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[List[EventType]]:
     """The turn for a message that is not what its intent says (``RetentionService.opening``),
     or None when the intent's own action should go on."""
     with service() as (_, svc):
@@ -100,7 +116,7 @@ def opening_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> Option
         return None
     events = emit(turn, dispatcher)
     if turn.handoff:
-        events += hand_off(dispatcher, tracker, turn.handoff)
+        events += await hand_off(dispatcher, tracker, turn.handoff)
     return events
 
 
@@ -110,7 +126,7 @@ class ActionHandoff(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        return hand_off(dispatcher, tracker, "asked")
+        return await hand_off(dispatcher, tracker, "asked")
 
 
 class ActionFallback(Action):
@@ -128,10 +144,10 @@ class ActionFallback(Action):
                     streak += 1
                 else:
                     break
-        instead = opening_events(dispatcher, tracker)
+        instead = await opening_events(dispatcher, tracker)
         if instead is not None:
             return instead
         if streak >= load_policy().handoff.not_understood_turns:
-            return hand_off(dispatcher, tracker, "not_understood")
+            return await hand_off(dispatcher, tracker, "not_understood")
         dispatcher.utter_message(response="utter_default")
         return []

@@ -26,20 +26,11 @@ class ActionStartActionPlan(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        instead = opening_events(dispatcher, tracker)  # "quiero quitar la tele": a plan change
+        instead = await opening_events(dispatcher, tracker)  # "quiero quitar la tele": a plan change
         if instead is not None:
             return instead
-        conv = conversation_of(tracker)
         with service() as (_, svc):
-            if not conv.verified:
-                return emit(svc.ask_identity(Turn()), dispatcher)
-            case = svc.open_case(conv)
-            svc.decline_pending(case)
-            if case.reason is None:
-                case.reason = "low_usage"
-                case.reason_verbatim = latest_text(tracker)
-            dispatcher.utter_message(response="utter_ask_plan_goal")
-            return [SlotSet("case_id", float(case.id)), SlotSet("retention_stage", "plan_goal")]
+            return emit(svc.start_action_plan(conversation_of(tracker), latest_text(tracker)), dispatcher)
 
 
 class ActionPlanAnswer(Action):

@@ -23,7 +23,7 @@ class ActionStartRetention(Action):
         _, reason = reason_from_intent(tracker.get_intent_of_latest_message())
         reason = reason or mentioned_reason(latest_text(tracker))
         conv = conversation_of(tracker)
-        instead = opening_events(dispatcher, tracker)
+        instead = await opening_events(dispatcher, tracker)
         if instead is not None:
             return instead
         trigger = handoff_instead(tracker, conv.customer_id if conv.verified else None, starting=True)
@@ -34,7 +34,7 @@ class ActionStartRetention(Action):
                              make_offer=not person_now)
             events = emit(turn, dispatcher)
         if trigger and turn.stage != "closed":
-            return events + hand_off(dispatcher, tracker, trigger)
+            return events + await hand_off(dispatcher, tracker, trigger)
         return events
 
 
@@ -52,7 +52,7 @@ class ActionSetReason(Action):
                                   make_offer=not person_now)
             events = emit(turn, dispatcher)
         if angry and turn.stage != "closed":
-            return events + hand_off(dispatcher, tracker, "angry")
+            return events + await hand_off(dispatcher, tracker, "angry")
         return events
 
 
@@ -69,8 +69,8 @@ class ActionReadAnswer(Action):
             turn = svc.answer(conversation_of(tracker), latest_text(tracker), intent)
             events = emit(turn, dispatcher)
         if turn.handoff:
-            return events + hand_off(dispatcher, tracker, turn.handoff)
-        follow_up_if_angry(dispatcher, tracker, turn)
+            return events + await hand_off(dispatcher, tracker, turn.handoff)
+        await follow_up_if_angry(dispatcher, tracker, turn)
         return events
 
 
@@ -80,13 +80,13 @@ class ActionAcceptOffer(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        instead = opening_events(dispatcher, tracker)
+        instead = await opening_events(dispatcher, tracker)
         if instead is not None:
             return instead
         with service() as (_, svc):
             turn = svc.accept(conversation_of(tracker))
             events = emit(turn, dispatcher)
-        follow_up_if_angry(dispatcher, tracker, turn)  # "yes" to the read-back of an angry demand
+        await follow_up_if_angry(dispatcher, tracker, turn)  # "yes" to the read-back of an angry demand
         return events
 
 
@@ -96,7 +96,7 @@ class ActionDeclineOffer(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        instead = opening_events(dispatcher, tracker)
+        instead = await opening_events(dispatcher, tracker)
         if instead is not None:
             return instead
         with service() as (_, svc):
@@ -109,7 +109,7 @@ class ActionCancelSubscription(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        instead = opening_events(dispatcher, tracker)
+        instead = await opening_events(dispatcher, tracker)
         if instead is not None:
             return instead
         with service() as (_, svc):
@@ -119,7 +119,7 @@ class ActionCancelSubscription(Action):
                                    pressed=latest_text(tracker).startswith("/"),  # a button's payload
                                    text=latest_text(tracker))
             events = emit(turn, dispatcher)
-        follow_up_if_angry(dispatcher, tracker, turn)
+        await follow_up_if_angry(dispatcher, tracker, turn)
         return events
 
 

@@ -12,8 +12,8 @@ from actions.common import Action, conversation_of, emit, latest_text, service, 
 from actions.handoff import opening_events
 from bot.core.alerts import take_notice
 from bot.core.campaigns import pending_winback
-from bot.core.proactive import pending_contact
 from bot.core.customers import find_customer, profile_of
+from bot.core.proactive import pending_contact
 from bot.storage.db import session_scope
 
 PROFILE_SLOTS = ("customer_id", "customer_ref", "customer_first_name", "plan_name",
@@ -100,7 +100,7 @@ class ActionGreet(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        instead = opening_events(dispatcher, tracker)  # "hola, me he arrepentido, anula la baja"
+        instead = await opening_events(dispatcher, tracker)  # "hola, me he arrepentido, anula la baja"
         if instead is not None:
             return instead
         if tracker.get_slot("customer_first_name"):
@@ -124,7 +124,7 @@ class ActionReply(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        instead = opening_events(dispatcher, tracker)
+        instead = await opening_events(dispatcher, tracker)
         if instead is not None:
             return instead
         dispatcher.utter_message(
@@ -140,7 +140,7 @@ class ActionNoteLookalike(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        instead = opening_events(dispatcher, tracker)
+        instead = await opening_events(dispatcher, tracker)
         if instead is not None:
             return instead
         with service() as (_, svc):
@@ -162,7 +162,7 @@ class ActionOtherRequest(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        instead = opening_events(dispatcher, tracker)
+        instead = await opening_events(dispatcher, tracker)
         if instead is not None:
             return instead
         with service() as (_, svc):

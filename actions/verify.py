@@ -90,10 +90,10 @@ class ActionVerifyIdentity(Action):
                 turn = svc.after_verification(verified)
                 events += emit(turn, dispatcher)
         if not high_value and turn.handoff:
-            return events + hand_off(dispatcher, tracker, turn.handoff, customer_id=step.customer_id)
+            return events + await hand_off(dispatcher, tracker, turn.handoff, customer_id=step.customer_id)
         if high_value:  # a valuable account that wants to leave: a person takes over now
-            return events + hand_off(dispatcher, tracker, "high_value", customer_id=step.customer_id)
-        follow_up_if_angry(dispatcher, tracker, turn, customer_id=step.customer_id)
+            return events + await hand_off(dispatcher, tracker, "high_value", customer_id=step.customer_id)
+        await follow_up_if_angry(dispatcher, tracker, turn, customer_id=step.customer_id)
         return events
 
     @staticmethod

@@ -25,7 +25,7 @@ class ActionWinbackAccept(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        instead = opening_events(dispatcher, tracker)
+        instead = await opening_events(dispatcher, tracker)
         if instead is not None:
             return instead
         with service() as (_, svc):
@@ -40,7 +40,7 @@ class ActionWinbackDecline(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        instead = opening_events(dispatcher, tracker)
+        instead = await opening_events(dispatcher, tracker)
         if instead is not None:
             return instead
         with service() as (_, svc):

@@ -215,6 +215,17 @@ class RetentionService:
         turn.say("utter_reason_other_noted")
         return self._next_offer(conv, case, turn)
 
+    def start_action_plan(self, conv: Conversation, verbatim: str | None) -> Turn:
+        """The customer asks for a written plan instead of an offer (or before any offer):
+        a pending offer counts as declined, and a case without a reason is about low usage."""
+        if not conv.verified:
+            return self.ask_identity(Turn())
+        case = self.open_case(conv)
+        self.decline_pending(case)
+        if case.reason is None:
+            self._record_reason(case, "low_usage", verbatim)
+        return Turn(stage="plan_goal", slots={"case_id": float(case.id)}).say("utter_ask_plan_goal")
+
     def cancel_requested(self, conv: Conversation) -> bool:
         """The open case holds a request to cancel at once, waiting for the verification."""
         case = self.current_case(conv)
