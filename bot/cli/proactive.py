@@ -93,7 +93,7 @@ def _once(factory: Any, args: argparse.Namespace, sender: Any) -> int:
     sent: dict[str, int] = {}
     if sender is not None:
         sent = asyncio.run(send_due(lambda: _scope(factory), sender, now))
-    print(json.dumps({**summary.as_json(), "no_answer": expired, **sent}), flush=True)
+    print(json.dumps({**summary.as_json(), "no_answer": expired, "sms": sent}), flush=True)
     return 0
 
 

@@ -161,6 +161,7 @@ class RunSummary:
     holdout: int = 0
     skipped: int = 0
     already: int = 0  # in a run within recontact_after_days
+    next_run: int = 0  # at risk but over max_contacts_per_run
     ids: list[int] = field(default_factory=list)  # the contacts recorded in this run
 
     def as_json(self) -> dict[str, int]:
@@ -214,7 +215,8 @@ def plan_run(session: Session, model: Any, today: date, config: ProactiveConfig 
             summary.already += 1
             continue
         if summary.due + summary.holdout + summary.skipped >= config.max_contacts_per_run:
-            break
+            summary.next_run += 1  # over this run's limit: a later run takes them
+            continue
         reason = config.reason_for(score.drivers)
         contact = ProactiveContact(customer_id=customer.id, scored_on=today, probability=round(score.probability, 4),
                                    drivers=list(score.drivers), model_version=str(model.meta.get("model_version")),

@@ -526,8 +526,9 @@ class RetentionService:
             turn = self.ask_identity(Turn(slots={"pending_request": "undo"}))
             return turn
         customer = self.session.get(Customer, conv.customer_id)
-        sub = customer.subscriptions[-1] if customer and customer.subscriptions else None
-        if sub is None or sub.status != "cancelled":
+        live = customer is not None and any(s.status in ("active", "paused") for s in customer.subscriptions)
+        sub = customer.last_cancelled if customer is not None and not live else None
+        if sub is None:
             return Turn(stage=None, slots={"pending_request": None}).say("utter_nothing_to_undo")
         if sub.cancel_effective_date is not None and sub.cancel_effective_date < self.today:
             return Turn(stage=None, slots={"pending_request": None}).say("utter_undo_too_late")
@@ -656,7 +657,7 @@ class RetentionService:
         case = self.current_case(conv)
         if (case is None or case.status != "cancelled") and conv.verified and conv.customer_id:
             customer = self.session.get(Customer, conv.customer_id)
-            sub = customer.subscriptions[-1] if customer and customer.subscriptions else None
+            sub = customer.current_subscription if customer is not None else None  # live first
             if sub is not None and sub.status == "cancelled":
                 case = self.session.scalar(
                     select(RetentionCase).where(RetentionCase.customer_id == conv.customer_id,

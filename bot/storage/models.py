@@ -66,7 +66,14 @@ class Customer(Base):
     @property
     def current_subscription(self) -> "Subscription | None":
         live = [s for s in self.subscriptions if s.status in ("active", "paused")]
-        return live[-1] if live else (self.subscriptions[-1] if self.subscriptions else None)
+        return live[-1] if live else self.last_cancelled or (self.subscriptions[-1] if self.subscriptions else None)
+
+    @property
+    def last_cancelled(self) -> "Subscription | None":
+        """The subscription cancelled most recently (by request time, not by row id: imported
+        or demo history may add older cancelled records after the live one)."""
+        cancelled = [s for s in self.subscriptions if s.status == "cancelled"]
+        return max(cancelled, key=lambda s: (s.cancel_requested_at or datetime.min, s.id)) if cancelled else None
 
 
 class Subscription(Base):

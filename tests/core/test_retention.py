@@ -341,3 +341,28 @@ def test_a_customer_already_cancelled_gets_the_confirmation_not_new_offers(
     again = svc.start(conv(db_session, "C00002", cid="later-sms"), reason="competitor", verbatim="me voy")
     assert responses(again) == ["utter_already_cancelled"]
     assert again.replies[0].params["confirmation"].startswith("BAJA-")
+
+
+def test_an_old_cancelled_record_is_not_the_customer_leaving_now(svc: RetentionService, db_session: Session) -> None:
+    """Found walking make run: demo (or imported) history adds a customer's older cancelled
+    subscription after the live one; they were told "your cancellation is already processed"."""
+    from datetime import datetime
+
+    from bot.storage.models import Subscription
+
+    customer = find_customer(db_session, ref="C00004")
+    live = customer.current_subscription
+    old_case = RetentionCase(conversation_id="demo-old", customer_id=customer.id, status="cancelled",
+                             confirmation_number="BAJA-OLD00001", cancel_effective_date=date(2025, 3, 1))
+    db_session.add_all([old_case, Subscription(customer_id=customer.id, plan_code=live.plan_code,
+                                               list_price=live.list_price, monthly_price=live.monthly_price,
+                                               status="cancelled", started_at=date(2023, 1, 1),
+                                               cancel_requested_at=datetime(2025, 2, 1),
+                                               cancel_effective_date=date(2025, 3, 1))])
+    db_session.commit()
+    db_session.refresh(customer)
+    turn = svc.start(conv(db_session, "C00004", cid="now"), reason="price", verbatim="es caro")
+    assert "utter_already_cancelled" not in responses(turn) and turn.stage == "offer"
+    undo = svc.undo(conv(db_session, "C00004", cid="now-2"))
+    assert responses(undo) == ["utter_nothing_to_undo"]
+    assert [s.status for s in customer.subscriptions].count("active") == 1  # nothing reactivated
