@@ -22,6 +22,7 @@ BUTTON_QUESTIONS = {
     "utter_clarify_offer": Question.OFFER, "utter_clarify_cancel": Question.CONFIRM_CANCEL,
     "utter_clarify_plan_change": Question.PLAN_CHANGE, "utter_offer_plan_change": Question.PLAN_CHANGE,
     "utter_confirm_plan_change": Question.PLAN_CHANGE, "utter_clarify_winback": Question.WINBACK,
+    "utter_clarify_proactive": Question.WINBACK,
 }
 
 

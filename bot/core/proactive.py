@@ -31,7 +31,7 @@ from bot.core.offers import Catalogue, RankedOffer, load_catalogue, rank_offers
 from bot.core.reasons import REASONS
 from bot.core.sms_texts import plain_sms_problem, template_placeholders
 from bot.core.subscriptions import apply_offer, reference
-from bot.storage.models import Customer, ProactiveContact, utcnow
+from bot.storage.models import Alert, AlertAction, ColdCase, Customer, ProactiveContact, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class ProactiveConfig:
     min_margin: Decimal
     recontact_after_days: int
     exclude_kinds: frozenset[str]
+    min_days_since_other_sms: int
     drivers: Mapping[str, str]  # driver -> reason ("default" too)
     sms: Mapping[str, str]
     intro: Mapping[str, Mapping[str, str]]
@@ -132,6 +133,7 @@ def parse_proactive(raw: Any, path: Path = DEFAULT_PROACTIVE) -> ProactiveConfig
         holdout_share=setting("holdout_share", 0.0, 0.5),
         min_margin=Decimal(str(setting("min_margin", -1000, 1000, 0))),
         recontact_after_days=int(setting("recontact_after_days", 1, 3650)),
+        min_days_since_other_sms=int(setting("min_days_since_other_sms", 0, 365, 7)),
         exclude_kinds=frozenset(kinds), drivers=dict(drivers),
         sms=_texts(path, raw["sms"], "sms", sms=True),
         intro={key: _texts(path, value, f"intro.{key}", sms=False) for key, value in intro.items()},
@@ -180,6 +182,17 @@ def _block(customer: Customer, margin: Decimal, config: ProactiveConfig) -> str 
     return None
 
 
+def _texted_lately(session: Session, today: date, days: int) -> set[int]:
+    """Customers we texted about something else (a key event, a win-back) in the last ``days``."""
+    if days <= 0:
+        return set()
+    since = datetime.combine(today - timedelta(days=days), datetime.min.time())
+    alerts = session.scalars(select(Alert.customer_id).join(AlertAction).where(
+        AlertAction.action == "sms", AlertAction.status == "sent", AlertAction.done_at >= since))
+    cold = session.scalars(select(ColdCase.customer_id).where(ColdCase.sent_at >= since))
+    return set(alerts) | set(cold)
+
+
 def _offer(session: Session, customer: Customer, reason: str, today: date, catalogue: Catalogue,
            config: ProactiveConfig) -> RankedOffer | None:
     try:
@@ -203,6 +216,7 @@ def plan_run(session: Session, model: Any, today: date, config: ProactiveConfig 
     scored = sorted(zip(rows, model.score(rows)), key=lambda pair: -pair[1].probability)
     since = datetime.combine(today - timedelta(days=config.recontact_after_days), datetime.min.time())
     recent = set(session.scalars(select(ProactiveContact.customer_id).where(ProactiveContact.created_at >= since)))
+    texted = _texted_lately(session, today, config.min_days_since_other_sms)
     summary = RunSummary()
     customers = {c.ref: c for c in session.scalars(select(Customer).where(
         Customer.ref.in_([r.customer_id for r, _ in scored])))}
@@ -228,7 +242,8 @@ def plan_run(session: Session, model: Any, today: date, config: ProactiveConfig 
         if contact.holdout:
             summary.holdout += 1
             continue
-        why = _block(customer, Decimal(str(row.values["monthly_margin"])), config)
+        why = _block(customer, Decimal(str(row.values["monthly_margin"])), config) or (
+            "texted_recently" if customer.id in texted else None)
         offer = None if why else _offer(session, customer, reason, today, catalogue, config)
         if why or offer is None:
             contact.status, contact.skip_reason = "skipped", why or "no_eligible_offer"

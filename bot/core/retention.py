@@ -405,6 +405,8 @@ class RetentionService:
         turn = Turn(stage=f"clarify_{base}")
         if question is Question.PLAN_CHOICE:
             return turn.say("utter_clarify_choose_plan", plan_list=self.plan_list(conv))
+        if question is Question.WINBACK and self._answering_proactive(conv):
+            return turn.say("utter_clarify_proactive")  # they never left: not "come back"
         return turn.say(f"utter_clarify_{base}")
 
     # ------------------------------------------------------------ plan changes
@@ -466,6 +468,13 @@ class RetentionService:
         reference = accept_winback(self.session, cold)
         return Turn(stage="closed").say("utter_winback_accepted", reference=reference,
                                         offer_text=winback_offer_text(cold, conv.language))
+
+    def _answering_proactive(self, conv: Conversation) -> bool:
+        from bot.core import proactive
+        from bot.core.campaigns import pending_winback
+
+        return bool(conv.customer_id) and pending_winback(self.session, conv.customer_id) is None \
+            and proactive.pending_contact(self.session, conv.customer_id) is not None
 
     def _proactive_answer(self, conv: Conversation, accept: bool) -> Turn:
         """The answer to a proactive SMS (``bot.core.proactive``): the offer applied, or noted."""

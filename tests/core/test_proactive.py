@@ -137,3 +137,46 @@ def test_a_bad_proactive_file_names_the_entry(change: Any, says: str) -> None:
     with pytest.raises(ConfigError, match=says) as caught:
         parse_proactive(raw)
     assert "data/proactive.yml" in str(caught.value)
+
+
+def test_no_proactive_sms_right_after_a_key_event_sms(db_session: Session, model_path: Path, config) -> None:  # type: ignore[no-untyped-def]
+    from bot.core.alerts import ingest, parse_event
+    from bot.storage.models import AlertAction
+
+    ingest(db_session, parse_event({"id": "NET-P", "type": "outage", "postcodes": ["28013"],
+                                    "started_at": "2026-11-28T08:00:00Z"}, now=NOON), now=NOON)
+    for action in db_session.scalars(select(AlertAction).where(AlertAction.action == "sms")):
+        action.status, action.done_at = "sent", NOON - timedelta(days=2)
+    db_session.flush()
+    plan_run(db_session, load(model_path), TODAY, config)
+    area = {c.id for c in db_session.scalars(select(Customer).where(Customer.postcode == "28013"))}
+    mine = [c for c in contacts(db_session) if c.customer_id in area and not c.holdout]
+    assert mine and all(c.status == "skipped" for c in mine)
+    assert {c.skip_reason for c in mine} <= {"texted_recently", "no_marketing_consent", "sms_opted_out",
+                                             "unprofitable_customer"}
+    assert "texted_recently" in {c.skip_reason for c in mine}
+
+
+def test_the_reply_is_read_by_the_assistant(db_session: Session, model_path: Path, config) -> None:  # type: ignore[no-untyped-def]
+    from bot.core.retention import Conversation, RetentionService
+
+    plan_run(db_session, load(model_path), TODAY, config)
+    due = [c for c in contacts(db_session) if c.status == "due"]
+    contact = next(c for c in due if c.offer_kind == "discount") if any(
+        c.offer_kind == "discount" for c in due) else due[0]
+    contact.status, contact.sent_at = "sent", datetime.now() - timedelta(hours=1)
+    db_session.flush()
+    customer = db_session.get(Customer, contact.customer_id)
+    before = (customer.current_subscription.monthly_price, customer.current_subscription.running_offer_id)
+    svc = RetentionService(db_session, today=TODAY)
+    conv = Conversation("sms-x", language="es", channel="sms", customer_id=customer.id, verified=True,
+                        stage="winback")
+    unsure = svc.answer(conv, "cuánto es al final?")
+    assert [r.response for r in unsure.replies] == ["utter_clarify_proactive"]
+    assert (customer.current_subscription.monthly_price, customer.current_subscription.running_offer_id) == before
+    done = svc.answer(Conversation("sms-x", language="es", channel="sms", customer_id=customer.id, verified=True,
+                                   stage=unsure.stage), "sí, la quiero")
+    assert [r.response for r in done.replies] == ["utter_proactive_accepted"]
+    db_session.refresh(contact)
+    assert contact.status == "accepted" and contact.reference.startswith("PRO-")
+    assert customer.current_subscription.running_offer_id == contact.offer_id
