@@ -3,6 +3,8 @@
     python -m bot.cli.events ingest event.json     # a JSON object, or a list of them; - = stdin
     python -m bot.cli.events send [--every 60]     # text queued alert SMS (make run: every minute)
     python -m bot.cli.events status                # open alerts by priority, overdue tasks
+    python -m bot.cli.events take 12 --owner ana   # a person takes alert 12's task
+    python -m bot.cli.events done 12               # ... and closes it
 
 An event is the same JSON object as the body of ``POST /api/events`` (README, "Key events"):
 
@@ -54,7 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--every", type=int, default=0, help="run again every N seconds (>= 60)")
     send.add_argument("--now", type=_moment, default=None, metavar="YYYY-MM-DDTHH:MM",
                       help="act as if it were this UTC time (quiet hours; previews, tests)")
-    sub.add_parser("status", help="alerts by priority and status, overdue tasks")
+    sub.add_parser("status", help="alerts by priority and status, overdue tasks, payment links")
+    take = sub.add_parser("take", help="a person takes an alert's task")
+    take.add_argument("alert", type=int)
+    take.add_argument("--owner", required=True)
+    done = sub.add_parser("done", help="close an alert whose task is done")
+    done.add_argument("alert", type=int)
     return parser
 
 
@@ -101,7 +108,7 @@ def _scope(factory: Any) -> Iterator[Session]:
 
 
 def _status(factory: Any) -> int:
-    from bot.storage.models import Alert, utcnow
+    from bot.storage.models import Alert, PaymentLink, utcnow
 
     with _scope(factory) as session:
         rows = session.execute(select(Alert.priority, Alert.status, func.count())
@@ -111,6 +118,30 @@ def _status(factory: Any) -> int:
         overdue = session.scalar(select(func.count()).select_from(Alert).where(
             Alert.status == "open", Alert.due_at < utcnow()))
         print(f"overdue tasks: {overdue}")
+        links = list(session.execute(select(PaymentLink.used_at, PaymentLink.expires_at)))
+        used = sum(1 for u, _ in links if u is not None)
+        expired = sum(1 for u, e in links if u is None and e <= utcnow())
+        print(f"payment links: {len(links)} sent, {used} used, {expired} expired unused")
+    return 0
+
+
+def _task(factory: Any, alert_id: int, owner: str | None) -> int:
+    """Take (``owner``) or close (None) an alert's task; exit 2 when there is no such open alert."""
+    from bot.storage.models import Alert, AlertAction, utcnow
+
+    with _scope(factory) as session:
+        alert = session.get(Alert, alert_id)
+        if alert is None or alert.status != "open":
+            print(f"error: no open alert #{alert_id}", file=sys.stderr)
+            return 2
+        task = session.scalar(select(AlertAction).where(AlertAction.alert_id == alert.id, AlertAction.action == "task"))
+        if owner is not None:
+            alert.owner = owner[:80]
+        else:
+            alert.status, alert.closed_at = "done", utcnow()
+            if task is not None:
+                task.status, task.done_at = "done", utcnow()
+        print(f"alert #{alert.id} ({alert.type}, {alert.priority}): {alert.status}, owner {alert.owner or '-'}")
     return 0
 
 
@@ -155,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "status":
             return _status(factory)
+        if args.cmd in ("take", "done"):
+            return _task(factory, args.alert, args.owner if args.cmd == "take" else None)
         if args.cmd == "send":
             if error := every_error(args.every):
                 print(error, file=sys.stderr)

@@ -169,4 +169,16 @@ def test_cli_ingests_files_once_and_refuses_bad_ones(db_url: str, tmp_path: Path
     assert missing.returncode == 2 and "cannot read" in missing.stderr
     status = run_cli(db_url, "status")
     assert status.returncode == 0 and "high" in status.stdout and "overdue tasks: 0" in status.stdout
+    assert "payment links: 0 sent" in status.stdout
     assert counts(db_url)[0] == 2
+    with session_factory(db_url)() as session:
+        alert_id = session.scalar(select(Alert.id).where(Alert.status == "open").order_by(Alert.id))
+    taken = run_cli(db_url, "take", str(alert_id), "--owner", "ana")
+    assert taken.returncode == 0 and "owner ana" in taken.stdout
+    closed = run_cli(db_url, "done", str(alert_id))
+    assert closed.returncode == 0 and ": done" in closed.stdout
+    assert run_cli(db_url, "done", str(alert_id)).returncode == 2  # closed already
+    assert run_cli(db_url, "take", "999999", "--owner", "x").returncode == 2
+    with session_factory(db_url)() as session:
+        alert = session.get(Alert, alert_id)
+        assert alert.status == "done" and alert.owner == "ana" and alert.closed_at is not None
