@@ -38,7 +38,6 @@ import html as html_lib
 import json
 import logging
 import math
-import os
 import secrets
 import time
 import warnings
@@ -72,6 +71,7 @@ from analytics.session import (  # noqa: F401 - the pages' names for them (tests
     session_user,
 )
 from analytics.session import app_state as _state
+from bot.config import settings
 from bot.config.settings import PROJECT_ROOT, persistent_secret
 from bot.core.offers import SEGMENTS
 from bot.core.reasons import REASONS
@@ -119,9 +119,7 @@ AGENT_EXPORTS = frozenset({"queue"})
 
 
 
-def _env(name: str) -> str | None:
-    value = os.environ.get(name)
-    return value.strip() if value and value.strip() else None
+_env = settings.env
 
 
 def secret_key(path: Path | None = None) -> str:

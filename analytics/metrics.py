@@ -58,7 +58,6 @@ import csv
 import io
 import json
 import math
-import os
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -97,7 +96,7 @@ from sqlalchemy.orm import Session, aliased, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from bot.config.settings import PROJECT_ROOT
+from bot.config import settings
 from bot.core.customers import profile_of
 from bot.core.offers import SEGMENTS
 from bot.core.privacy import mask_email, mask_phone
@@ -114,8 +113,6 @@ from bot.storage.models import (
     Subscription,
     utcnow,
 )
-
-DEFAULT_TRACKER_DB_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'tracker.db'}"
 
 REAL_SAVE_DAYS = 30
 REVENUE_HORIZON_MONTHS = 12
@@ -981,7 +978,7 @@ EVENTS = SATable(
 
 
 def tracker_url() -> str:
-    return os.environ.get("TRACKER_DB_URL", "").strip() or DEFAULT_TRACKER_DB_URL
+    return settings.tracker_db_url()
 
 
 @lru_cache(maxsize=4)

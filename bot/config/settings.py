@@ -23,10 +23,13 @@ PRIVATE_UMASK = 0o077  # files 0600, directories 0700
 logger = logging.getLogger(__name__)
 
 
-def _env(name: str) -> str | None:
-    """The variable's value, or None when it is unset or blank."""
+def env(name: str) -> str | None:
+    """The variable's value, or None when it is unset or blank (every setting reads through it)."""
     value = os.environ.get(name)
     return value.strip() if value and value.strip() else None
+
+
+_env = env
 
 
 def action_timeout_seconds() -> float:
@@ -242,3 +245,64 @@ def twilio_api_base_url() -> str | None:
     stand-ins; unset in production (the client talks to https://api.twilio.com)."""
     value = _env("TWILIO_API_BASE_URL")
     return value.rstrip("/") if value else None
+
+
+# ------------------------------------------------------------------ storage and messaging
+
+
+def database_url() -> str:
+    """The project database (``DATABASE_URL``), SQLite under ``var/`` by default."""
+    return env("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'retention.db'}"
+
+
+def sqlite_busy_timeout() -> float:
+    """Seconds a write waits for a locked SQLite file (``DB_BUSY_TIMEOUT_SECONDS``, 5).
+
+    Short on purpose: past it the request goes to the durable outbox (``bot.storage.outbox``) and
+    the customer is told what will happen, instead of a long silence.
+    """
+    try:
+        return max(0.1, float(env("DB_BUSY_TIMEOUT_SECONDS") or 5))
+    except ValueError:
+        return 5.0
+
+
+def tracker_db_url() -> str:
+    """Rasa's tracker store as the dashboard reads it (``TRACKER_DB_URL``)."""
+    return env("TRACKER_DB_URL") or f"sqlite:///{VAR_DIR / 'tracker.db'}"
+
+
+def outbox_path() -> Path:
+    """The durable outbox of unserved requests (``OUTBOX_PATH``, else ``var/outbox.db``)."""
+    value = env("OUTBOX_PATH")
+    return Path(value) if value else VAR_DIR / "outbox.db"
+
+
+def sms_demo_phone() -> bool:
+    """``SMS_DEMO_PHONE`` (1/true/yes/on): without Twilio, SMS go to the demo phone."""
+    return (env("SMS_DEMO_PHONE") or "").lower() in ("1", "true", "yes", "on")
+
+
+def demo_phone_path() -> Path:
+    value = env("DEMO_PHONE_PATH")
+    return Path(value) if value else VAR_DIR / "demo_phone.db"
+
+
+def rasa_api_url() -> str:
+    """Where agent tools reach Rasa's HTTP API (``RASA_API_URL``)."""
+    return (env("RASA_API_URL") or "http://localhost:5005").rstrip("/")
+
+
+def public_analytics_url() -> str:
+    """Base of the dashboard links in handoff tickets (``PUBLIC_ANALYTICS_URL``)."""
+    return (env("PUBLIC_ANALYTICS_URL") or "http://localhost:8050").rstrip("/")
+
+
+def handoff_webhook_url() -> str:
+    """Slack-compatible webhook for new handoff tickets (``HANDOFF_WEBHOOK_URL``; empty: none)."""
+    return env("HANDOFF_WEBHOOK_URL") or ""
+
+
+def retention_now() -> str | None:
+    """``RETENTION_NOW``: an ISO date-time that freezes the clock (demos, tests of office hours)."""
+    return env("RETENTION_NOW")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import re
 import urllib.error
 import urllib.request
@@ -27,6 +26,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.config import settings
 from bot.core.customers import profile_of
 from bot.core.language import fold
 from bot.core.process import HandoffPolicy, Policy, load_policy
@@ -114,7 +114,7 @@ def next_opening(policy: HandoffPolicy, now: datetime | None = None) -> datetime
 
 def now_utc() -> datetime:
     """Current time (naive UTC). ``RETENTION_NOW`` (ISO) freezes it, for demos and tests."""
-    frozen = os.environ.get("RETENTION_NOW")
+    frozen = settings.retention_now()
     if frozen:
         parsed = datetime.fromisoformat(frozen)
         if parsed.tzinfo:
@@ -164,7 +164,7 @@ def open_ticket(session: Session, *, conversation_id: str, trigger: str, channel
     if existing is not None:
         return HandoffDecision(existing, office, opening)
     customer = session.get(Customer, customer_id) if customer_id else None
-    base = os.environ.get("PUBLIC_ANALYTICS_URL", "http://localhost:8050").rstrip("/")
+    base = settings.public_analytics_url()
     summary = summary_for(session, case, customer, trigger, verbatim, channel,
                           f"{base}/conversations/{conversation_id}")
     ticket = HandoffTicket(
@@ -199,7 +199,7 @@ def slack_message(ticket: HandoffTicket) -> dict[str, Any]:
 def notify(session: Session, ticket: HandoffTicket, webhook_url: str | None = None,
            timeout: float = 5.0) -> bool:
     """POST the ticket to the agents' webhook. Failures are counted, never raised."""
-    url = webhook_url if webhook_url is not None else os.environ.get("HANDOFF_WEBHOOK_URL", "")
+    url = webhook_url if webhook_url is not None else settings.handoff_webhook_url()
     if not url:
         return False
     ticket.notify_attempts = (ticket.notify_attempts or 0) + 1
@@ -223,7 +223,7 @@ def retry_pending(session: Session, webhook_url: str | None = None, limit: int |
 
     Run on every new ticket (a few at a time) and by ``python -m bot.core.handoff retry`` (cron).
     """
-    url = webhook_url if webhook_url is not None else os.environ.get("HANDOFF_WEBHOOK_URL", "")
+    url = webhook_url if webhook_url is not None else settings.handoff_webhook_url()
     if not url:
         return 0, 0
     query = select(HandoffTicket).where(

@@ -10,7 +10,6 @@ Real Twilio settings always win over this.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import uuid
 from contextlib import closing
@@ -18,20 +17,19 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bot.config.settings import PROJECT_ROOT
+from bot.config import settings
 
-DEFAULT_PATH = PROJECT_ROOT / "var" / "demo_phone.db"
 #: the number texts come from in the demo (Twilio's magic test number, never a real line)
 DEMO_FROM_NUMBER = "+15005550006"
 
 
 def enabled() -> bool:
     """``SMS_DEMO_PHONE``: 1/true/yes/on."""
-    return (os.environ.get("SMS_DEMO_PHONE") or "").strip().lower() in ("1", "true", "yes", "on")
+    return settings.sms_demo_phone()
 
 
 def path() -> Path:
-    return Path(os.environ.get("DEMO_PHONE_PATH") or DEFAULT_PATH)
+    return settings.demo_phone_path()
 
 
 def _connect() -> sqlite3.Connection:

@@ -8,7 +8,6 @@ appended with ``output_channel=latest`` reaches the customer on the channel they
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -17,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.config import settings
 from bot.storage.models import HandoffTicket, utcnow
 
 MAX_REPLY_CHARS = 2000
@@ -27,7 +27,7 @@ class AgentApiError(RuntimeError):
 
 
 def rasa_api_url() -> str:
-    return os.environ.get("RASA_API_URL", "http://localhost:5005").rstrip("/")
+    return settings.rasa_api_url()
 
 
 def _post_events(conversation_id: str, events: list[dict[str, Any]], token: str,

@@ -7,7 +7,6 @@ Only portable SQL is used (SQLAlchemy Core/ORM), never SQLite-only statements.
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -17,9 +16,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.config import settings
 from bot.config.settings import PROJECT_ROOT
-
-DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'retention.db'}"
 
 
 def quiet_sqlite_decimal_warning() -> None:
@@ -40,7 +38,7 @@ def database_error(exc: BaseException) -> str:
 
 def database_url() -> str:
     """The configured database URL (``DATABASE_URL``), SQLite under ``var/`` by default."""
-    return os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    return settings.database_url()
 
 
 def sqlite_busy_timeout() -> float:
@@ -49,10 +47,7 @@ def sqlite_busy_timeout() -> float:
     Short on purpose: past it the request goes to the durable outbox (``bot.storage.outbox``) and the
     customer is told what will happen, instead of a long silence.
     """
-    try:
-        return max(0.1, float(os.environ.get("DB_BUSY_TIMEOUT_SECONDS") or 5))
-    except ValueError:
-        return 5.0
+    return settings.sqlite_busy_timeout()
 
 
 def make_engine(url: str | None = None) -> Engine:

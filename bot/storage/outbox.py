@@ -31,9 +31,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from bot.config.settings import PROJECT_ROOT
+from bot.config import settings
 
-DEFAULT_PATH = PROJECT_ROOT / "var" / "outbox.db"
 KINDS = ("action", "unserved")
 PENDING, APPLIED, FAILED = "pending", "applied", "failed"
 MAX_ATTEMPTS = 50  # replays, about 50 minutes at ``--every 60``, before a person is asked
@@ -86,8 +85,7 @@ class Entry:
 
 def outbox_path() -> Path:
     """``OUTBOX_PATH``, else ``var/outbox.db``."""
-    value = (os.environ.get("OUTBOX_PATH") or "").strip()
-    return Path(value) if value else DEFAULT_PATH
+    return settings.outbox_path()
 
 
 def _now() -> str:
