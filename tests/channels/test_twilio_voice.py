@@ -20,7 +20,7 @@ from rasa.core.channels.channel import UserMessage
 from twilio.request_validator import RequestValidator
 
 from bot.channels.faults import FAULT_TEXT
-from bot.channels.twilio_common import BotMessage, render_voice, speakable, voice_choice_prompt
+from bot.channels.twilio_rendering import BotMessage, render_voice, speakable, voice_choice_prompt
 from bot.channels.twilio_voice import TEXTS, TwilioVoiceInput
 from bot.storage import outbox
 from tests.support.twilio_standin import (
