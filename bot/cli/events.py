@@ -76,6 +76,8 @@ def _read(path: str) -> list[Any]:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from exc
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"{path}: not JSON this tool reads ({type(exc).__name__})") from exc
     return raw if isinstance(raw, list) else [raw]
 
 

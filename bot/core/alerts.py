@@ -37,6 +37,7 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 _POSTCODE = re.compile(r"^[0-9A-Za-z -]{3,10}$")
 _REF = re.compile(r"^C\d{5}$")
 MAX_POSTCODES = 500
+MAX_AGE_DAYS = 90  # an event older than this is history, not something to act on
 LIVE = ("active", "paused")
 
 
@@ -76,10 +77,10 @@ def _moment(raw: Any, name: str) -> datetime:
         raise EventError(f"{name}: give an ISO 8601 date-time, e.g. 2026-12-03T08:00:00Z")
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError as exc:
+        if moment.tzinfo is not None:  # stored as naive UTC, like every time in the database
+            moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    except (ValueError, OverflowError) as exc:
         raise EventError(f"{name}: not an ISO 8601 date-time ({raw!r})") from exc
-    if moment.tzinfo is not None:  # stored as naive UTC, like every time in the database
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
     return moment
 
 
@@ -94,7 +95,7 @@ def parse_event(raw: Any, config: KeyEventsConfig | None = None, now: datetime |
     if unknown:
         raise EventError(f"unknown field(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
     event_id = raw.get("id")
-    if not isinstance(event_id, str) or not _ID.match(event_id):
+    if not isinstance(event_id, str) or not _ID.fullmatch(event_id):
         raise EventError("id: required, 1-100 letters, digits or _ . : - (your own id of the event)")
     kind = raw.get("type")
     if kind not in config.events:
@@ -106,17 +107,21 @@ def parse_event(raw: Any, config: KeyEventsConfig | None = None, now: datetime |
         raise EventError("ended_at: before started_at")
     if started > now + timedelta(days=1):
         raise EventError("started_at: in the future")
+    if started < now - timedelta(days=MAX_AGE_DAYS):
+        raise EventError(f"started_at: more than {MAX_AGE_DAYS} days ago (send current events)")
+    if ended is not None and ended > now + timedelta(days=1):
+        raise EventError("ended_at: in the future (send the end when it has happened)")
     postcodes: tuple[str, ...] = ()
     ref = None
     if event_type.scope == "area":
         codes = raw.get("postcodes")
         if (not isinstance(codes, list) or not codes or len(codes) > MAX_POSTCODES
-                or any(not isinstance(c, str) or not _POSTCODE.match(c) for c in codes)):
+                or any(not isinstance(c, str) or not _POSTCODE.fullmatch(c) for c in codes)):
             raise EventError(f"postcodes: a {kind} needs a list of 1-{MAX_POSTCODES} postcodes")
         postcodes = tuple(sorted({c.strip().upper() for c in codes}))
     else:
         ref = raw.get("customer")
-        if not isinstance(ref, str) or not _REF.match(ref):
+        if not isinstance(ref, str) or not _REF.fullmatch(ref):
             raise EventError(f"customer: a {kind} needs the customer number, e.g. C00042")
     amount = None
     if raw.get("amount") is not None:
@@ -223,6 +228,18 @@ def _alert_for(session: Session, event: EventIn, row: KeyEvent, customer: Custom
     return alert
 
 
+def _end(session: Session, row: KeyEvent, ended_at: datetime) -> None:
+    """An event posted again with its end: the incidents it recorded are solved then (cold
+    campaigns read that); the compensations stay what they were when it was taken in."""
+    if ended_at < row.started_at:
+        raise EventError("ended_at: before started_at")
+    row.ended_at = ended_at
+    for incident in session.scalars(select(Incident).where(
+            Incident.description == f"{row.type} {row.external_id}", Incident.solved_at.is_(None))):
+        incident.solved_at = ended_at
+    session.flush()
+
+
 def _result(session: Session, row: KeyEvent, duplicate: bool) -> IngestResult:
     counts = session.execute(
         select(AlertAction.action, AlertAction.status, func.count()).join(Alert)
@@ -240,6 +257,8 @@ def ingest(session: Session, event: EventIn, config: KeyEventsConfig | None = No
     if existing is not None:
         if existing.type != event.type:
             raise EventError(f"id: {event.external_id} was already used for a {existing.type} event")
+        if event.ended_at is not None and existing.ended_at is None:
+            _end(session, existing, event.ended_at)  # the same event, now over
         return _result(session, existing, duplicate=True)
     customers = affected_customers(session, event)
     event_type = config.events[event.type]
@@ -273,11 +292,13 @@ def render(template: str, alert: Alert, customer: Customer, event_type: EventTyp
     return " ".join(template.format(**values).split())
 
 
-def _recent_alerts(session: Session, customer_id: int, config: KeyEventsConfig, now: datetime) -> list[Alert]:
+def _recent_alerts(session: Session, customer_id: int, config: KeyEventsConfig, now: datetime,
+                   with_note: bool = True) -> list[Alert]:
     since = now - timedelta(days=config.note_days)
     alerts = session.scalars(select(Alert).where(Alert.customer_id == customer_id, Alert.created_at >= since)
                              .order_by(Alert.created_at.desc(), Alert.id.desc()))
-    known = [a for a in alerts if a.type in config.events and "note" in config.events[a.type].actions]
+    known = [a for a in alerts
+             if a.type in config.events and (not with_note or "note" in config.events[a.type].actions)]
     order = {"high": 0, "medium": 1, "low": 2}
     return sorted(known, key=lambda a: order.get(a.priority, 3))
 
@@ -322,6 +343,15 @@ def remedy_for(session: Session, customer_id: int, reason: str | None, language:
             note = render(event_type.note[language], alert, alert.customer, event_type, language)
         return Remedy(event_type.reason, note, bool((alert.params or {}).get("credit")))
     return None
+
+
+def credited_for(session: Session, customer_id: int, reason: str, config: KeyEventsConfig | None = None,
+                 now: datetime | None = None) -> bool:
+    """Whether a recent key event of ``reason`` already credited this customer a compensation."""
+    config = config or load_key_events()
+    now = now or utcnow()
+    return any(config.events[a.type].reason == reason and (a.params or {}).get("credit")
+               for a in _recent_alerts(session, customer_id, config, now, with_note=False))
 
 
 def claim_sms(session: Session, action_id: int) -> bool:

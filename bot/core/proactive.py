@@ -182,7 +182,7 @@ def _block(customer: Customer, margin: Decimal, config: ProactiveConfig) -> str 
     return None
 
 
-def _texted_lately(session: Session, today: date, days: int) -> set[int]:
+def texted_lately(session: Session, today: date, days: int) -> set[int]:
     """Customers we texted about something else (a key event, a win-back) in the last ``days``."""
     if days <= 0:
         return set()
@@ -191,6 +191,12 @@ def _texted_lately(session: Session, today: date, days: int) -> set[int]:
         AlertAction.action == "sms", AlertAction.status == "sent", AlertAction.done_at >= since))
     cold = session.scalars(select(ColdCase.customer_id).where(ColdCase.sent_at >= since))
     return set(alerts) | set(cold)
+
+
+def _credited_lately(session: Session, today: date, days: int = 30) -> set[int]:
+    since = datetime.combine(today - timedelta(days=days), datetime.min.time())
+    return set(session.scalars(select(Alert.customer_id).join(AlertAction).where(
+        AlertAction.action == "compensation", AlertAction.status == "done", AlertAction.created_at >= since)))
 
 
 def _offer(session: Session, customer: Customer, reason: str, today: date, catalogue: Catalogue,
@@ -216,7 +222,8 @@ def plan_run(session: Session, model: Any, today: date, config: ProactiveConfig 
     scored = sorted(zip(rows, model.score(rows)), key=lambda pair: -pair[1].probability)
     since = datetime.combine(today - timedelta(days=config.recontact_after_days), datetime.min.time())
     recent = set(session.scalars(select(ProactiveContact.customer_id).where(ProactiveContact.created_at >= since)))
-    texted = _texted_lately(session, today, config.min_days_since_other_sms)
+    texted = texted_lately(session, today, config.min_days_since_other_sms)
+    credited = _credited_lately(session, today)
     summary = RunSummary()
     customers = {c.ref: c for c in session.scalars(select(Customer).where(
         Customer.ref.in_([r.customer_id for r, _ in scored])))}
@@ -245,6 +252,8 @@ def plan_run(session: Session, model: Any, today: date, config: ProactiveConfig 
         why = _block(customer, Decimal(str(row.values["monthly_margin"])), config) or (
             "texted_recently" if customer.id in texted else None)
         offer = None if why else _offer(session, customer, reason, today, catalogue, config)
+        if offer is not None and offer.kind == "credit" and customer.id in credited:
+            why = "compensated_recently"  # a key event credited them: not a second credit
         if why or offer is None:
             contact.status, contact.skip_reason = "skipped", why or "no_eligible_offer"
             summary.skipped += 1

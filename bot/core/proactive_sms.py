@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.core.campaigns import in_quiet_hours, load_campaigns
-from bot.core.proactive import ANSWER_DAYS, ProactiveConfig, claim, load_proactive, render
+from bot.core.proactive import ANSWER_DAYS, ProactiveConfig, claim, load_proactive, render, texted_lately
 from bot.core.process import Policy, load_policy
 from bot.storage.models import Customer, ProactiveContact, utcnow
 
@@ -37,6 +37,10 @@ def _prepare(session: Session, contact_id: int, now: datetime, policy: Policy, c
         return None
     if in_quiet_hours(policy, customer.timezone, now):
         return "quiet"
+    if customer.id in texted_lately(session, now.date(), config.min_days_since_other_sms):
+        # planned before another SMS of ours went out (a key event): not a second text now
+        contact.status, contact.skip_reason, contact.outcome_at = "skipped", "texted_recently", now
+        return None
     if not claim(session, contact_id):
         return None
     return render(config, contact, customer, company), customer.id

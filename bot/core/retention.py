@@ -23,7 +23,7 @@ from typing import Any, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.core.alerts import Remedy, remedy_for
+from bot.core.alerts import Remedy, credited_for, remedy_for
 from bot.core.customers import customer_context, profile_of
 from bot.core.i18n import format_eur
 from bot.core.offers import Catalogue, RankedOffer, customer_benefit, load_catalogue, rank_offers
@@ -382,6 +382,18 @@ class RetentionService:
                 return self.winback(conv, accept=said)
             if kind in (Answer.YES, Answer.NO, Answer.STAY):
                 return self.winback(conv, accept=kind is Answer.YES)
+            if kind is Answer.CANCEL and self._answering_proactive(conv):
+                # a live customer who answers a proactive offer with "quiero darme de baja" is
+                # asking to leave: the offer is declined and the cancellation request goes on
+                from bot.core import proactive
+
+                contact = proactive.pending_contact(self.session, conv.customer_id)
+                if contact is not None:
+                    proactive.decline(self.session, contact)
+                fresh = replace(conv, stage=None)
+                if firm_request(text):
+                    return self.firm_cancel(fresh, confidence=1.0, text=text)
+                return self.start(fresh, reason=reason, verbatim=text if reason else None)
             if kind is Answer.CANCEL:  # "no, ya me di de baja": not interested
                 return self.winback(conv, accept=False)
         elif question is Question.PLAN_CHOICE:
@@ -711,6 +723,8 @@ class RetentionService:
             return turn.say("utter_confirm_cancel")
         customer = self._customer(case)
         ranked: list[RankedOffer] = []
+        if customer is not None and case.reason is not None and credited_for(self.session, customer.id, case.reason):
+            skip_kinds = (*skip_kinds, "credit")  # the event's compensation was the credit: not a second one
         # Holdout cases (the control group) get no offer, only the choice to cancel or stay.
         if customer is not None and case.reason is not None and not case.holdout:
             ctx = customer_context(self.session, customer, self.today)

@@ -59,7 +59,7 @@ async def post_event(request: web.Request) -> web.Response:
         return _error(401, "missing or wrong X-Signature (sha256=<HMAC-SHA256 of the body>)")
     try:
         raw = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # bad UTF-8 or JSON, a 5,000-digit number, deep nesting
         return _error(400, "the body must be a JSON object in UTF-8")
     try:
         result = await asyncio.get_running_loop().run_in_executor(None, _ingest, raw)

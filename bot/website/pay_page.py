@@ -23,12 +23,14 @@ TEXTS = {
            "card": "Tarjeta", "direct_debit": "Domiciliación bancaria", "submit": "Guardar",
            "demo": "Demostración: aquí no se piden ni se guardan datos de tarjeta o cuenta.",
            "done": "Gracias: hemos registrado tu nueva forma de pago. Ya puedes cerrar esta página.",
-           "gone": "Este enlace no es válido, ya se usó o ha caducado. Escríbenos y te enviamos otro."},
+           "gone": ("Este enlace no es válido, ya se usó o ha caducado. "
+                    "Puedes actualizar tu forma de pago en el Área de cliente.")},
     "en": {"title": "Update your payment method", "lead": "Hi {name}, choose how you want to pay your bills.",
            "card": "Card", "direct_debit": "Direct debit", "submit": "Save",
            "demo": "Demo: no card or bank details are asked for or stored here.",
            "done": "Thank you: we've recorded your new payment method. You can close this page.",
-           "gone": "This link is not valid, was already used or has expired. Message us and we'll send another."},
+           "gone": ("This link is not valid, was already used or has expired. "
+                    "You can update your payment method in the Customer Area.")},
 }
 CSS = "body{font-family:system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem}h1{color:#2b1b6b}"
 

@@ -270,3 +270,48 @@ def test_subscriptions_are_not_changed_by_an_event(db_session: Session) -> None:
     before = {(s.id, s.status, s.monthly_price) for s in db_session.scalars(select(Subscription))}
     take_in(db_session, outage())
     assert {(s.id, s.status, s.monthly_price) for s in db_session.scalars(select(Subscription))} == before
+
+
+def test_no_second_credit_after_declining_the_first_remedy(db_session: Session) -> None:
+    """Probe finding: after the outage credit, a "no" to the technician brought a 15 EUR credit."""
+    from bot.core.retention import Conversation, RetentionService
+
+    take_in(db_session, outage())
+    lucia = customer(db_session, "C00001")
+    svc = RetentionService(db_session)
+    conv = Conversation("web-remedy", language="es", channel="web", customer_id=lucia.id, verified=True)
+    first = svc.start(conv, reason="service_failure", verbatim="llevo dos días sin internet")
+    from bot.storage.models import CaseOffer
+
+    kinds = [o.kind for o in db_session.scalars(select(CaseOffer))]
+    assert first.stage == "offer" and "credit" not in kinds
+    svc.decline(Conversation("web-remedy", language="es", channel="web", customer_id=lucia.id, verified=True,
+                             stage="offer"))
+    kinds = [o.kind for o in db_session.scalars(select(CaseOffer))]
+    assert "credit" not in kinds
+
+
+def test_ids_with_a_trailing_newline_are_not_a_new_event(db_session: Session) -> None:
+    """Probe finding: "NET-1\\n" passed the id check and was a second event (second credit, second SMS)."""
+    take_in(db_session, outage("NET-1"))
+    with pytest.raises(EventError, match="id"):
+        parse_event(outage("NET-1\n"), CONFIG, NOW)
+
+
+@pytest.mark.parametrize(("started", "says"), [("0001-01-01T00:00:00+14:00", "started_at"),
+                                                ("2025-01-01T00:00:00Z", "days ago")])
+def test_implausible_dates_are_refused(started: str, says: str) -> None:
+    with pytest.raises(EventError, match=says):
+        parse_event(outage(started_at=started, ended_at=None), CONFIG, NOW)
+
+
+def test_posting_the_end_of_an_outage_solves_its_incidents(db_session: Session) -> None:
+    """Probe finding: an outage could not be ended (the same id with ended_at was only a duplicate)."""
+    take_in(db_session, outage("NET-END", ended_at=None))
+    assert db_session.scalar(select(func.count()).select_from(Incident).where(
+        Incident.description == "outage NET-END", Incident.solved_at.is_(None))) > 0
+    again = take_in(db_session, outage("NET-END", ended_at="2026-12-02T20:00:00Z"))
+    assert again.duplicate
+    assert db_session.scalar(select(func.count()).select_from(Incident).where(
+        Incident.description == "outage NET-END", Incident.solved_at.is_(None))) == 0
+    assert db_session.scalar(select(KeyEvent.ended_at).where(KeyEvent.external_id == "NET-END")) is not None

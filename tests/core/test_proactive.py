@@ -180,3 +180,53 @@ def test_the_reply_is_read_by_the_assistant(db_session: Session, model_path: Pat
     db_session.refresh(contact)
     assert contact.status == "accepted" and contact.reference.startswith("PRO-")
     assert customer.current_subscription.running_offer_id == contact.offer_id
+
+
+def _sent_contact(db_session: Session, model_path: Path, config) -> ProactiveContact:  # type: ignore[no-untyped-def]
+    plan_run(db_session, load(model_path), TODAY, config)
+    contact = next(c for c in contacts(db_session) if c.status == "due")
+    contact.status, contact.sent_at = "sent", datetime.now() - timedelta(hours=1)
+    db_session.flush()
+    return contact
+
+
+@pytest.mark.parametrize("text", ["quiero darme de baja", "me quiero dar de baja, cancélalo ya"])
+def test_asking_to_leave_in_answer_to_a_proactive_sms_is_a_cancellation_request(  # type: ignore[no-untyped-def]
+        db_session: Session, model_path: Path, config, text: str) -> None:
+    """Probe finding: "quiero darme de baja" was read as "no" to the offer and nothing happened."""
+    from bot.core.retention import Conversation, RetentionService
+
+    contact = _sent_contact(db_session, model_path, config)
+    svc = RetentionService(db_session, today=TODAY)
+    conv = Conversation("sms-leave", language="es", channel="sms", customer_id=contact.customer_id, verified=True,
+                        stage="winback")
+    turn = svc.answer(conv, text, "cancel")
+    said = [r.response for r in turn.replies]
+    assert "utter_proactive_declined" not in said and "utter_anything_else" not in said, said
+    assert "utter_empathy_cancel" in said or "utter_confirm_cancel" in said or "utter_cancel_confirmed" in said, said
+    db_session.refresh(contact)
+    assert contact.status == "declined"
+
+
+def test_a_proactive_sms_waits_when_another_sms_went_out_after_planning(  # type: ignore[no-untyped-def]
+        db_session: Session, model_path: Path, config, monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
+    """Probe finding: planned before an outage SMS, the offer was texted minutes after it."""
+    from bot.core.alerts import ingest, parse_event
+    from bot.storage.models import AlertAction
+
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    plan_run(db_session, load(model_path), TODAY, config)
+    due = [c for c in contacts(db_session) if c.status == "due"]
+    codes = sorted({db_session.get(Customer, c.customer_id).postcode for c in due})
+    ingest(db_session, parse_event({"id": "NET-LATE", "type": "outage", "postcodes": codes,
+                                    "started_at": "2026-11-29T08:00:00Z"}, now=NOON), now=NOON)
+    for action in db_session.scalars(select(AlertAction).where(AlertAction.action == "sms")):
+        action.status, action.done_at = "sent", NOON
+    db_session.commit()
+    with TwilioApiStandIn() as standin:
+        sender = SmsSender(standin.account_sid, standin.auth_token, "+15005550006", api_base_url=standin.base_url,
+                           backoff_seconds=0)
+        asyncio.run(send_due(factory_for(db_session), sender, NOON + timedelta(minutes=5), config=config))
+        assert standin.messages == []
+    db_session.expire_all()
+    assert {c.skip_reason for c in contacts(db_session) if c.id in {d.id for d in due}} == {"texted_recently"}

@@ -106,6 +106,8 @@ def test_signature_of_another_body_or_key_is_refused(site: Any, db_url: str) -> 
     (json.dumps({"id": "B1", "type": "double_charge", "customer": "C99999", "amount": 3,
                  "started_at": "2026-12-01T08:00:00Z"}).encode(), 422, "no customer"),
     (json.dumps([OUTAGE]).encode(), 422, "JSON object"),
+    (b'{"a": ' * 5000 + b"1" + b"}" * 5000, 400, "JSON"),
+    (b'{"id": "X", "amount": 1' + b"0" * 5000 + b"}", 400, "JSON"),
     (b"{" + b" " * 70000 + b"}", 413, "larger"),
 ])
 def test_bad_events_get_a_clear_4xx_and_change_nothing(site: Any, db_url: str, body: bytes, status: int,
