@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.core.offers import Catalogue, load_catalogue
 from bot.core.retention import Conversation, RetentionService, Turn
+from bot.nlu.answers import signals
 from bot.nlu.model import reason_part
 from bot.storage import outbox
 from bot.storage.db import session_scope
@@ -122,7 +123,17 @@ def conversation_of(tracker: Tracker) -> Conversation:
         stage=tracker.get_slot("retention_stage"),
         pending=tracker.get_slot("pending_request"),
         plan_change_to=tracker.get_slot("plan_change_to"),
+        asked_to_leave=asked_to_leave(tracker),
     )
+
+
+def asked_to_leave(tracker: Tracker) -> bool:
+    """Whether the customer said, in this conversation's recent messages, that they want to
+    leave (cancel or leaving words, or a cancel button's payload)."""
+    for text in recent_user_texts(tracker, 12):
+        if text.startswith("/cancel") or {"cancel", "leave"} & signals(text):
+            return True
+    return False
 
 
 def latest_text(tracker: Tracker) -> str:

@@ -204,3 +204,21 @@ def test_an_affected_caller_hears_about_the_outage_first(events_stack: TwilioSta
     spoken = " ".join((say.text or "") for say in ET.fromstring(reply.body).iter("Say"))
     assert "corte de servicio en tu zona" in spoken and "3,00 €" in spoken, spoken
     assert spoken.index("corte de servicio") < spoken.index("?")  # said before the first question
+
+
+def test_a_complaint_about_the_outage_and_a_no_cancel_nothing(events_stack: TwilioStack) -> None:
+    """Probe finding: "el internet me va fatal desde el corte, que vais a hacer?" then "no" cancelled."""
+    now = datetime.now(timezone.utc)
+    assert post_event(events_stack, {"id": "NET-E2E-COMPLAINT", "type": "outage", "postcodes": ["50001"],
+                                     "started_at": iso(now - timedelta(hours=30))})[0] == 201
+    with session_factory(events_stack.stack.database_url)() as session:
+        who = session.scalar(select(Customer).where(Customer.postcode == "50001", Customer.language == "es",
+                                                    Customer.phone.is_not(None)).order_by(Customer.id.desc()))
+        assert who is not None
+        phone, customer_id = who.phone, who.id
+    replies = [texts(events_stack, phone, "el internet me va fatal desde el corte, que vais a hacer?")]
+    for _ in range(3):
+        replies.append(texts(events_stack, phone, "no"))
+    with session_factory(events_stack.stack.database_url)() as session:
+        customer = session.get(Customer, customer_id)
+        assert customer.current_subscription.status == "active", replies

@@ -83,6 +83,9 @@ class Conversation:
     stage: Optional[str] = None
     pending: Optional[str] = None  # what an anonymous visitor asked for before verifying ("undo")
     plan_change_to: Optional[str] = None  # the plan proposed for a partial request
+    #: the customer said in words (or with the button) that they want to leave; without that, a
+    #: plain "no" to an offer is not a cancellation ("el internet me va fatal" read as leaving)
+    asked_to_leave: bool = True
 
 
 def _offer_params_json(offer: RankedOffer) -> dict[str, Any]:
@@ -314,8 +317,15 @@ class RetentionService:
             return Turn().say("utter_anything_else")
         self.decline_pending(case)
         if len(case.offers) >= MAX_SAVE_ATTEMPTS:
-            return self.cancel(conv)
+            return self._cancel_if_asked(conv)
         return self._next_offer(conv, case, Turn(slots={"case_id": float(case.id)}), alternative=True)
+
+    def _cancel_if_asked(self, conv: Conversation) -> Turn:
+        """After a "no" to the last offer: the cancellation the customer asked for, or, when they
+        never said they want to leave, the question whether they do (no cancellation on a "no")."""
+        if conv.asked_to_leave:
+            return self.cancel(conv)
+        return Turn(stage="confirm_cancel").say("utter_confirm_cancel")
 
     def keep(self, conv: Conversation) -> Turn:
         """The customer decided to stay without an offer."""
@@ -716,7 +726,7 @@ class RetentionService:
                     skip_kinds: tuple[str, ...] = ()) -> Turn:
         if len(case.offers) >= MAX_SAVE_ATTEMPTS:
             if alternative:
-                return self._merge(turn, self.cancel(conv))
+                return self._merge(turn, self._cancel_if_asked(conv))
             # Both save attempts were made (maybe one accepted): no third offer, and no
             # cancellation without a clear yes.
             turn.stage = "confirm_cancel"
@@ -734,7 +744,7 @@ class RetentionService:
             ranked = [o for o in self._sensible(case, ranked) if o.kind not in skip_kinds]
         if not ranked:
             if alternative:  # declined the only offer there is: the cancellation they asked for
-                return self._merge(turn, self.cancel(conv))
+                return self._merge(turn, self._cancel_if_asked(conv))
             turn.stage = "confirm_cancel"
             return turn.say("utter_no_offer")
         best = ranked[0]

@@ -366,3 +366,22 @@ def test_an_old_cancelled_record_is_not_the_customer_leaving_now(svc: RetentionS
     undo = svc.undo(conv(db_session, "C00004", cid="now-2"))
     assert responses(undo) == ["utter_nothing_to_undo"]
     assert [s.status for s in customer.subscriptions].count("active") == 1  # nothing reactivated
+
+
+def test_a_plain_no_is_no_cancellation_when_the_customer_never_said_they_want_to_leave(
+        svc: RetentionService, db_session: Session) -> None:
+    """Probe finding: "el internet me va fatal desde el corte, ¿qué vais a hacer?" was read as
+    leaving; a "no" to the technician then cancelled the service."""
+    complaint = replace(conv(db_session, "C00005"), asked_to_leave=False)
+    svc.start(complaint, reason="service_failure", verbatim="el internet me va fatal, que vais a hacer?")
+    turn = svc.decline(replace(complaint, stage="offer"))
+    while turn.stage == "offer":  # every offer declined with a plain "no"
+        turn = svc.decline(replace(complaint, stage="offer"))
+    assert "utter_cancel_confirmed" not in responses(turn) and turn.stage == "confirm_cancel"
+    assert find_customer(db_session, ref="C00005").current_subscription.status == "active"
+    asked = conv(db_session, "C00006", cid="asked")  # said "quiero darme de baja": the "no" cancels
+    svc.start(asked, reason="price", verbatim="quiero darme de baja, es caro")
+    turn = svc.decline(replace(asked, stage="offer"))
+    while turn.stage == "offer":
+        turn = svc.decline(replace(asked, stage="offer"))
+    assert "utter_cancel_confirmed" in responses(turn)
