@@ -14,13 +14,13 @@ import io
 import logging
 import re
 import sys
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.cli.periodic import every_error, repeat
+from bot.cli.periodic import every_error, repeat, utc_moment
 from bot.config.errors import ConfigError
 from bot.core.campaigns import (
     CampaignConfig,
@@ -60,14 +60,6 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"expected a date like 2026-11-24, got {text!r}") from None
 
 
-def _moment(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-        return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a UTC time like 2026-11-24T10:00, got {text!r}") from None
-
-
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m bot.cli.campaigns",
                                  description="Cold retention (win-back) campaigns by SMS.")
@@ -76,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true", help="show what would be sent; send and change nothing")
     run.add_argument("--limit", type=_positive_int, default=None, help="at most N messages in this run")
     run.add_argument("--runner-id", type=_runner_id, default=None, help="name of this runner (default host-pid)")
-    run.add_argument("--now", type=_moment, default=None, metavar="YYYY-MM-DDTHH:MM",
+    run.add_argument("--now", type=utc_moment, default=None, metavar="YYYY-MM-DDTHH:MM",
                      help="act as if it were this UTC time (previews, tests); default now")
     run.add_argument("--every", type=int, default=0, metavar="SECONDS",
                      help="keep running, once every SECONDS (at least 60); without SMS settings each"

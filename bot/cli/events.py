@@ -24,27 +24,18 @@ import asyncio
 import json
 import logging
 import sys
-from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session
 
-from bot.cli.periodic import every_error, repeat
+from bot.cli.periodic import every_error, repeat, utc_moment
 from bot.config.errors import ConfigError
+from bot.storage.db import transaction
 
 MAX_FILE_BYTES = 5_000_000
-
-
-def _moment(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a UTC time like 2026-12-03T10:00, got {text!r}") from None
-    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("file")
     send = sub.add_parser("send", help="text the queued alert SMS that may go out now")
     send.add_argument("--every", type=int, default=0, help="run again every N seconds (>= 60)")
-    send.add_argument("--now", type=_moment, default=None, metavar="YYYY-MM-DDTHH:MM",
+    send.add_argument("--now", type=utc_moment, default=None, metavar="YYYY-MM-DDTHH:MM",
                       help="act as if it were this UTC time (quiet hours; previews, tests)")
     sub.add_parser("status", help="alerts by priority and status, overdue tasks, payment links")
     take = sub.add_parser("take", help="a person takes an alert's task")
@@ -88,7 +79,7 @@ def ingest_one(factory: Any, raw: Any, source: str) -> dict[str, Any]:
     event = parse_event(raw)
     for attempt in (1, 2):
         try:
-            with _scope(factory) as session:
+            with transaction(factory) as session:
                 return ingest(session, event, source=source).as_json()
         except IntegrityError:
             if attempt == 2:
@@ -96,23 +87,10 @@ def ingest_one(factory: Any, raw: Any, source: str) -> dict[str, Any]:
     raise AssertionError("unreachable")
 
 
-@contextmanager
-def _scope(factory: Any) -> Iterator[Session]:
-    session = factory()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
 def _status(factory: Any) -> int:
     from bot.storage.models import Alert, PaymentLink, utcnow
 
-    with _scope(factory) as session:
+    with transaction(factory) as session:
         rows = session.execute(select(Alert.priority, Alert.status, func.count())
                                .group_by(Alert.priority, Alert.status).order_by(Alert.priority))
         for priority, status, n in rows:
@@ -131,7 +109,7 @@ def _task(factory: Any, alert_id: int, owner: str | None) -> int:
     """Take (``owner``) or close (None) an alert's task; exit 2 when there is no such open alert."""
     from bot.storage.models import Alert, AlertAction, utcnow
 
-    with _scope(factory) as session:
+    with transaction(factory) as session:
         alert = session.get(Alert, alert_id)
         if alert is None or alert.status != "open":
             print(f"error: no open alert #{alert_id}", file=sys.stderr)
@@ -162,7 +140,7 @@ def _send(factory: Any, every: int, now: datetime | None = None) -> int:
     def once() -> int:
         if sender is None:
             return 0
-        summary = asyncio.run(send_pending(lambda: _scope(factory), sender, now))
+        summary = asyncio.run(send_pending(lambda: transaction(factory), sender, now))
         print(json.dumps(summary.as_json()), flush=True)
         return 1 if summary.failed else 0
 

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 
 log = logging.getLogger(__name__)
 
 MIN_EVERY = 60
+
+
+def utc_moment(text: str) -> datetime:
+    """``--now`` of the CLIs: an ISO date-time as naive UTC (the database's convention)."""
+    try:
+        moment = datetime.fromisoformat(text)
+        return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a UTC time like 2026-11-24T10:00, got {text!r}") from None
 
 
 def every_error(every: int) -> str | None:

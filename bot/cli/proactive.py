@@ -17,25 +17,16 @@ import argparse
 import asyncio
 import json
 import sys
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
-from bot.cli.periodic import every_error, repeat
+from bot.cli.periodic import every_error, repeat, utc_moment
 from bot.config.errors import ConfigError
-
-
-def _moment(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a UTC time like 2026-12-03T10:00, got {text!r}") from None
-    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
+from bot.storage.db import transaction
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,24 +34,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="score, record and text this run's at-risk customers")
     run.add_argument("--dry-run", action="store_true")
-    run.add_argument("--now", type=_moment, default=None)
+    run.add_argument("--now", type=utc_moment, default=None)
     run.add_argument("--every", type=int, default=0)
     run.add_argument("--model", type=Path, default=None, help="the churn-risk model file (default: models/)")
     sub.add_parser("status", help="proactive contacts by status")
     return parser
-
-
-@contextmanager
-def _scope(factory: Any) -> Iterator[Session]:
-    session = factory()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def _once(factory: Any, args: argparse.Namespace, sender: Any) -> int:
@@ -74,7 +52,7 @@ def _once(factory: Any, args: argparse.Namespace, sender: Any) -> int:
         print(f"proactive run skipped: {exc}", flush=True)
         return 0 if args.every else 2
     now = args.now or datetime.now(timezone.utc).replace(tzinfo=None)
-    with _scope(factory) as session:
+    with transaction(factory) as session:
         summary = plan_run(session, model, now.date())
         if args.dry_run:
             from bot.storage.models import Customer, ProactiveContact
@@ -92,7 +70,7 @@ def _once(factory: Any, args: argparse.Namespace, sender: Any) -> int:
         expired = expire_unanswered(session, now)
     sent: dict[str, int] = {}
     if sender is not None:
-        sent = asyncio.run(send_due(lambda: _scope(factory), sender, now))
+        sent = asyncio.run(send_due(lambda: transaction(factory), sender, now))
     print(json.dumps({**summary.as_json(), "no_answer": expired, "sms": sent}), flush=True)
     return 0
 
@@ -100,7 +78,7 @@ def _once(factory: Any, args: argparse.Namespace, sender: Any) -> int:
 def _status(factory: Any) -> int:
     from bot.storage.models import ProactiveContact
 
-    with _scope(factory) as session:
+    with transaction(factory) as session:
         for status, n in session.execute(select(ProactiveContact.status, func.count())
                                          .group_by(ProactiveContact.status).order_by(ProactiveContact.status)):
             print(f"{status:10} {n}")

@@ -25,12 +25,12 @@ from bot.core.campaigns import in_quiet_hours, load_campaigns
 from bot.core.key_events import KeyEventsConfig, load_key_events
 from bot.core.payment_links import create_link
 from bot.core.process import Policy, load_policy
+from bot.storage.db import in_session
 from bot.storage.models import Alert, AlertAction, Customer, utcnow
 
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
-SessionFactory = Callable[[], ContextManager[Session]]
 
 
 @dataclass
@@ -82,7 +82,7 @@ def _finish(session: Session, action_id: int, status: str, detail: str | None, n
     return status
 
 
-async def send_pending(factory: SessionFactory, sender: Any, now: datetime | None = None,
+async def send_pending(factory: Callable[[], ContextManager[Session]], sender: Any, now: datetime | None = None,
                        policy: Policy | None = None, config: KeyEventsConfig | None = None) -> SendSummary:
     """Text every queued alert SMS that may go out now. Database work runs off the event loop."""
     from bot.messaging.sms import SmsDeliveryFailed, SmsNotAllowed, SmsRejected
@@ -93,12 +93,9 @@ async def send_pending(factory: SessionFactory, sender: Any, now: datetime | Non
     company = load_campaigns().company
     summary = SendSummary()
 
-    def run(fn: Callable[[Session], Any]) -> Any:
-        with factory() as session:
-            return fn(session)
-
-    for action_id in await asyncio.to_thread(run, _pending):
-        prepared = await asyncio.to_thread(run, lambda s, i=action_id: _prepare(s, i, now, policy, config, company))
+    for action_id in await asyncio.to_thread(in_session, factory, _pending):
+        prepared = await asyncio.to_thread(
+            in_session, factory, lambda s, i=action_id: _prepare(s, i, now, policy, config, company))
         if prepared is None:
             continue
         body, customer_id = prepared
@@ -114,7 +111,8 @@ async def send_pending(factory: SessionFactory, sender: Any, now: datetime | Non
             status, detail = "skipped", f"rejected by Twilio: HTTP {exc.status}, error {exc.code}"
         except (SmsDeliveryFailed, OSError) as exc:
             status, detail = "failed", str(exc)
-        final = await asyncio.to_thread(run, lambda s, i=action_id, st=status, d=detail: _finish(s, i, st, d, now))
+        final = await asyncio.to_thread(
+            in_session, factory, lambda s, i=action_id, st=status, d=detail: _finish(s, i, st, d, now))
         if final == "sent":
             summary.sent += 1
         elif final == "skipped":

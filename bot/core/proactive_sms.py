@@ -14,9 +14,8 @@ from sqlalchemy.orm import Session
 from bot.core.campaigns import in_quiet_hours, load_campaigns
 from bot.core.proactive import ANSWER_DAYS, ProactiveConfig, claim, load_proactive, render, texted_lately
 from bot.core.process import Policy, load_policy
+from bot.storage.db import in_session
 from bot.storage.models import Customer, ProactiveContact, utcnow
-
-SessionFactory = Callable[[], ContextManager[Session]]
 
 
 def expire_unanswered(session: Session, now: datetime) -> int:
@@ -56,7 +55,7 @@ def _finish(session: Session, contact_id: int, status: str, detail: str | None, 
         contact.skip_reason, contact.outcome_at = (detail or "")[:60], now
 
 
-async def send_due(factory: SessionFactory, sender: Any, now: datetime | None = None,
+async def send_due(factory: Callable[[], ContextManager[Session]], sender: Any, now: datetime | None = None,
                    policy: Policy | None = None, config: ProactiveConfig | None = None) -> dict[str, int]:
     from bot.messaging.sms import SmsDeliveryFailed, SmsNotAllowed, SmsRejected
 
@@ -66,14 +65,11 @@ async def send_due(factory: SessionFactory, sender: Any, now: datetime | None = 
     company = load_campaigns().company
     counts = {"sent": 0, "skipped": 0, "failed": 0, "quiet_hours": 0}
 
-    def run(fn: Callable[[Session], Any]) -> Any:
-        with factory() as session:
-            return fn(session)
-
-    ids = await asyncio.to_thread(run, lambda s: list(s.scalars(select(ProactiveContact.id).where(
+    ids = await asyncio.to_thread(in_session, factory, lambda s: list(s.scalars(select(ProactiveContact.id).where(
         ProactiveContact.status == "due").order_by(ProactiveContact.probability.desc()))))
     for contact_id in ids:
-        prepared = await asyncio.to_thread(run, lambda s, i=contact_id: _prepare(s, i, now, policy, config, company))
+        prepared = await asyncio.to_thread(
+            in_session, factory, lambda s, i=contact_id: _prepare(s, i, now, policy, config, company))
         if prepared is None:
             continue
         if prepared == "quiet":
@@ -89,6 +85,7 @@ async def send_due(factory: SessionFactory, sender: Any, now: datetime | None = 
             status, detail = "skipped", f"rejected: HTTP {exc.status} error {exc.code}"
         except (SmsDeliveryFailed, OSError) as exc:
             status, detail = "due", str(exc)  # tried again in the next run
-        await asyncio.to_thread(run, lambda s, i=contact_id, st=status, d=detail: _finish(s, i, st, d, now))
+        await asyncio.to_thread(
+            in_session, factory, lambda s, i=contact_id, st=status, d=detail: _finish(s, i, st, d, now))
         counts["sent" if status == "sent" else "skipped" if status == "skipped" else "failed"] += 1
     return counts

@@ -10,7 +10,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, ContextManager, Iterator, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import settings
 from bot.config.settings import PROJECT_ROOT
+
+T = TypeVar("T")
 
 
 def quiet_sqlite_decimal_warning() -> None:
@@ -82,7 +84,14 @@ def session_factory(url: str | None = None) -> sessionmaker:
 @contextmanager
 def session_scope(url: str | None = None) -> Iterator[Session]:
     """A transactional scope: commit on success, roll back on any error."""
-    session: Session = session_factory(url)()
+    with transaction(session_factory(url)) as session:
+        yield session
+
+
+@contextmanager
+def transaction(factory: Callable[[], Session]) -> Iterator[Session]:
+    """A session of ``factory`` that commits on success, rolls back on any error and closes."""
+    session = factory()
     try:
         yield session
         session.commit()
@@ -91,6 +100,12 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def in_session(factory: Callable[[], ContextManager[Session]], fn: Callable[[Session], T]) -> T:
+    """``fn(session)`` in a session of ``factory`` (blocking: for ``asyncio.to_thread``)."""
+    with factory() as session:
+        return fn(session)
 
 
 def upgrade_database(url: str | None = None) -> None:

@@ -9,7 +9,6 @@ texted with consent and outside quiet hours through the real ``twilio`` library)
 from __future__ import annotations
 
 import asyncio
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Iterator
@@ -23,6 +22,7 @@ from bot.core.alerts import EventError, ingest, parse_event, remedy_for, take_no
 from bot.core.key_events import load_key_events
 from bot.messaging.sms import SmsSender
 from bot.storage.models import Alert, AlertAction, Customer, Incident, KeyEvent, Subscription
+from tests.support.db_fixtures import committing_sessions
 from tests.support.twilio_standin import TwilioApiStandIn
 
 NOW = datetime(2026, 12, 3, 11, 0)  # 12:00 in Madrid: not quiet hours
@@ -190,18 +190,6 @@ def standin() -> Iterator[TwilioApiStandIn]:
         yield running
 
 
-def factory_for(db_session: Session):  # type: ignore[no-untyped-def]
-    @contextmanager
-    def scope() -> Iterator[Session]:
-        session = Session(bind=db_session.get_bind(), expire_on_commit=False)
-        try:
-            yield session
-            session.commit()
-        finally:
-            session.close()
-    return scope
-
-
 def sender_for(standin: TwilioApiStandIn) -> SmsSender:
     return SmsSender(standin.account_sid, standin.auth_token, "+15005550006", api_base_url=standin.base_url,
                      backoff_seconds=0)
@@ -218,10 +206,10 @@ def test_outage_sms_with_consent_outside_quiet_hours_once(db_session: Session, s
     take_in(db_session, outage())
 
     night = datetime(2026, 12, 3, 22, 30)  # 23:30 in Madrid
-    quiet = asyncio.run(send_pending(factory_for(db_session), sender_for(standin), night, config=CONFIG))
+    quiet = asyncio.run(send_pending(committing_sessions(db_session), sender_for(standin), night, config=CONFIG))
     assert quiet.sent == 0 and quiet.quiet_hours == len(in_area) - 2 and standin.messages == []
 
-    day = asyncio.run(send_pending(factory_for(db_session), sender_for(standin), NOW, config=CONFIG))
+    day = asyncio.run(send_pending(committing_sessions(db_session), sender_for(standin), NOW, config=CONFIG))
     texted = {m["To"] for m in standin.messages}
     assert day.sent == len(in_area) - 2
     assert texted == {c.phone for c in in_area} - {no_consent.phone, opted_out.phone}
@@ -229,7 +217,7 @@ def test_outage_sms_with_consent_outside_quiet_hours_once(db_session: Session, s
     assert "corte de servicio en tu zona del 1 de diciembre" in lucia_sms and "6,00 €" in lucia_sms
     assert "STOP" in lucia_sms
 
-    again = asyncio.run(send_pending(factory_for(db_session), sender_for(standin), NOW, config=CONFIG))
+    again = asyncio.run(send_pending(committing_sessions(db_session), sender_for(standin), NOW, config=CONFIG))
     assert again.sent == 0 and len(standin.messages) == day.sent  # once
     skipped = actions_of(db_session, no_consent.ref, "NET-1")["sms"]
     db_session.refresh(skipped)
@@ -244,7 +232,7 @@ def test_failed_payment_sms_carries_a_link_that_works_once(db_session: Session, 
     monkeypatch.setenv("PUBLIC_WEB_URL", "https://nubia.example")
     take_in(db_session, {"id": "PAY-1", "type": "payment_failed", "customer": "C00002", "amount": 29.9,
                          "started_at": "2026-12-02T06:00:00Z"})
-    asyncio.run(send_pending(factory_for(db_session), sender_for(standin), NOW, config=CONFIG))
+    asyncio.run(send_pending(committing_sessions(db_session), sender_for(standin), NOW, config=CONFIG))
     (message,) = standin.messages
     assert "€29.90" in message["Body"]
     token = message["Body"].split("https://nubia.example/pay/")[1].split()[0]

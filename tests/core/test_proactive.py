@@ -5,10 +5,9 @@ loopback stand-in."""
 from __future__ import annotations
 
 import asyncio
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -21,6 +20,7 @@ from bot.messaging.sms import SmsSender
 from bot.risk.model import evaluate, fit, load, save, time_split
 from bot.risk.simulate import simulate
 from bot.storage.models import Customer, ProactiveContact, Subscription
+from tests.support.db_fixtures import committing_sessions
 from tests.support.twilio_standin import TwilioApiStandIn
 
 TODAY = date(2026, 11, 30)
@@ -82,18 +82,6 @@ def test_highest_risk_first_and_at_most_the_run_limit(db_session: Session, model
     assert [float(c.probability) for c in rows] == sorted((float(c.probability) for c in rows), reverse=True)
 
 
-def factory_for(db_session: Session):  # type: ignore[no-untyped-def]
-    @contextmanager
-    def scope() -> Iterator[Session]:
-        session = Session(bind=db_session.get_bind(), expire_on_commit=False)
-        try:
-            yield session
-            session.commit()
-        finally:
-            session.close()
-    return scope
-
-
 def test_due_contacts_are_texted_outside_quiet_hours_once(db_session: Session, model_path: Path, config,  # type: ignore[no-untyped-def]
                                                           monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
     monkeypatch.setenv("DATABASE_URL", db_url)
@@ -105,16 +93,17 @@ def test_due_contacts_are_texted_outside_quiet_hours_once(db_session: Session, m
     with TwilioApiStandIn() as standin:
         sender = SmsSender(standin.account_sid, standin.auth_token, "+15005550006", api_base_url=standin.base_url,
                            backoff_seconds=0)
-        night = asyncio.run(send_due(factory_for(db_session), sender, datetime(2026, 11, 30, 23, 0), config=config))
+        sessions = committing_sessions(db_session)
+        night = asyncio.run(send_due(sessions, sender, datetime(2026, 11, 30, 23, 0), config=config))
         assert night["sent"] == 0 and night["quiet_hours"] == len(due) and not standin.messages
-        day = asyncio.run(send_due(factory_for(db_session), sender, NOON, config=config))
+        day = asyncio.run(send_due(committing_sessions(db_session), sender, NOON, config=config))
         assert day["sent"] == len(due)
         assert sorted(m["To"] for m in standin.messages) == sorted(phones[c.id] for c in due)
         held_phones = {phones[c.id] for c in contacts(db_session) if c.holdout}
         assert not held_phones & {m["To"] for m in standin.messages}  # the control group hears nothing
         body = standin.messages[0]["Body"]
         assert ("SI" in body or "YES" in body) and "STOP" in body and "cancel" not in body.lower()
-        again = asyncio.run(send_due(factory_for(db_session), sender, NOON, config=config))
+        again = asyncio.run(send_due(committing_sessions(db_session), sender, NOON, config=config))
         assert again["sent"] == 0 and len(standin.messages) == len(due)
 
 
@@ -226,7 +215,7 @@ def test_a_proactive_sms_waits_when_another_sms_went_out_after_planning(  # type
     with TwilioApiStandIn() as standin:
         sender = SmsSender(standin.account_sid, standin.auth_token, "+15005550006", api_base_url=standin.base_url,
                            backoff_seconds=0)
-        asyncio.run(send_due(factory_for(db_session), sender, NOON + timedelta(minutes=5), config=config))
+        asyncio.run(send_due(committing_sessions(db_session), sender, NOON + timedelta(minutes=5), config=config))
         assert standin.messages == []
     db_session.expire_all()
     assert {c.skip_reason for c in contacts(db_session) if c.id in {d.id for d in due}} == {"texted_recently"}
