@@ -26,7 +26,7 @@ from typing import Any, Mapping
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from bot.core.customers import monthly_margin
+from bot.core.customers import monthly_margin, sms_block
 from bot.core.i18n import format_day, format_eur
 from bot.core.key_events import EventType, KeyEventsConfig, load_key_events
 from bot.storage.models import Alert, AlertAction, Customer, Incident, KeyEvent, Subscription, utcnow
@@ -186,16 +186,6 @@ def _compensation(session: Session, customer: Customer, event_type: EventType, d
     return "done", credit, None
 
 
-def _sms_block(customer: Customer) -> str | None:
-    if customer.sms_opted_out_at is not None:
-        return "opted out of SMS"
-    if not customer.consent_sms_service:
-        return "no consent to service SMS"
-    if not customer.phone:
-        return "no mobile number on file"
-    return None
-
-
 def _alert_for(session: Session, event: EventIn, row: KeyEvent, customer: Customer,
                event_type: EventType, config: KeyEventsConfig, now: datetime) -> Alert:
     days = _days(event, now)
@@ -217,7 +207,7 @@ def _alert_for(session: Session, event: EventIn, row: KeyEvent, customer: Custom
         elif action == "task":
             status = "open"
         elif action == "sms":
-            detail = _sms_block(customer)
+            detail = sms_block(customer, "service")
             status = "skipped" if detail else "pending"
         session.add(AlertAction(alert=alert, action=action, status=status, amount=amount, detail=detail,
                                 created_at=now, done_at=now if status == "done" else None))
@@ -303,6 +293,13 @@ def _recent_alerts(session: Session, customer_id: int, config: KeyEventsConfig, 
     return sorted(known, key=lambda a: order.get(a.priority, 3))
 
 
+def _tell(alert: Alert, config: KeyEventsConfig, language: str, now: datetime) -> str:
+    """The alert's note for the customer, who counts as told from now on (once, not every session)."""
+    alert.noticed_at = now
+    event_type = config.events[alert.type]
+    return render(event_type.note[language], alert, alert.customer, event_type, language)
+
+
 def take_notice(session: Session, customer_id: int, language: str, config: KeyEventsConfig | None = None,
                 now: datetime | None = None) -> str | None:
     """What the assistant says first to a customer an event hit and who was not told yet, or None.
@@ -312,9 +309,7 @@ def take_notice(session: Session, customer_id: int, language: str, config: KeyEv
     now = now or utcnow()
     for alert in _recent_alerts(session, customer_id, config, now):
         if alert.noticed_at is None:
-            alert.noticed_at = now
-            event_type = config.events[alert.type]
-            return render(event_type.note[language], alert, alert.customer, event_type, language)
+            return _tell(alert, config, language, now)
     return None
 
 
@@ -337,10 +332,7 @@ def remedy_for(session: Session, customer_id: int, reason: str | None, language:
         event_type = config.events[alert.type]
         if reason is not None and event_type.reason != reason:
             continue
-        note = None
-        if alert.noticed_at is None:
-            alert.noticed_at = now
-            note = render(event_type.note[language], alert, alert.customer, event_type, language)
+        note = _tell(alert, config, language, now) if alert.noticed_at is None else None
         return Remedy(event_type.reason, note, bool((alert.params or {}).get("credit")))
     return None
 

@@ -58,7 +58,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from bot.config.errors import PROJECT_ROOT, ConfigError, read_yaml
-from bot.core.customers import customer_context
+from bot.core.customers import customer_context, sms_block
 from bot.core.language import fold
 from bot.core.offers import KINDS, Catalogue, CustomerContext, RankedOffer, load_catalogue, rank_offers, segment_for
 from bot.core.process import Policy, load_policy
@@ -609,12 +609,9 @@ def _skip(cold: ColdCase, reason: str) -> None:
 
 def _contact_block(customer: Customer, cold: ColdCase, policy: Policy) -> str | None:
     """Why this customer may not be texted about this case now, or None."""
-    if customer.sms_opted_out_at is not None:
-        return OPTED_OUT
-    if not customer.consent_sms_marketing:
-        return NO_CONSENT
-    if not customer.phone:
-        return NO_PHONE
+    blocked = sms_block(customer, "marketing")  # OPTED_OUT, NO_CONSENT or NO_PHONE
+    if blocked:
+        return blocked
     if cold.attempts >= policy.cold.max_attempts:
         return MAX_ATTEMPTS
     live = [s for s in customer.subscriptions if s.status in ("active", "paused")]

@@ -132,3 +132,17 @@ def list_demo_customers(session: Session, limit: int = 7) -> list[dict[str, str]
         out.append({"ref": c.ref, "name": c.full_name, "language": c.language,
                     "plan": sub.plan_code if sub else "", "status": sub.status if sub else ""})
     return out
+
+
+def sms_block(customer: Customer, purpose: str) -> str | None:
+    """Why we may not text this customer for ``purpose`` ("marketing" or "service"), or None:
+    ``sms_opted_out``, ``no_marketing_consent`` / ``no_service_consent`` or ``no_phone``.
+    The sender checks again right before the HTTP call (``bot.messaging.sms``)."""
+    if customer.sms_opted_out_at is not None:
+        return "sms_opted_out"
+    consent = customer.consent_sms_marketing if purpose == "marketing" else customer.consent_sms_service
+    if not consent:
+        return f"no_{purpose}_consent"
+    if not customer.phone:
+        return "no_phone"
+    return None

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from bot.config.errors import ConfigError, read_yaml
 from bot.config.settings import PROJECT_ROOT
-from bot.core.customers import customer_context
+from bot.core.customers import customer_context, sms_block
 from bot.core.language import LANGUAGES
 from bot.core.offers import Catalogue, RankedOffer, load_catalogue, rank_offers
 from bot.core.reasons import REASONS
@@ -171,12 +171,9 @@ class RunSummary:
 
 
 def _block(customer: Customer, margin: Decimal, config: ProactiveConfig) -> str | None:
-    if customer.sms_opted_out_at is not None:
-        return "sms_opted_out"
-    if not customer.consent_sms_marketing:
-        return "no_marketing_consent"
-    if not customer.phone:
-        return "no_phone"
+    blocked = sms_block(customer, "marketing")
+    if blocked:
+        return blocked
     if margin <= config.min_margin:
         return "unprofitable_customer"
     return None
