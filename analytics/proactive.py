@@ -39,7 +39,7 @@ def alerts_table(session: Session, now: datetime | None = None) -> Table:
                      "overdue": bool(alert.due_at and alert.due_at < now), "owner": alert.owner or "unassigned"})
     rows.sort(key=lambda r: (order.get(r["priority"], 9), not r["overdue"], r["created"]))
     return Table("alerts", "Open alerts (tasks for a person)", (
-        _T("priority", "Priority"), _T("type", "Event"), _T("customer", "Customer"),
+        _T("id", "Alert", "int"), _T("priority", "Priority"), _T("type", "Event"), _T("customer", "Customer"),
         _T("created", "Created", "datetime"), _T("age_hours", "Age (h)", "number"), _T("due", "Due", "datetime"),
         _T("overdue", "Overdue", "bool"), _T("owner", "Owner")), rows)
 

@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     take = sub.add_parser("take", help="a person takes an alert's task")
     take.add_argument("alert", type=int)
     take.add_argument("--owner", required=True)
+    take.add_argument("--force", action="store_true", help="take it over from the person who has it")
     done = sub.add_parser("done", help="close an alert whose task is done")
     done.add_argument("alert", type=int)
     return parser
@@ -105,8 +106,9 @@ def _status(factory: Any) -> int:
     return 0
 
 
-def _task(factory: Any, alert_id: int, owner: str | None) -> int:
-    """Take (``owner``) or close (None) an alert's task; exit 2 when there is no such open alert."""
+def _task(factory: Any, alert_id: int, owner: str | None, force: bool = False) -> int:
+    """Take (``owner``) or close (None) an alert's task; exit 2 when there is no such open alert,
+    3 when someone else has taken it (``force`` takes it over: a reassignment is never silent)."""
     from bot.storage.models import Alert, AlertAction, utcnow
 
     with transaction(factory) as session:
@@ -116,7 +118,13 @@ def _task(factory: Any, alert_id: int, owner: str | None) -> int:
             return 2
         task = session.scalar(select(AlertAction).where(AlertAction.alert_id == alert.id, AlertAction.action == "task"))
         if owner is not None:
-            alert.owner = owner[:80]
+            if alert.owner and alert.owner != owner[:80] and not force:
+                print(f"error: alert #{alert.id} is already taken by {alert.owner}; "
+                      "add --force to take it over", file=sys.stderr)
+                return 3
+            previous, alert.owner = alert.owner, owner[:80]
+            if previous and previous != alert.owner:
+                print(f"alert #{alert.id} taken over from {previous}")
         else:
             alert.status, alert.closed_at = "done", utcnow()
             if task is not None:
@@ -167,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "status":
             return _status(factory)
         if args.cmd in ("take", "done"):
-            return _task(factory, args.alert, args.owner if args.cmd == "take" else None)
+            if args.cmd == "take":
+                return _task(factory, args.alert, args.owner, args.force)
+            return _task(factory, args.alert, None)
         if args.cmd == "send":
             if error := every_error(args.every):
                 print(error, file=sys.stderr)

@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 _POSTCODE = re.compile(r"^[0-9A-Za-z -]{3,10}$")
 _REF = re.compile(r"^C\d{5}$")
+_AMOUNT = re.compile(r"^\d{1,5}(\.\d{1,2})?$")
 MAX_POSTCODES = 500
 MAX_AGE_DAYS = 90  # an event older than this is history, not something to act on
 LIVE = ("active", "paused")
@@ -84,6 +85,25 @@ def _moment(raw: Any, name: str) -> datetime:
     return moment
 
 
+def _amount(raw: Any) -> Decimal | None:
+    """Euros as a JSON number or a plain decimal string ("32.90", "32,90"); anything Python
+    would also read as a number ("1_0.5", "1e3", " 7", "NaN") is refused, not guessed at."""
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        raise EventError("amount: a number of euros, e.g. 32.90")
+    text = raw.replace(",", ".") if isinstance(raw, str) else str(raw)
+    if isinstance(raw, str) and not _AMOUNT.fullmatch(text):
+        raise EventError("amount: a number of euros, e.g. 32.90")
+    try:
+        amount = Decimal(text).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError) as exc:
+        raise EventError("amount: a number of euros, e.g. 32.90") from exc
+    if not amount.is_finite() or not 0 < amount < 100000:
+        raise EventError("amount: a number of euros between 0 and 100000")
+    return amount
+
+
 def parse_event(raw: Any, config: KeyEventsConfig | None = None, now: datetime | None = None) -> EventIn:
     """Validate an event as posted (JSON object); raises :class:`EventError` naming the field."""
     config = config or load_key_events()
@@ -123,14 +143,7 @@ def parse_event(raw: Any, config: KeyEventsConfig | None = None, now: datetime |
         ref = raw.get("customer")
         if not isinstance(ref, str) or not _REF.fullmatch(ref):
             raise EventError(f"customer: a {kind} needs the customer number, e.g. C00042")
-    amount = None
-    if raw.get("amount") is not None:
-        try:
-            amount = Decimal(str(raw["amount"])).quantize(Decimal("0.01"))
-        except (InvalidOperation, ValueError) as exc:
-            raise EventError("amount: a number of euros, e.g. 32.90") from exc
-        if isinstance(raw["amount"], bool) or not amount.is_finite() or not 0 < amount < 100000:
-            raise EventError("amount: a number of euros between 0 and 100000")
+    amount = _amount(raw.get("amount"))
     if event_type.compensation.refund_amount and amount is None:
         raise EventError(f"amount: a {kind} needs the amount to refund")
     description = raw.get("description") or ""

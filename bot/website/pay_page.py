@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import html
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -92,8 +93,20 @@ async def pay_page(request: web.Request) -> web.Response:
     return _respond(page)
 
 
+def _cross_site(request: web.Request) -> bool:
+    """A browser says where a form post comes from (``Sec-Fetch-Site``; ``Origin`` is ``null``
+    here because the page sends no referrer): only this site's own form may use a link."""
+    fetch_site = request.headers.get("Sec-Fetch-Site", "").lower()
+    if fetch_site in ("cross-site", "same-site"):
+        return True
+    origin = request.headers.get("Origin", "")
+    return bool(origin) and origin != "null" and urlsplit(origin).netloc.lower() != request.host.lower()
+
+
 async def pay_submit(request: web.Request) -> web.Response:
     token = request.match_info.get("token", "")
+    if _cross_site(request):
+        return _respond(_page("es", "<p>Forbidden</p>"), status=403)
     form: Any = await request.post()
     method = form.get("method") if hasattr(form, "get") else None
     if method not in METHODS:

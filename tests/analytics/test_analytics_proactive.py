@@ -18,7 +18,7 @@ from bot.core.proactive import load_proactive, plan_run
 from bot.risk.model import evaluate, fit, load, save, time_split
 from bot.risk.simulate import simulate
 from bot.storage.db import session_factory
-from bot.storage.models import ProactiveContact, Subscription
+from bot.storage.models import Alert, ProactiveContact, Subscription
 from tests.analytics.test_analytics_app import PASSWORD, PHONE, csrf, login, page_values, run_callback
 from tests.support.db_fixtures import make_database
 
@@ -139,3 +139,5 @@ def test_open_alerts_sort_by_priority_and_show_overdue(db: tuple[str, str]) -> N
         outage_rows = [r for r in table.rows if r["type"] == "outage"]
         assert outage_rows and all(r["overdue"] for r in outage_rows)  # 4 h for high: 10 h later, overdue
         assert re.fullmatch(r"C\d{5}", outage_rows[0]["customer"])
+        # the id a person needs for `bot.cli.events take <id>` is the first column
+        assert table.columns[0].key == "id" and s.get(Alert, outage_rows[0]["id"]).type == "outage"

@@ -164,6 +164,8 @@ def test_remedy_matches_the_reason_and_says_the_credit(db_session: Session) -> N
      "customer"),
     ({"id": "x", "type": "price_rise", "customer": "C00001", "started_at": "2026-12-01", "evil": 1}, "evil"),
     (["not", "an", "object"], "JSON object"),
+    *[({"id": "x", "type": "double_charge", "customer": "C00001", "amount": bad,
+        "started_at": "2026-12-01T08:00:00Z"}, "amount") for bad in ("1_0.5", "1e3", " 7", "NaN", "12.345", [3])],
 ])
 def test_bad_events_are_refused_naming_the_field(db_session: Session, raw: object, field: str) -> None:
     with pytest.raises(EventError, match=field):
@@ -303,3 +305,10 @@ def test_posting_the_end_of_an_outage_solves_its_incidents(db_session: Session) 
     assert db_session.scalar(select(func.count()).select_from(Incident).where(
         Incident.description == "outage NET-END", Incident.solved_at.is_(None))) == 0
     assert db_session.scalar(select(KeyEvent.ended_at).where(KeyEvent.external_id == "NET-END")) is not None
+
+
+@pytest.mark.parametrize(("given", "euros"), [(32.9, "32.90"), (15, "15.00"), ("32,90", "32.90"), ("7.5", "7.50")])
+def test_amounts_as_numbers_or_plain_decimal_text(given: object, euros: str) -> None:
+    event = parse_event({"id": "x", "type": "double_charge", "customer": "C00001", "amount": given,
+                         "started_at": "2026-12-01T08:00:00Z"}, CONFIG, NOW)
+    assert str(event.amount) == euros

@@ -141,6 +141,25 @@ def test_payment_page_records_the_update_once(site: Any, db_url: str) -> None:
         assert session.scalar(select(PaymentLink.method)) == "direct_debit"
 
 
+@pytest.mark.parametrize("headers", [{"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
+                                     {"Origin": "https://evil.example"}])
+def test_a_form_on_another_site_cannot_use_a_payment_link(site: Any, db_url: str, headers: dict[str, str]) -> None:
+    from bot.core.payment_links import create_link
+
+    with session_factory(db_url)() as session:
+        john = session.scalar(select(Customer).where(Customer.ref == "C00002"))
+        assert john is not None
+        token = create_link(session, john.id, ttl=timedelta(hours=2))
+        session.commit()
+    status, _ = site("POST", f"/pay/{token}", data={"method": "card"}, headers=headers)
+    assert status == 403
+    with session_factory(db_url)() as session:
+        assert session.scalar(select(PaymentLink.used_at)) is None  # the link still works for John
+    same = {"Sec-Fetch-Site": "same-origin", "Origin": "null"}
+    status, page = site("POST", f"/pay/{token}", data={"method": "card"}, headers=same)
+    assert status == 200 and "recorded your new payment method" in page
+
+
 @pytest.mark.parametrize("token", ["x", "A" * 32, "..%2F..%2Fetc%2Fpasswd", "%00", "A" * 300])
 def test_guessed_payment_links_show_nothing(site: Any, token: str) -> None:
     status, page = site("GET", f"/pay/{token}")
@@ -177,6 +196,11 @@ def test_cli_ingests_files_once_and_refuses_bad_ones(db_url: str, tmp_path: Path
         alert_id = session.scalar(select(Alert.id).where(Alert.status == "open").order_by(Alert.id))
     taken = run_cli(db_url, "take", str(alert_id), "--owner", "ana")
     assert taken.returncode == 0 and "owner ana" in taken.stdout
+    other = run_cli(db_url, "take", str(alert_id), "--owner", "luis")
+    assert other.returncode == 3 and "already taken by ana" in other.stderr  # never reassigned silently
+    forced = run_cli(db_url, "take", str(alert_id), "--owner", "luis", "--force")
+    assert forced.returncode == 0 and "taken over from ana" in forced.stdout
+    assert run_cli(db_url, "take", str(alert_id), "--owner", "ana", "--force").returncode == 0
     closed = run_cli(db_url, "done", str(alert_id))
     assert closed.returncode == 0 and ": done" in closed.stdout
     assert run_cli(db_url, "done", str(alert_id)).returncode == 2  # closed already
