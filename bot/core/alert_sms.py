@@ -4,7 +4,8 @@ Queued by ``bot.core.alerts.ingest``; sent here by ``python -m bot.cli.events se
 runs it every minute). The same contact rules as the cold campaigns: service consent, never
 after an opt-out (checked again by the sender right before the HTTP call), never in the
 customer's quiet hours (``data/retention.yml`` ``cold.quiet_hours``: the SMS waits), once per
-alert (a conditional claim; a failed delivery is retried up to ``MAX_ATTEMPTS`` times).
+alert (a conditional claim; a failed delivery is retried up to ``MAX_ATTEMPTS`` times), and
+at most ``settings.max_sms_per_day`` key-event SMS to one customer in 24 hours.
 A ``payment_failed`` SMS carries a single-use, expiring link to update the payment method.
 """
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, ContextManager
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.config import settings
@@ -49,6 +50,14 @@ def _pending(session: Session) -> list[int]:
         AlertAction.action == "sms", AlertAction.status == "pending").order_by(AlertAction.id)))
 
 
+def _texted_today(session: Session, customer_id: int, now: datetime) -> int:
+    """Key-event SMS sent to this customer in the last 24 hours (three outages in a day are not
+    three texts: ``settings.max_sms_per_day``)."""
+    return session.scalar(select(func.count()).select_from(AlertAction).join(Alert).where(
+        Alert.customer_id == customer_id, AlertAction.action == "sms", AlertAction.status == "sent",
+        AlertAction.done_at >= now - timedelta(hours=24))) or 0
+
+
 def _prepare(session: Session, action_id: int, now: datetime, policy: Policy, config: KeyEventsConfig,
              company: str) -> tuple[str, Any] | None:
     """(body, customer id) of a claimed SMS, "quiet" when it must wait, None when gone."""
@@ -59,6 +68,9 @@ def _prepare(session: Session, action_id: int, now: datetime, policy: Policy, co
     customer: Customer = alert.customer
     if in_quiet_hours(policy, customer.timezone, now):
         return "quiet", None
+    if _texted_today(session, customer.id, now) >= config.max_sms_per_day:
+        action.status, action.detail, action.done_at = "skipped", "sms_daily_limit", now
+        return "limit", None
     if not claim_sms(session, action_id):
         return None
     event_type = config.events[alert.type]
@@ -101,6 +113,9 @@ async def send_pending(factory: Callable[[], ContextManager[Session]], sender: A
         body, customer_id = prepared
         if body == "quiet":
             summary.quiet_hours += 1
+            continue
+        if body == "limit":
+            summary.skipped += 1
             continue
         try:
             result = await sender.send(body=body, purpose="service", customer_id=customer_id)

@@ -79,6 +79,7 @@ class KeyEventsConfig:
     monthly_credit_cap: Decimal
     min_margin_for_credit: Decimal
     note_days: int
+    max_sms_per_day: int = 2
     source: Path = DEFAULT_KEY_EVENTS
 
 
@@ -180,7 +181,7 @@ def _event_type(path: Path, name: str, raw: Any) -> EventType:
     return event
 
 
-def _settings(path: Path, raw: Any) -> tuple[dict[str, int], Decimal, Decimal, int]:
+def _settings(path: Path, raw: Any) -> tuple[dict[str, int], Decimal, Decimal, int, int]:
     if not isinstance(raw, dict):
         raise ConfigError.at(path, "must be a mapping", "settings")
     due = raw.get("due_hours")
@@ -192,6 +193,9 @@ def _settings(path: Path, raw: Any) -> tuple[dict[str, int], Decimal, Decimal, i
     note_days = raw.get("note_days", 14)
     if isinstance(note_days, bool) or not isinstance(note_days, int) or note_days <= 0:
         raise ConfigError.at(path, "must be a whole number of days > 0", "settings.note_days")
+    max_sms = raw.get("max_sms_per_day", 2)
+    if isinstance(max_sms, bool) or not isinstance(max_sms, int) or max_sms <= 0:
+        raise ConfigError.at(path, "must be a whole number of SMS > 0", "settings.max_sms_per_day")
     cap = _money(path, raw.get("monthly_credit_cap"), "settings.monthly_credit_cap")
     gate = raw.get("min_margin_for_credit", 0)
     try:
@@ -201,7 +205,7 @@ def _settings(path: Path, raw: Any) -> tuple[dict[str, int], Decimal, Decimal, i
     if isinstance(gate, bool) or not margin.is_finite():
         raise ConfigError.at(path, "must be a number (EUR/month)", "settings.min_margin_for_credit")
     assert cap is not None
-    return dict(due), cap, margin, note_days
+    return dict(due), cap, margin, note_days, max_sms
 
 
 def parse_key_events(raw: Any, path: Path = DEFAULT_KEY_EVENTS) -> KeyEventsConfig:
@@ -211,7 +215,7 @@ def parse_key_events(raw: Any, path: Path = DEFAULT_KEY_EVENTS) -> KeyEventsConf
     unknown = sorted(set(map(str, raw)) - {"settings", "events"})
     if unknown:
         raise ConfigError.at(path, f"unknown top-level key(s): {', '.join(unknown)}")
-    due, cap, margin, note_days = _settings(path, raw.get("settings"))
+    due, cap, margin, note_days, max_sms = _settings(path, raw.get("settings"))
     events_raw = raw.get("events")
     if not isinstance(events_raw, dict):
         raise ConfigError.at(path, "must be a mapping of event types", "events")
@@ -220,7 +224,8 @@ def parse_key_events(raw: Any, path: Path = DEFAULT_KEY_EVENTS) -> KeyEventsConf
         raise ConfigError.at(path, f"missing event type(s): {', '.join(missing)}", "events")
     events = {str(name): _event_type(path, str(name), body) for name, body in events_raw.items()}
     return KeyEventsConfig(events=events, due_hours=due, monthly_credit_cap=cap,
-                           min_margin_for_credit=margin, note_days=note_days, source=path)
+                           min_margin_for_credit=margin, note_days=note_days, max_sms_per_day=max_sms,
+                           source=path)
 
 
 def load_key_events(path: Path | str | None = None) -> KeyEventsConfig:

@@ -226,6 +226,25 @@ def test_outage_sms_with_consent_outside_quiet_hours_once(db_session: Session, s
     assert skipped.status == "skipped" and "consent" in skipped.detail
 
 
+def test_at_most_two_key_event_sms_a_day_to_one_customer(db_session: Session, standin: TwilioApiStandIn,
+                                                         monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    lucia = customer(db_session, "C00001")
+    for n in (1, 2, 3):  # three outages of the same area on one day
+        take_in(db_session, outage(f"NET-{n}", ["28013"]))
+    asyncio.run(send_pending(committing_sessions(db_session), sender_for(standin), NOW, config=CONFIG))
+    to_lucia = [m for m in standin.messages if m["To"] == lucia.phone]
+    assert CONFIG.max_sms_per_day == 2 and len(to_lucia) == 2
+    third = actions_of(db_session, "C00001", "NET-3")["sms"]
+    db_session.refresh(third)
+    assert third.status == "skipped" and third.detail == "sms_daily_limit"
+    assert actions_of(db_session, "C00001", "NET-3")["note"].status == "done"  # the assistant still knows
+    tomorrow = NOW + timedelta(hours=25)
+    take_in(db_session, outage("NET-4", ["28013"]), now=tomorrow)
+    asyncio.run(send_pending(committing_sessions(db_session), sender_for(standin), tomorrow, config=CONFIG))
+    assert len([m for m in standin.messages if m["To"] == lucia.phone]) == 3
+
+
 def test_failed_payment_sms_carries_a_link_that_works_once(db_session: Session, standin: TwilioApiStandIn,
                                                            monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
     from bot.core.payment_links import find_valid, use_link
