@@ -36,6 +36,8 @@ from bot.nlu.answers import Answer, Question, firm_request, mentioned_reason, no
 from bot.storage.models import CaseOffer, ColdCase, Customer, RetentionCase, utcnow
 
 MAX_SAVE_ATTEMPTS = 2
+# Requests with their own answer that a customer we texted may make instead of replying to the offer.
+ASIDE_INTENTS = frozenset({"other_request", "cancel_other", "change_plan"})
 CANCEL_NOTICE_DAYS = 2  # Spain: the operator must end the service within two working days
 OPEN = "open"
 FINAL_STATUSES = ("retained", "cancelled", "handed_off", "abandoned")
@@ -406,6 +408,8 @@ class RetentionService:
                 return self.start(fresh, reason=reason, verbatim=text if reason else None)
             if kind is Answer.CANCEL:  # "no, ya me di de baja": not interested
                 return self.winback(conv, accept=False)
+            if kind is Answer.UNCLEAR and intent in ASIDE_INTENTS:
+                return self.aside(conv, text, intent)
         elif question is Question.PLAN_CHOICE:
             chosen = choose_plan(text, load_plans())
             if chosen is not None:
@@ -430,6 +434,19 @@ class RetentionService:
         if question is Question.WINBACK and self._answering_proactive(conv):
             return turn.say("utter_clarify_proactive")  # they never left: not "come back"
         return turn.say(f"utter_clarify_{base}")
+
+    def aside(self, conv: Conversation, text: str, intent: str | None) -> Turn:
+        """A customer we texted (a win-back or proactive SMS) writes about something else: that
+        gets its own answer (a plan change, a SIM block, where to do an account task), and the
+        offer stays open with the question asked again, not taken as a yes or a no."""
+        urgent = self.urgent_request(conv, text)
+        if urgent is not None:
+            return urgent
+        if intent == "change_plan":
+            return self.plan_options(conv)
+        again = "utter_clarify_proactive" if self._answering_proactive(conv) else "utter_clarify_winback"
+        first = "utter_cancel_other" if intent == "cancel_other" else "utter_other_request"
+        return Turn(stage=conv.stage).say(first).say(again)
 
     # ------------------------------------------------------------ plan changes
     def plan_list(self, conv: Conversation) -> str:

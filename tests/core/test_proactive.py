@@ -5,6 +5,7 @@ loopback stand-in."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,34 @@ def _sent_contact(db_session: Session, model_path: Path, config) -> ProactiveCon
     contact.status, contact.sent_at = "sent", datetime.now() - timedelta(hours=1)
     db_session.flush()
     return contact
+
+
+@pytest.mark.parametrize(("text", "intent", "replies"), [
+    ("¿dónde descargo la factura de noviembre?", "other_request", ["utter_other_request", "utter_clarify_proactive"]),
+    ("quiero anular la visita del técnico del jueves", "cancel_other",
+     ["utter_cancel_other", "utter_clarify_proactive"]),
+    ("me han robado el móvil, bloquead la SIM", "other_request", ["utter_sim_block"]),
+    ("prefiero cambiarme a una tarifa más barata", "change_plan", ["utter_change_plan"]),
+])
+def test_another_request_after_a_proactive_sms_is_answered_and_the_offer_stays_open(  # type: ignore[no-untyped-def]
+        db_session: Session, model_path: Path, config, text: str, intent: str, replies: list[str]) -> None:
+    """Probe finding M5: a pending proactive offer took every message as an answer to it."""
+    from bot.core.retention import Conversation, RetentionService
+
+    contact = _sent_contact(db_session, model_path, config)
+    customer = db_session.get(Customer, contact.customer_id)
+    before = (customer.current_subscription.monthly_price, customer.current_subscription.running_offer_id)
+    svc = RetentionService(db_session, today=TODAY)
+    conv = Conversation("sms-aside", language="es", channel="sms", customer_id=contact.customer_id, verified=True,
+                        stage="winback")
+    turn = svc.answer(conv, text, intent)
+    assert [r.response for r in turn.replies] == replies
+    db_session.refresh(contact)
+    assert contact.status == "sent"  # neither accepted nor declined
+    assert (customer.current_subscription.monthly_price, customer.current_subscription.running_offer_id) == before
+    if turn.stage == "winback":  # the offer question is still open: a yes now takes it
+        done = svc.answer(replace(conv, stage=turn.stage), "sí, me interesa", "affirm")
+        assert [r.response for r in done.replies] == ["utter_proactive_accepted"]
 
 
 @pytest.mark.parametrize("text", ["quiero darme de baja", "me quiero dar de baja, cancélalo ya"])
