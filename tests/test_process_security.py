@@ -143,11 +143,13 @@ def umask_of(pid: int) -> int | None:
 
 
 def python_process(running: Running, module: str, timeout: float = 30.0) -> int:
-    """The pid of the Python process that runs ``module`` (the shell may be its parent)."""
+    """The pid of the Python process that runs ``module`` (the shell and the Procfile's
+    supervisor, ``bot.cli.keep_running``, are its parents)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for pid in process_tree(running.process.pid):
-            if f"-m {module}" in cmdline(pid):
+            line = cmdline(pid)
+            if f"-m {module}" in line and "-m bot.cli.keep_running" not in line:
                 return pid
         if running.process.poll() is not None:
             break
