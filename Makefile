@@ -72,14 +72,14 @@ db: $(STAMP)
 setup: $(STAMP) $(NODE_STAMP) db
 
 $(MODEL_STAMP): $(STAMP) $(TRAIN_INPUTS)
-	$(RASA) train --fixed-model-name retention --out models
+	$(PRIVATE) $(RASA) train --fixed-model-name retention --out models
 	@touch $@
 
 train: $(MODEL_STAMP)
 
 RISK_MODEL := models/churn_risk.joblib
 $(RISK_MODEL): $(STAMP) $(wildcard bot/risk/*.py)
-	$(PY) -m bot.cli.risk_model train
+	$(PRIVATE) $(PY) -m bot.cli.risk_model train
 
 run: setup train $(RISK_MODEL)
 	$(PY) -m bot.config.check
@@ -118,7 +118,7 @@ benchmark: $(STAMP)
 	$(PY) -m bot.nlu.benchmark
 
 risk-model: $(STAMP)
-	@$(PY) -m bot.cli.risk_model train
+	@$(PRIVATE) $(PY) -m bot.cli.risk_model train
 	@touch $(RISK_MODEL)
 
 clean:
