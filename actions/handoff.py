@@ -12,17 +12,11 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import Action, conversation_of, emit, latest_text, recent_user_texts, service
 from bot.core.handoff import handoff_trigger, is_angry, notify, open_ticket, retry_pending
+from bot.core.i18n import format_opening
 from bot.core.process import load_policy
 from bot.core.retention import Turn
 from bot.storage.db import session_scope
 from bot.storage.models import HandoffTicket
-
-
-def _when(opening: Any, language: str) -> str:
-    if language == "en":
-        return opening.strftime("%A %d %B at %H:%M")
-    days = ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo")
-    return f"el {days[opening.weekday()]} {opening.strftime('%d/%m')} a partir de las {opening.strftime('%H:%M')}"
 
 
 def _notify(ticket_id: int, retry_others: bool) -> None:
@@ -56,7 +50,8 @@ async def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, trigger: 
         ticket_id, in_office_hours, opening = decision.ticket.id, decision.in_office_hours, decision.opening
     await deliver(ticket_id)
     if not in_office_hours:
-        dispatcher.utter_message(response="utter_handoff_callback", callback_time=_when(opening, conv.language))
+        dispatcher.utter_message(response="utter_handoff_callback",
+                                 callback_time=format_opening(opening, conv.language))
         return []
     dispatcher.utter_message(response="utter_handoff")
     dispatcher.utter_message(json_message={"handoff": True})

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import settings
 from bot.core.customers import usage_summary
+from bot.core.i18n import format_short_date
 from bot.core.tariffs import load_plans
 from bot.storage.models import ActionPlan, ActionPlanCheckin, Customer, RetentionCase, utcnow
 
@@ -85,7 +86,7 @@ def build_commitments(goal: str, obstacle: str, usage: dict[str, float], languag
         customer.append(c)
         company.append(o)
     first_check = today + timedelta(days=CHECKIN_DAYS[0])
-    when = first_check.strftime("%d/%m/%Y") if lang == "es" else first_check.strftime("%d %b %Y")
+    when = format_short_date(first_check, lang)
     tv = "tv" in services and usage.get("avg_tv_hours")
     if lang == "es":
         company.append(f"Te llamamos el {when} para ver cómo va (y de nuevo a los 30 y 60 días).")

@@ -15,6 +15,7 @@ import re
 from aiohttp import web
 
 from bot.core.action_plans import find_by_token
+from bot.core.i18n import format_short_date
 from bot.storage.db import session_scope
 from bot.storage.models import ActionPlan
 
@@ -38,7 +39,7 @@ nav a,nav button{margin-right:1rem}
 def render(plan: ActionPlan, language: str) -> str:
     t = TEXTS[language]
     esc = html.escape
-    dates = [c.due_date.strftime("%d/%m/%Y" if language == "es" else "%d %b %Y") for c in plan.checkins]
+    dates = [format_short_date(c.due_date, language) for c in plan.checkins]
     other = "en" if language == "es" else "es"
     items = lambda rows: "".join(f"<li>{esc(str(r))}</li>" for r in rows)  # noqa: E731
     return (f"<!doctype html><html lang='{language}'><head><meta charset='utf-8'>"
