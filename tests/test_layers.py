@@ -57,3 +57,23 @@ def test_no_import_circles_between_project_modules() -> None:
                 elif dep not in path and len(path) < 8:
                     stack.append((dep, path + (dep,)))
     assert not circles, "\n".join(sorted(circles)[:20])
+
+
+# Which layer may not import which: the domain knows no launcher, web page, channel, action or
+# dashboard; storage knows no domain; settings know nothing else of the project. The one place
+# that sees every layer's data files is bot.config.check (it validates them all at start-up),
+# and the demo seed fills the tariffs of the domain: both are named here, nothing else is.
+FORBIDDEN = {
+    "bot.core": ("bot.cli", "bot.website", "bot.channels", "analytics", "actions"),
+    "bot.storage": ("bot.core", "bot.cli", "bot.website", "bot.channels", "analytics", "actions"),
+    "bot.config": ("bot.core", "bot.storage", "bot.cli", "bot.website", "bot.channels", "analytics", "actions"),
+}
+ALLOWED = {("bot.config.check", "bot.core"), ("bot.storage.seed", "bot.core.tariffs")}
+
+
+def test_layers_import_only_downwards() -> None:
+    wrong = sorted(f"{module} imports {dep}" for module, deps in _imports_of_project().items()
+                   for layer, banned in FORBIDDEN.items() if module.startswith(layer + ".")
+                   for dep in deps if dep.startswith(banned)
+                   and not any(module == m and dep.startswith(d) for m, d in ALLOWED))
+    assert not wrong, "\n".join(wrong)

@@ -434,9 +434,9 @@ def test_make_db_creates_only_private_files(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name, module", [
-    ("web", "bot.website.app"), ("dashboard", "analytics.app"), ("housekeeping", "bot.core.housekeeping"),
+    ("web", "bot.website.app"), ("dashboard", "analytics.app"), ("housekeeping", "bot.cli.housekeeping"),
     ("campaigns", "bot.cli.campaigns"), ("actions", "bot.cli.run_actions"), ("rasa", "bot.cli.run_rasa"),
-    ("alerts", "bot.cli.events"), ("proactive", "bot.cli.proactive"),
+    ("alerts", "bot.cli.events"), ("proactive", "bot.cli.proactive"), ("outbox", "bot.cli.outbox"),
 ])
 def test_every_procfile_process_creates_private_files(tmp_path: Path, name: str, module: str) -> None:
     """Each process runs with umask 077, so whatever it creates is its owner's only."""

@@ -3,10 +3,10 @@
 When the project database is locked or down, when the action server cannot be reached, or
 when a message could not be processed at all, the request is written here (its own SQLite
 file, ``var/outbox.db``, independent of the project database and of the tracker store) and
-the customer is told plainly what will happen. ``python -m bot.storage.outbox replay`` (a process of
-``make run``) applies what can be applied once the failed part is back, and opens a handoff
-ticket for the rest, so that a person confirms the outcome: nothing a customer asked for is
-lost.
+the customer is told plainly what will happen. ``python -m bot.cli.outbox replay`` (a process
+of ``make run``, running ``actions.outbox_replay``) applies what can be applied once the failed
+part is back, and opens a handoff ticket for the rest, so that a person confirms the outcome:
+nothing a customer asked for is lost. This module is only the store.
 
 Kinds:
 
@@ -18,18 +18,16 @@ Kinds:
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
 import sqlite3
-import sys
 import uuid
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from bot.config import settings
 
@@ -153,106 +151,10 @@ def _entry(row: sqlite3.Row) -> Entry:
     return Entry(**data)
 
 
-def _mark(entry_id: str, status: str, *, error: str | None = None, outcome: str | None = None,
+def mark(entry_id: str, status: str, *, error: str | None = None, outcome: str | None = None,
           path: Path | None = None) -> None:
     with closing(_connect(path)) as conn:
         conn.execute(
             "UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?, outcome = "
             "COALESCE(?, outcome), done_at = CASE WHEN ? = 'pending' THEN NULL ELSE ? END "
             "WHERE id = ?", (status, error, outcome, status, _now(), entry_id))
-
-
-# --- replay -----------------------------------------------------------------------------------
-
-
-def _run_action(entry: Entry) -> list[str]:
-    """Run the stored action call again; the texts it would have said (raises on failure)."""
-    import asyncio
-
-    from rasa_sdk.executor import ActionExecutor
-
-    from actions.common import replaying
-
-    executor = ActionExecutor()
-    executor.register_package("actions")
-    with replaying():
-        result = asyncio.run(executor.run(entry.payload))
-    return [r.get("text") or r.get("response") or "" for r in (result or {}).get("responses", [])]
-
-
-def _confirmation_ticket(entry: Entry, outcome: str) -> None:
-    """A person confirms to the customer what was (or could not be) done."""
-    from bot.core.handoff import open_ticket
-    from bot.storage.db import session_scope
-
-    with session_scope() as session:
-        open_ticket(session, conversation_id=entry.conversation_id or f"outbox-{entry.id}",
-                    trigger="fault", channel=entry.channel or "unknown",
-                    language=entry.language or "es", customer_id=entry.customer_id, case=None,
-                    verbatim=(f"[kept {entry.created_at}: {entry.reason}] {entry.text or ''} "
-                              f"-- {outcome} Confirm it to the customer by SMS or e-mail."))
-
-
-def replay_once(path: Path | None = None) -> tuple[int, int]:
-    """Apply pending entries: (applied, still pending). Never raises for one bad entry."""
-    applied = waiting = 0
-    for entry in entries(PENDING, path):
-        try:
-            if entry.kind == "action":
-                said = _run_action(entry)
-                outcome = "Applied after the fault. The assistant would have said: " + \
-                    " | ".join(t for t in said if t)
-            else:
-                outcome = "Nobody answered the customer at the time."
-            _confirmation_ticket(entry, outcome)
-        except Exception as exc:  # noqa: BLE001 - kept for the next run, with its error
-            status = FAILED if entry.attempts + 1 >= MAX_ATTEMPTS else PENDING
-            _mark(entry.id, status, error=f"{type(exc).__name__}: {exc}"[:500], path=path)
-            waiting += status == PENDING
-            logger.warning("Outbox entry %s not applied yet: %s", entry.id, exc)
-            continue
-        _mark(entry.id, APPLIED, outcome=outcome[:2000], path=path)
-        applied += 1
-    return applied, waiting
-
-
-def _print_entries(rows: Iterator[Entry] | list[Entry]) -> None:
-    for e in rows:
-        print(f"{e.created_at} {e.status:8} {e.kind:9} {e.conversation_id or '-'} "
-              f"attempts={e.attempts} {e.reason}: {e.text!r}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    from bot.config.settings import protect_data_files
-
-    protect_data_files()  # var/ holds personal data and secrets: files 0600
-    from bot.cli.periodic import every_error, repeat
-
-    ap = argparse.ArgumentParser(prog="python -m bot.storage.outbox", description=__doc__.split("\n\n")[0])
-    sub = ap.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="show every kept request")
-    rp = sub.add_parser("replay", help="apply pending requests (once, or --every SECONDS)")
-    rp.add_argument("--every", type=int, default=0, metavar="SECONDS")
-    try:
-        args = ap.parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.command == "list":
-        _print_entries(entries())
-        return 0
-    if error := every_error(args.every):
-        print(error, file=sys.stderr)
-        return 2
-
-    def once() -> int:
-        applied, waiting = replay_once()
-        if applied or waiting:
-            print(f"outbox: {applied} applied, {waiting} waiting", flush=True)
-        return 0
-
-    return repeat(once, args.every, "outbox replay")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -15,9 +15,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.cli.housekeeping import main
 from bot.config.errors import PROJECT_ROOT
 from bot.core.customers import find_customer
-from bot.core.housekeeping import abandon_stale_cases, main, run_once
+from bot.core.housekeeping import abandon_stale_cases, run_once
 from bot.core.process import load_policy
 from bot.core.retention import Conversation, RetentionService
 from bot.storage.db import session_factory
@@ -119,7 +120,7 @@ def test_unmigrated_database_is_a_clear_error(tmp_path: Path, monkeypatch: pytes
 def test_hourly_mode_keeps_running_when_a_run_fails(tmp_path: Path) -> None:
     """Under `make run` (honcho) one process that exits stops them all: a failed run must not exit."""
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}"}
-    proc = subprocess.Popen([sys.executable, "-m", "bot.core.housekeeping", "--every", "60"], cwd=PROJECT_ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli.housekeeping", "--every", "60"], cwd=PROJECT_ROOT,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         ready, _, _ = io_select.select([proc.stderr], [], [], 60)

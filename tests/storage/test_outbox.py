@@ -16,6 +16,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
+from actions.outbox_replay import replay_once
 from actions.retention import ActionCancelSubscription
 from bot.core.customers import find_customer
 from bot.storage import outbox
@@ -73,7 +74,7 @@ def test_a_cancellation_during_a_lock_is_kept_and_applied_once_the_lock_is_gone(
     assert kept.payload["next_action"] == "action_cancel_subscription"
     assert status_of(project_db, customer_id) == "active"  # nothing half-done
 
-    assert outbox.replay_once() == (1, 0)
+    assert replay_once() == (1, 0)
     assert status_of(project_db, customer_id) == "cancelled"
     [done] = outbox.entries()
     assert done.status == outbox.APPLIED and "cancel" in (done.outcome or "").lower()
@@ -81,7 +82,7 @@ def test_a_cancellation_during_a_lock_is_kept_and_applied_once_the_lock_is_gone(
         ticket = session.scalar(select(HandoffTicket).where(
             HandoffTicket.conversation_id == "rest-locked-1"))
         assert ticket is not None and ticket.trigger == "fault"
-    assert outbox.replay_once() == (0, 0), "applied once, never twice"
+    assert replay_once() == (0, 0), "applied once, never twice"
 
 
 def test_a_replay_while_still_locked_waits_for_the_next_run(project_db: str) -> None:
@@ -91,13 +92,13 @@ def test_a_replay_while_still_locked_waits_for_the_next_run(project_db: str) -> 
     lock.execute("BEGIN EXCLUSIVE")
     try:
         cancel_pressed(customer_id)
-        assert outbox.replay_once() == (0, 1)
+        assert replay_once() == (0, 1)
     finally:
         lock.execute("ROLLBACK")
         lock.close()
     [waiting] = outbox.entries(outbox.PENDING)
     assert waiting.attempts == 1 and "locked" in (waiting.last_error or "")
-    assert outbox.replay_once() == (1, 0)
+    assert replay_once() == (1, 0)
     assert status_of(project_db, customer_id) == "cancelled"
 
 
@@ -118,7 +119,7 @@ def test_a_cancellation_while_postgresql_is_stopped_is_kept_and_applied_after(
             pg.resume()
         assert said == ["utter_request_kept"] and took < 10
         assert status_of(url, customer_id) == "active"
-        assert outbox.replay_once() == (1, 0)
+        assert replay_once() == (1, 0)
         assert status_of(url, customer_id) == "cancelled"
         get_engine(url).dispose()
 
