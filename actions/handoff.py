@@ -15,6 +15,7 @@ from bot.core.handoff import handoff_trigger, is_angry, notify, open_ticket, ret
 from bot.core.i18n import format_opening
 from bot.core.process import load_policy
 from bot.core.retention import Turn
+from bot.core.vocabulary import CaseStatus, TicketStatus
 from bot.storage.db import session_scope
 from bot.storage.models import HandoffTicket
 
@@ -46,7 +47,7 @@ async def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, trigger: 
         decision = open_ticket(session, conversation_id=conv.conversation_id, trigger=trigger,
                                channel=conv.channel, language=conv.language, verbatim=latest_text(tracker),
                                customer_id=conv.customer_id if conv.verified else None,
-                               case=case if case is not None and case.status == "open" else None)
+                               case=case if case is not None and case.status == CaseStatus.OPEN else None)
         ticket_id, in_office_hours, opening = decision.ticket.id, decision.in_office_hours, decision.opening
     await deliver(ticket_id)
     if not in_office_hours:
@@ -87,8 +88,8 @@ async def follow_up_angry_cancellation(dispatcher: CollectingDispatcher, tracker
         decision = open_ticket(session, conversation_id=conv.conversation_id, trigger="angry",
                                channel=conv.channel, language=conv.language, verbatim=verbatim,
                                customer_id=conv.customer_id if conv.verified else None, case=svc.current_case(conv))
-        if decision.ticket.status == "waiting":
-            decision.ticket.status = "callback"  # nothing to take over: the cancellation is done
+        if decision.ticket.status == TicketStatus.WAITING:
+            decision.ticket.status = TicketStatus.CALLBACK  # nothing to take over: the cancellation is done
         ticket_id = decision.ticket.id
     await deliver(ticket_id, retry_others=False)
     dispatcher.utter_message(response="utter_angry_followup")

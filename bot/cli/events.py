@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from bot.cli.periodic import every_error, repeat, utc_moment
 from bot.config.errors import ConfigError
+from bot.core.vocabulary import AlertActionStatus, AlertStatus
 from bot.storage.db import transaction
 
 MAX_FILE_BYTES = 5_000_000
@@ -97,7 +98,7 @@ def _status(factory: Any) -> int:
         for priority, status, n in rows:
             print(f"{priority:7} {status:6} {n}")
         overdue = session.scalar(select(func.count()).select_from(Alert).where(
-            Alert.status == "open", Alert.due_at < utcnow()))
+            Alert.status == AlertStatus.OPEN, Alert.due_at < utcnow()))
         print(f"overdue tasks: {overdue}")
         links = list(session.execute(select(PaymentLink.used_at, PaymentLink.expires_at)))
         used = sum(1 for u, _ in links if u is not None)
@@ -113,7 +114,7 @@ def _task(factory: Any, alert_id: int, owner: str | None, force: bool = False) -
 
     with transaction(factory) as session:
         alert = session.get(Alert, alert_id)
-        if alert is None or alert.status != "open":
+        if alert is None or alert.status != AlertStatus.OPEN:
             print(f"error: no open alert #{alert_id}", file=sys.stderr)
             return 2
         task = session.scalar(select(AlertAction).where(AlertAction.alert_id == alert.id, AlertAction.action == "task"))
@@ -126,9 +127,9 @@ def _task(factory: Any, alert_id: int, owner: str | None, force: bool = False) -
             if previous and previous != alert.owner:
                 print(f"alert #{alert.id} taken over from {previous}")
         else:
-            alert.status, alert.closed_at = "done", utcnow()
+            alert.status, alert.closed_at = AlertStatus.DONE, utcnow()
             if task is not None:
-                task.status, task.done_at = "done", utcnow()
+                task.status, task.done_at = AlertActionStatus.DONE, utcnow()
         print(f"alert #{alert.id} ({alert.type}, {alert.priority}): {alert.status}, owner {alert.owner or '-'}")
     return 0
 

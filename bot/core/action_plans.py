@@ -19,6 +19,7 @@ from bot.config import settings
 from bot.core.customers import usage_summary
 from bot.core.i18n import format_short_date
 from bot.core.tariffs import load_plans
+from bot.core.vocabulary import CaseStatus
 from bot.storage.models import ActionPlan, ActionPlanCheckin, Customer, RetentionCase, utcnow
 
 CHECKIN_DAYS = (14, 30, 60)
@@ -141,7 +142,7 @@ def write_plan(session: Session, case: RetentionCase, customer: Customer, goal: 
     for days in CHECKIN_DAYS:
         plan.checkins.append(ActionPlanCheckin(due_date=today + timedelta(days=days)))
     session.add(plan)
-    case.status, case.closed_at = "retained", utcnow()
+    case.status, case.closed_at = CaseStatus.RETAINED, utcnow()
     case.reference = case.reference or plan.reference
     case.offer_cost = (case.offer_cost or Decimal("0")) + gift_cost
     session.flush()

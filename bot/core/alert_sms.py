@@ -26,6 +26,7 @@ from bot.core.campaigns import in_quiet_hours, load_campaigns
 from bot.core.key_events import KeyEventsConfig, load_key_events
 from bot.core.payment_links import create_link
 from bot.core.process import Policy, load_policy
+from bot.core.vocabulary import AlertActionStatus
 from bot.storage.db import in_session
 from bot.storage.models import Alert, AlertAction, Customer, utcnow
 
@@ -47,14 +48,14 @@ class SendSummary:
 
 def _pending(session: Session) -> list[int]:
     return list(session.scalars(select(AlertAction.id).where(
-        AlertAction.action == "sms", AlertAction.status == "pending").order_by(AlertAction.id)))
+        AlertAction.action == "sms", AlertAction.status == AlertActionStatus.PENDING).order_by(AlertAction.id)))
 
 
 def _texted_today(session: Session, customer_id: int, now: datetime) -> int:
     """Key-event SMS sent to this customer in the last 24 hours (three outages in a day are not
     three texts: ``settings.max_sms_per_day``)."""
     return session.scalar(select(func.count()).select_from(AlertAction).join(Alert).where(
-        Alert.customer_id == customer_id, AlertAction.action == "sms", AlertAction.status == "sent",
+        Alert.customer_id == customer_id, AlertAction.action == "sms", AlertAction.status == AlertActionStatus.SENT,
         AlertAction.done_at >= now - timedelta(hours=24))) or 0
 
 
@@ -62,14 +63,14 @@ def _prepare(session: Session, action_id: int, now: datetime, policy: Policy, co
              company: str) -> tuple[str, Any] | None:
     """(body, customer id) of a claimed SMS, "quiet" when it must wait, None when gone."""
     action = session.get(AlertAction, action_id)
-    if action is None or action.status != "pending":
+    if action is None or action.status != AlertActionStatus.PENDING:
         return None
     alert: Alert = action.alert
     customer: Customer = alert.customer
     if in_quiet_hours(policy, customer.timezone, now):
         return "quiet", None
     if _texted_today(session, customer.id, now) >= config.max_sms_per_day:
-        action.status, action.detail, action.done_at = "skipped", "sms_daily_limit", now
+        action.status, action.detail, action.done_at = AlertActionStatus.SKIPPED, "sms_daily_limit", now
         return "limit", None
     if not claim_sms(session, action_id):
         return None
@@ -86,10 +87,10 @@ def _prepare(session: Session, action_id: int, now: datetime, policy: Policy, co
 def _finish(session: Session, action_id: int, status: str, detail: str | None, now: datetime) -> str:
     action = session.get(AlertAction, action_id)
     assert action is not None
-    if status == "failed" and action.attempts < MAX_ATTEMPTS:
-        status = "pending"  # a later run tries again
+    if status == AlertActionStatus.FAILED and action.attempts < MAX_ATTEMPTS:
+        status = AlertActionStatus.PENDING  # a later run tries again
     action.status, action.detail = status, (detail or "")[:200] or None
-    if status in ("sent", "skipped", "failed"):
+    if status in (AlertActionStatus.SENT, AlertActionStatus.SKIPPED, AlertActionStatus.FAILED):
         action.done_at = now
     return status
 
@@ -119,19 +120,19 @@ async def send_pending(factory: Callable[[], ContextManager[Session]], sender: A
             continue
         try:
             result = await sender.send(body=body, purpose="service", customer_id=customer_id)
-            status, detail = "sent", ",".join(result.sids)
+            status, detail = AlertActionStatus.SENT, ",".join(result.sids)
         except SmsNotAllowed as exc:
-            status, detail = "skipped", str(exc)
+            status, detail = AlertActionStatus.SKIPPED, str(exc)
         except SmsRejected as exc:
-            status, detail = "skipped", f"rejected by Twilio: HTTP {exc.status}, error {exc.code}"
+            status, detail = AlertActionStatus.SKIPPED, f"rejected by Twilio: HTTP {exc.status}, error {exc.code}"
         except (SmsDeliveryFailed, OSError) as exc:
-            status, detail = "failed", str(exc)
+            status, detail = AlertActionStatus.FAILED, str(exc)
         final = await asyncio.to_thread(
             in_session, factory, lambda s, i=action_id, st=status, d=detail: _finish(s, i, st, d, now))
-        if final == "sent":
+        if final == AlertActionStatus.SENT:
             summary.sent += 1
-        elif final == "skipped":
+        elif final == AlertActionStatus.SKIPPED:
             summary.skipped += 1
-        elif final == "failed":
+        elif final == AlertActionStatus.FAILED:
             summary.failed += 1
     return summary

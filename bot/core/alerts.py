@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from bot.core.customers import monthly_margin, sms_block
 from bot.core.i18n import format_day, format_eur
 from bot.core.key_events import EventType, KeyEventsConfig, load_key_events
+from bot.core.vocabulary import AlertActionStatus, AlertStatus, SubscriptionStatus
 from bot.storage.models import Alert, AlertAction, Customer, Incident, KeyEvent, Subscription, utcnow
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ _REF = re.compile(r"^C\d{5}$")
 _AMOUNT = re.compile(r"^\d{1,5}(\.\d{1,2})?$")
 MAX_POSTCODES = 500
 MAX_AGE_DAYS = 90  # an event older than this is history, not something to act on
-LIVE = ("active", "paused")
+LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED)
 
 
 class EventError(ValueError):
@@ -182,7 +183,7 @@ def _credited_this_month(session: Session, customer_id: int, now: datetime) -> D
     total = session.scalar(
         select(func.coalesce(func.sum(AlertAction.amount), 0)).join(Alert)
         .where(Alert.customer_id == customer_id, AlertAction.action == "compensation",
-               AlertAction.status == "done", AlertAction.created_at >= start))
+               AlertAction.status == AlertActionStatus.DONE, AlertAction.created_at >= start))
     return Decimal(str(total or 0))
 
 
@@ -190,13 +191,13 @@ def _compensation(session: Session, customer: Customer, event_type: EventType, d
                   config: KeyEventsConfig, now: datetime) -> tuple[str, Decimal | None, str | None]:
     """(status, credit, why not) of the compensation action for this customer."""
     if monthly_margin(customer) < config.min_margin_for_credit:
-        return "skipped", None, "profitability gate: margin below min_margin_for_credit"
+        return AlertActionStatus.SKIPPED, None, "profitability gate: margin below min_margin_for_credit"
     credit = event_type.compensation.credit(days)
     room = config.monthly_credit_cap - _credited_this_month(session, customer.id, now)
     credit = min(credit, max(room, Decimal("0")))
     if credit <= 0:
-        return "skipped", None, "monthly_credit_cap reached"
-    return "done", credit, None
+        return AlertActionStatus.SKIPPED, None, "monthly_credit_cap reached"
+    return AlertActionStatus.DONE, credit, None
 
 
 def _alert_for(session: Session, event: EventIn, row: KeyEvent, customer: Customer,
@@ -207,23 +208,24 @@ def _alert_for(session: Session, event: EventIn, row: KeyEvent, customer: Custom
         credit = _compensation(session, customer, event_type, days, config, now)
     task = "task" in event_type.actions
     alert = Alert(event=row, customer_id=customer.id, type=event.type, priority=event_type.priority,
-                  status="open" if task else "done", created_at=now, closed_at=None if task else now,
+                  status=AlertStatus.OPEN if task else AlertStatus.DONE, created_at=now,
+                  closed_at=None if task else now,
                   due_at=now + timedelta(hours=config.due_hours[event_type.priority]) if task else None,
                   params={"day": event.started_at.date().isoformat(), "days": days,
                           "amount": str(event.amount) if event.amount is not None else None,
                           "credit": str(credit[1]) if credit and credit[1] is not None else None})
     session.add(alert)
     for action in sorted(event_type.actions):
-        status, amount, detail = "done", None, None
+        status, amount, detail = AlertActionStatus.DONE, None, None
         if action == "compensation" and credit is not None:
             status, amount, detail = credit
         elif action == "task":
-            status = "open"
+            status = AlertActionStatus.OPEN
         elif action == "sms":
             detail = sms_block(customer, "service")
-            status = "skipped" if detail else "pending"
+            status = AlertActionStatus.SKIPPED if detail else AlertActionStatus.PENDING
         session.add(AlertAction(alert=alert, action=action, status=status, amount=amount, detail=detail,
-                                created_at=now, done_at=now if status == "done" else None))
+                                created_at=now, done_at=now if status == AlertActionStatus.DONE else None))
     session.flush()  # the monthly cap of the next customer... and of this one's next event
     if event_type.incident:
         session.add(Incident(customer_id=customer.id, kind=event_type.incident, opened_at=event.started_at,
@@ -361,6 +363,7 @@ def credited_for(session: Session, customer_id: int, reason: str, config: KeyEve
 
 def claim_sms(session: Session, action_id: int) -> bool:
     """Take a pending SMS for sending; False when another runner took it first."""
-    done = session.execute(update(AlertAction).where(AlertAction.id == action_id, AlertAction.status == "pending")
-                           .values(status="sending", attempts=AlertAction.attempts + 1))
+    done = session.execute(update(AlertAction).where(AlertAction.id == action_id,
+                                                     AlertAction.status == AlertActionStatus.PENDING)
+                           .values(status=AlertActionStatus.SENDING, attempts=AlertAction.attempts + 1))
     return bool(done.rowcount)

@@ -30,12 +30,13 @@ from bot.config import settings
 from bot.core.customers import profile_of
 from bot.core.language import fold
 from bot.core.process import HandoffPolicy, Policy, load_policy
+from bot.core.vocabulary import CaseStatus, TicketStatus
 from bot.storage.models import Customer, HandoffTicket, RetentionCase, utcnow
 
 logger = logging.getLogger(__name__)
 
 TRIGGERS = ("asked", "not_understood", "angry", "high_value", "partial", "sim_block", "fault")
-OPEN_STATUSES = ("waiting", "in_progress", "callback")
+OPEN_STATUSES = (TicketStatus.WAITING, TicketStatus.IN_PROGRESS, TicketStatus.CALLBACK)
 MAX_NOTIFY_ATTEMPTS = 8
 
 _ANGRY_WORDS = {
@@ -170,11 +171,11 @@ def open_ticket(session: Session, *, conversation_id: str, trigger: str, channel
     ticket = HandoffTicket(
         conversation_id=conversation_id, case_id=case.id if case is not None else None,
         customer_id=customer_id, channel=channel, language=language, trigger=trigger,
-        status="waiting" if office else "callback", summary=summary,
+        status=TicketStatus.WAITING if office else TicketStatus.CALLBACK, summary=summary,
         sentiment=summary["sentiment"], out_of_hours=not office, created_at=now)
     session.add(ticket)
-    if case is not None and case.status == "open" and office:
-        case.status, case.closed_at = "handed_off", now
+    if case is not None and case.status == CaseStatus.OPEN and office:
+        case.status, case.closed_at = CaseStatus.HANDED_OFF, now
     session.flush()
     return HandoffDecision(ticket, office, opening)
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.core.process import Policy
 from bot.core.retention import OPEN, expire_offers
+from bot.core.vocabulary import CaseStatus
 from bot.storage.models import CaseOffer, RetentionCase, utcnow
 
 
@@ -36,7 +37,7 @@ def abandon_stale_cases(session: Session, now: datetime, after: timedelta) -> in
     stale = session.scalars(select(RetentionCase).where(RetentionCase.status == OPEN,
                                                         RetentionCase.opened_at < cutoff, ~recent_offer)).all()
     for case in stale:
-        case.status, case.closed_at = "abandoned", now
+        case.status, case.closed_at = CaseStatus.ABANDONED, now
     return len(stale)
 
 

@@ -31,6 +31,7 @@ from bot.core.offers import Catalogue, RankedOffer, load_catalogue, rank_offers
 from bot.core.reasons import REASONS
 from bot.core.sms_texts import plain_sms_problem, template_placeholders
 from bot.core.subscriptions import apply_offer, reference
+from bot.core.vocabulary import AlertActionStatus, ContactStatus
 from bot.storage.models import Alert, AlertAction, ColdCase, Customer, ProactiveContact, utcnow
 
 logger = logging.getLogger(__name__)
@@ -185,7 +186,7 @@ def texted_lately(session: Session, today: date, days: int) -> set[int]:
         return set()
     since = datetime.combine(today - timedelta(days=days), datetime.min.time())
     alerts = session.scalars(select(Alert.customer_id).join(AlertAction).where(
-        AlertAction.action == "sms", AlertAction.status == "sent", AlertAction.done_at >= since))
+        AlertAction.action == "sms", AlertAction.status == AlertActionStatus.SENT, AlertAction.done_at >= since))
     cold = session.scalars(select(ColdCase.customer_id).where(ColdCase.sent_at >= since))
     return set(alerts) | set(cold)
 
@@ -193,7 +194,8 @@ def texted_lately(session: Session, today: date, days: int) -> set[int]:
 def _credited_lately(session: Session, today: date, days: int = 30) -> set[int]:
     since = datetime.combine(today - timedelta(days=days), datetime.min.time())
     return set(session.scalars(select(Alert.customer_id).join(AlertAction).where(
-        AlertAction.action == "compensation", AlertAction.status == "done", AlertAction.created_at >= since)))
+        AlertAction.action == "compensation", AlertAction.status == AlertActionStatus.DONE,
+        AlertAction.created_at >= since)))
 
 
 def _offer(session: Session, customer: Customer, reason: str, today: date, catalogue: Catalogue,
@@ -238,7 +240,8 @@ def plan_run(session: Session, model: Any, today: date, config: ProactiveConfig 
         reason = config.reason_for(score.drivers)
         contact = ProactiveContact(customer_id=customer.id, scored_on=today, probability=round(score.probability, 4),
                                    drivers=list(score.drivers), model_version=str(model.meta.get("model_version")),
-                                   reason=reason, holdout=config.in_holdout(customer.ref, today), status="holdout",
+                                   reason=reason, holdout=config.in_holdout(customer.ref, today),
+                                   status=ContactStatus.HOLDOUT,
                                    offer_params={})
         session.add(contact)
         session.flush()
@@ -252,12 +255,12 @@ def plan_run(session: Session, model: Any, today: date, config: ProactiveConfig 
         if offer is not None and offer.kind == "credit" and customer.id in credited:
             why = "compensated_recently"  # a key event credited them: not a second credit
         if why or offer is None:
-            contact.status, contact.skip_reason = "skipped", why or "no_eligible_offer"
+            contact.status, contact.skip_reason = ContactStatus.SKIPPED, why or "no_eligible_offer"
             summary.skipped += 1
             continue
         params = offer.json_params()
         params["_text"] = {language: offer.describe(language) for language in LANGUAGES}
-        contact.status, contact.offer_id, contact.offer_kind = "due", offer.offer_id, offer.kind
+        contact.status, contact.offer_id, contact.offer_kind = ContactStatus.DUE, offer.offer_id, offer.kind
         contact.offer_params, contact.offer_cost = params, offer.cost
         summary.due += 1
     session.flush()
@@ -274,7 +277,8 @@ def render(config: ProactiveConfig, contact: ProactiveContact, customer: Custome
 
 def claim(session: Session, contact_id: int) -> bool:
     done = session.execute(update(ProactiveContact).where(ProactiveContact.id == contact_id,
-                                                          ProactiveContact.status == "due").values(status="sending"))
+                                                          ProactiveContact.status == ContactStatus.DUE)
+                           .values(status=ContactStatus.SENDING))
     return bool(done.rowcount)
 
 
@@ -284,26 +288,26 @@ def pending_contact(session: Session, customer_id: int, now: datetime | None = N
     """The proactive SMS this customer may be answering (sent in the last ``ANSWER_DAYS``)."""
     since = (now or utcnow()) - timedelta(days=ANSWER_DAYS)
     return session.scalar(select(ProactiveContact).where(
-        ProactiveContact.customer_id == customer_id, ProactiveContact.status == "sent",
+        ProactiveContact.customer_id == customer_id, ProactiveContact.status == ContactStatus.SENT,
         ProactiveContact.sent_at >= since).order_by(ProactiveContact.sent_at.desc()).limit(1))
 
 
 def accept(session: Session, contact: ProactiveContact, today: date | None = None) -> str:
     """Yes to the proactive offer: applied to the subscription once; returns the reference."""
-    if contact.status == "accepted" and contact.reference:
+    if contact.status == ContactStatus.ACCEPTED and contact.reference:
         return str(contact.reference)
     customer = session.get(Customer, contact.customer_id)
     params = {k: v for k, v in (contact.offer_params or {}).items() if not k.startswith("_")}
     apply_offer(customer.current_subscription if customer else None, str(contact.offer_id),
                 str(contact.offer_kind), params, today or date.today())
-    contact.status, contact.outcome_at = "accepted", utcnow()
+    contact.status, contact.outcome_at = ContactStatus.ACCEPTED, utcnow()
     contact.reference = reference("PRO")
     session.flush()
     return str(contact.reference)
 
 
 def decline(session: Session, contact: ProactiveContact) -> None:
-    contact.status, contact.outcome_at = "declined", utcnow()
+    contact.status, contact.outcome_at = ContactStatus.DECLINED, utcnow()
 
 
 def offer_text(contact: ProactiveContact, language: str) -> str:

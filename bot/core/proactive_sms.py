@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from bot.core.campaigns import in_quiet_hours, load_campaigns
 from bot.core.proactive import ANSWER_DAYS, ProactiveConfig, claim, load_proactive, render, texted_lately
 from bot.core.process import Policy, load_policy
+from bot.core.vocabulary import ContactStatus
 from bot.storage.db import in_session
 from bot.storage.models import Customer, ProactiveContact, utcnow
 
@@ -21,15 +22,15 @@ from bot.storage.models import Customer, ProactiveContact, utcnow
 def expire_unanswered(session: Session, now: datetime) -> int:
     """Sent contacts nobody answered within ``ANSWER_DAYS``: no answer."""
     done = session.execute(update(ProactiveContact).where(
-        ProactiveContact.status == "sent", ProactiveContact.sent_at < now - timedelta(days=ANSWER_DAYS))
-        .values(status="no_answer", outcome_at=now))
+        ProactiveContact.status == ContactStatus.SENT, ProactiveContact.sent_at < now - timedelta(days=ANSWER_DAYS))
+        .values(status=ContactStatus.NO_ANSWER, outcome_at=now))
     return int(done.rowcount or 0)
 
 
 def _prepare(session: Session, contact_id: int, now: datetime, policy: Policy, config: ProactiveConfig,
              company: str) -> tuple[str, int] | str | None:
     contact = session.get(ProactiveContact, contact_id)
-    if contact is None or contact.status != "due":
+    if contact is None or contact.status != ContactStatus.DUE:
         return None
     customer = session.get(Customer, contact.customer_id)
     if customer is None:
@@ -38,7 +39,7 @@ def _prepare(session: Session, contact_id: int, now: datetime, policy: Policy, c
         return "quiet"
     if customer.id in texted_lately(session, now.date(), config.min_days_since_other_sms):
         # planned before another SMS of ours went out (a key event): not a second text now
-        contact.status, contact.skip_reason, contact.outcome_at = "skipped", "texted_recently", now
+        contact.status, contact.skip_reason, contact.outcome_at = ContactStatus.SKIPPED, "texted_recently", now
         return None
     if not claim(session, contact_id):
         return None
@@ -49,9 +50,9 @@ def _finish(session: Session, contact_id: int, status: str, detail: str | None, 
     contact = session.get(ProactiveContact, contact_id)
     assert contact is not None
     contact.status = status
-    if status == "sent":
+    if status == ContactStatus.SENT:
         contact.sent_at, contact.message_sid = now, (detail or "")[:200]
-    elif status in ("skipped", "failed"):
+    elif status in (ContactStatus.SKIPPED, ContactStatus.FAILED):
         contact.skip_reason, contact.outcome_at = (detail or "")[:60], now
 
 
@@ -66,7 +67,7 @@ async def send_due(factory: Callable[[], ContextManager[Session]], sender: Any, 
     counts = {"sent": 0, "skipped": 0, "failed": 0, "quiet_hours": 0}
 
     ids = await asyncio.to_thread(in_session, factory, lambda s: list(s.scalars(select(ProactiveContact.id).where(
-        ProactiveContact.status == "due").order_by(ProactiveContact.probability.desc()))))
+        ProactiveContact.status == ContactStatus.DUE).order_by(ProactiveContact.probability.desc()))))
     for contact_id in ids:
         prepared = await asyncio.to_thread(
             in_session, factory, lambda s, i=contact_id: _prepare(s, i, now, policy, config, company))
@@ -78,14 +79,14 @@ async def send_due(factory: Callable[[], ContextManager[Session]], sender: Any, 
         body, customer_id = prepared
         try:
             result = await sender.send(body=body, purpose="marketing", customer_id=customer_id)
-            status, detail = "sent", ",".join(result.sids)
+            status, detail = ContactStatus.SENT, ",".join(result.sids)
         except SmsNotAllowed as exc:
-            status, detail = "skipped", str(exc)
+            status, detail = ContactStatus.SKIPPED, str(exc)
         except SmsRejected as exc:
-            status, detail = "skipped", f"rejected: HTTP {exc.status} error {exc.code}"
+            status, detail = ContactStatus.SKIPPED, f"rejected: HTTP {exc.status} error {exc.code}"
         except (SmsDeliveryFailed, OSError) as exc:
-            status, detail = "due", str(exc)  # tried again in the next run
+            status, detail = ContactStatus.DUE, str(exc)  # tried again in the next run
         await asyncio.to_thread(
             in_session, factory, lambda s, i=contact_id, st=status, d=detail: _finish(s, i, st, d, now))
-        counts["sent" if status == "sent" else "skipped" if status == "skipped" else "failed"] += 1
+        counts[status.value if status in (ContactStatus.SENT, ContactStatus.SKIPPED) else "failed"] += 1
     return counts

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Optional
 
+from bot.core.vocabulary import CaseStatus, OfferOutcome, SubscriptionStatus
 from bot.storage.models import CaseOffer, Customer, RetentionCase, Subscription, utcnow
 
 #: how long an offer without an end date is remembered as the running one
@@ -35,7 +36,7 @@ def _discount(sub: Subscription, params: dict[str, Any], end: Optional[date]) ->
 
 
 def _pause(sub: Subscription, params: dict[str, Any], end: Optional[date]) -> Optional[date]:
-    sub.status = "paused"
+    sub.status = SubscriptionStatus.PAUSED
     sub.paused_until = date.fromisoformat(params["resume_date"])
     return sub.paused_until
 
@@ -75,22 +76,22 @@ def apply_offer(sub: Subscription | None, offer_id: str, kind: str, params: dict
 
 def accept_offer(case: RetentionCase, customer: Customer, offer: CaseOffer, today: date) -> None:
     """Apply an accepted offer to the customer's subscription and close the case, once."""
-    if offer.outcome == "accepted":
+    if offer.outcome == OfferOutcome.ACCEPTED:
         return
     apply_offer(customer.current_subscription, offer.offer_id, offer.kind, offer.params, today)
-    offer.outcome, offer.decided_at = "accepted", utcnow()
+    offer.outcome, offer.decided_at = OfferOutcome.ACCEPTED, utcnow()
     case.accepted_offer_id = offer.offer_id
     case.offer_cost = offer.cost
     case.reference = case.reference or reference("RET")
-    case.status = "handed_off" if offer.kind == "escalation" else "retained"
+    case.status = CaseStatus.HANDED_OFF if offer.kind == "escalation" else CaseStatus.RETAINED
     case.closed_at = utcnow()
 
 
 def reactivate(sub: Subscription) -> None:
     """A cancelled subscription comes back as it was before any offer (a won-back customer)."""
-    if sub.status != "cancelled":
+    if sub.status != SubscriptionStatus.CANCELLED:
         return
-    sub.status = "active"
+    sub.status = SubscriptionStatus.ACTIVE
     sub.cancel_effective_date = None
     sub.cancel_requested_at = None
     sub.plan_code = sub.revert_plan_code or sub.plan_code  # the offer was priced on this plan

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.config import settings
+from bot.core.vocabulary import TicketStatus
 from bot.storage.models import HandoffTicket, utcnow
 
 MAX_REPLY_CHARS = 2000
@@ -64,8 +65,8 @@ def reply(session: Session, conversation_id: str, text: str, agent: str, token: 
     _post_events(conversation_id, [{"event": "bot", "text": text,
                                     "metadata": {"agent": agent[:80]}}], token, base_url)
     ticket = _ticket(session, conversation_id)
-    if ticket is not None and ticket.status in ("waiting", "callback"):
-        ticket.status, ticket.assigned_to = "in_progress", agent[:80]
+    if ticket is not None and ticket.status in (TicketStatus.WAITING, TicketStatus.CALLBACK):
+        ticket.status, ticket.assigned_to = TicketStatus.IN_PROGRESS, agent[:80]
     return ticket
 
 
@@ -76,7 +77,7 @@ def resume(session: Session, conversation_id: str, agent: str, token: str,
     _post_events(conversation_id, [{"event": "resume"}, {"event": "action", "name": "action_listen"}],
                  token, base_url)
     ticket = _ticket(session, conversation_id)
-    if ticket is not None and ticket.status != "resolved":
-        ticket.status, ticket.resolved_at = "resolved", utcnow()
+    if ticket is not None and ticket.status != TicketStatus.RESOLVED:
+        ticket.status, ticket.resolved_at = TicketStatus.RESOLVED, utcnow()
         ticket.assigned_to = ticket.assigned_to or agent[:80]
     return ticket

@@ -17,10 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.core.customers import monthly_margin
+from bot.core.vocabulary import OfferOutcome, SubscriptionStatus
 from bot.risk.features import HORIZON_DAYS, Snapshot, lifecycle_stage, usage_trend, window
 from bot.storage.models import Alert, CaseOffer, Customer, Incident, RetentionCase, Subscription, UsageMonth
 
-LIVE = ("active", "paused")
+LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED)
 
 
 def _counts(rows: Iterable[tuple[int, object]]) -> dict[int, int]:
@@ -52,7 +53,7 @@ def snapshots(session: Session, as_of: date, labelled: bool = False,
     cases = _counts(session.execute(select(RetentionCase.customer_id, RetentionCase.id).where(
         RetentionCase.customer_id.in_(ids), RetentionCase.opened_at < until)))
     accepted = _counts(session.execute(select(RetentionCase.customer_id, CaseOffer.id).join(CaseOffer).where(
-        RetentionCase.customer_id.in_(ids), CaseOffer.outcome == "accepted", CaseOffer.decided_at < until)))
+        RetentionCase.customer_id.in_(ids), CaseOffer.outcome == OfferOutcome.ACCEPTED, CaseOffer.decided_at < until)))
     usage: dict[int, list[tuple[date, float]]] = defaultdict(list)
     for customer_id, month, gb in session.execute(select(UsageMonth.customer_id, UsageMonth.month, UsageMonth.data_gb)
                                                   .where(UsageMonth.customer_id.in_(ids), UsageMonth.month < as_of)):
