@@ -385,7 +385,7 @@ class RetentionService:
             if kind is Answer.STAY:
                 return self.keep(conv)
         elif question is Question.WINBACK:
-            from bot.core.campaigns import reply_word
+            from bot.core.campaign_replies import reply_word
 
             said = reply_word(text)  # the SMS asked for these words (data/campaigns.yml)
             if said is not None:
@@ -479,7 +479,8 @@ class RetentionService:
     # ------------------------------------------------------------- win-back
     def winback(self, conv: Conversation, accept: bool) -> Turn:
         """The answer to a win-back SMS, read in context (a late "sí, me interesa" too)."""
-        from bot.core.campaigns import accept_winback, decline_winback, pending_winback, winback_offer_text
+        from bot.core.campaign_messages import winback_offer_text
+        from bot.core.campaign_replies import accept_winback, decline_winback, pending_winback
 
         cold = pending_winback(self.session, conv.customer_id) if conv.customer_id else None
         if cold is None:
@@ -493,7 +494,7 @@ class RetentionService:
 
     def _answering_proactive(self, conv: Conversation) -> bool:
         from bot.core import proactive
-        from bot.core.campaigns import pending_winback
+        from bot.core.campaign_replies import pending_winback
 
         return bool(conv.customer_id) and pending_winback(self.session, conv.customer_id) is None \
             and proactive.pending_contact(self.session, conv.customer_id) is not None
@@ -667,7 +668,7 @@ class RetentionService:
         if case.reason is None:
             case.reason = "other"
         # Every hot cancellation becomes a cold (win-back) case, contacted after the cool-down.
-        from bot.core.campaigns import schedule_cold_case
+        from bot.core.campaign_scheduling import schedule_cold_case
 
         schedule_cold_case(self.session, case, self.today, self.policy)
         prof = profile_of(customer, self.today)
