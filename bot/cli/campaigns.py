@@ -28,7 +28,8 @@ from bot.core.campaign_config import CampaignConfig, load_campaigns
 from bot.core.campaign_export import export_due_csv, status_counts
 from bot.core.campaign_runner import SessionFactory, run_campaign
 from bot.core.campaign_scheduling import mark_solved
-from bot.core.offers import Catalogue, load_catalogue
+from bot.core.offer_loader import load_catalogue
+from bot.core.offer_model import Catalogue
 from bot.core.process import Policy, load_policy
 from bot.storage.models import ColdCase, utcnow
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config.errors import PROJECT_ROOT, ConfigError, read_yaml
-from bot.core.offers import KINDS
+from bot.core.offer_kinds import KINDS
 from bot.core.reasons import INCIDENT_KINDS, REASONS
 from bot.core.sms_texts import plain_sms_problem, template_placeholders
 from bot.core.tariffs import LANGUAGES, file_stamp

@@ -15,7 +15,8 @@ from bot.core.campaign_cases import STATUSES
 from bot.core.campaign_config import CampaignConfig, load_campaigns
 from bot.core.campaign_messages import choose_cold_offer, message_language
 from bot.core.campaign_scheduling import refresh
-from bot.core.offers import Catalogue, load_catalogue
+from bot.core.offer_loader import load_catalogue
+from bot.core.offer_model import Catalogue
 from bot.core.process import Policy, load_policy
 from bot.core.spreadsheet import defused
 from bot.storage.models import ColdCase, Customer, RetentionCase

@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session
 from bot.core.campaign_cases import ALREADY_ACTIVE, MAX_ATTEMPTS, NO_OFFER, NOT_WORTH_IT, UNPROFITABLE
 from bot.core.campaign_config import CampaignConfig, load_campaigns
 from bot.core.customers import customer_context, sms_block
-from bot.core.offers import Catalogue, CustomerContext, RankedOffer, load_catalogue, rank_offers, segment_for
+from bot.core.offer_engine import rank_offers, segment_for
+from bot.core.offer_loader import load_catalogue
+from bot.core.offer_model import Catalogue, CustomerContext, RankedOffer
 from bot.core.process import Policy
 from bot.core.tariffs import LANGUAGES
 from bot.storage.models import ColdCase, Customer, RetentionCase

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from bot.core.campaign_cases import INTERNAL_KEYS, CampaignError, move_case, naive_utc
 from bot.core.campaign_config import CampaignConfig, load_campaigns
 from bot.core.language import fold
-from bot.core.offers import load_catalogue
+from bot.core.offer_loader import load_catalogue
 from bot.core.process import Policy, load_policy
 from bot.core.subscriptions import accept_offer, reactivate
 from bot.storage.models import CaseOffer, ColdCase, Customer, RetentionCase, utcnow

@@ -22,7 +22,8 @@ from bot.core.campaign_config import CampaignConfig, load_campaigns
 from bot.core.campaign_messages import PlannedMessage, plan_message
 from bot.core.campaign_replies import expire_unanswered
 from bot.core.campaign_scheduling import refresh
-from bot.core.offers import Catalogue, load_catalogue
+from bot.core.offer_loader import load_catalogue
+from bot.core.offer_model import Catalogue
 from bot.core.process import Policy, load_policy
 from bot.storage.models import ColdCase, Customer, utcnow
 

@@ -27,7 +27,9 @@ from bot.config.errors import ConfigError, read_yaml
 from bot.config.settings import PROJECT_ROOT
 from bot.core.customers import customer_context, sms_block
 from bot.core.language import LANGUAGES
-from bot.core.offers import Catalogue, RankedOffer, load_catalogue, rank_offers
+from bot.core.offer_engine import rank_offers
+from bot.core.offer_loader import load_catalogue
+from bot.core.offer_model import Catalogue, RankedOffer
 from bot.core.reasons import REASONS
 from bot.core.sms_texts import plain_sms_problem, template_placeholders
 from bot.core.subscriptions import apply_offer, reference

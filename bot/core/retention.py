@@ -26,7 +26,10 @@ from sqlalchemy.orm import Session
 from bot.core.alerts import Remedy, credited_for, remedy_for
 from bot.core.customers import customer_context, profile_of
 from bot.core.i18n import format_eur
-from bot.core.offers import Catalogue, RankedOffer, customer_benefit, load_catalogue, rank_offers
+from bot.core.offer_engine import rank_offers
+from bot.core.offer_kinds import customer_benefit
+from bot.core.offer_loader import load_catalogue
+from bot.core.offer_model import Catalogue, RankedOffer
 from bot.core.process import Policy, load_policy
 from bot.core.reasons import REASONS
 from bot.core.subscriptions import accept_offer

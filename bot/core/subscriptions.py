@@ -1,8 +1,9 @@
 """The one place that applies an accepted offer to a subscription, and brings one back.
 
 Each offer kind's effect on the subscription is one entry of ``OFFER_EFFECTS``: a new kind is a
-new entry here (and its pricing in ``bot.core.offers``), not another branch in several modules. Used
-by the hot retention flow (``bot.core.retention``) and by cold win-backs (``bot.core.campaign_replies``).
+new entry here (and its parameters and pricing in ``bot.core.offer_kinds``), not another branch
+in several modules. Used by the hot retention flow (``bot.core.retention``) and by cold
+win-backs (``bot.core.campaign_replies``).
 """
 
 from __future__ import annotations

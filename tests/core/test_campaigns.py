@@ -39,7 +39,9 @@ from bot.core.campaign_replies import accept_winback, decline_winback, expire_un
 from bot.core.campaign_runner import CampaignSummary, run_campaign
 from bot.core.campaign_scheduling import mark_solved, refresh, schedule_cold_case
 from bot.core.customers import find_customer
-from bot.core.offers import CustomerContext, evaluate_offer, load_catalogue, rank_offers
+from bot.core.offer_engine import evaluate_offer, rank_offers
+from bot.core.offer_loader import load_catalogue
+from bot.core.offer_model import CustomerContext
 from bot.core.process import Policy, load_policy
 from bot.core.reasons import REASONS
 from bot.core.retention import Conversation, RetentionService

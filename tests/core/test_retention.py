@@ -294,7 +294,7 @@ def test_declining_the_only_worthwhile_offer_cancels_without_a_worse_alternative
 
 def test_a_second_offer_of_the_same_kind_is_never_worse_for_the_customer(
         svc: RetentionService, db_session: Session) -> None:
-    from bot.core.offers import customer_benefit
+    from bot.core.offer_kinds import customer_benefit
 
     for ref, reason in (("C00002", "price"), ("C00002", "competitor"), ("C00005", "service_failure"),
                         ("C00004", "low_usage"), ("C00006", "billing_error")):
