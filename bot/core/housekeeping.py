@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 
 from bot.cli.periodic import every_error, repeat
 from bot.config.errors import ConfigError
+from bot.core.cases import OPEN
 from bot.core.process import Policy, load_policy
-from bot.core.retention import OPEN, expire_offers
+from bot.core.subscriptions import expire_offers
 from bot.storage.models import CaseOffer, RetentionCase, utcnow
 
 

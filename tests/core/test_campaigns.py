@@ -38,13 +38,14 @@ from bot.core.campaign_messages import choose_cold_offer, render_message, sms_se
 from bot.core.campaign_replies import accept_winback, decline_winback, expire_unanswered, pending_winback, reply_word
 from bot.core.campaign_runner import CampaignSummary, run_campaign
 from bot.core.campaign_scheduling import mark_solved, refresh, schedule_cold_case
+from bot.core.conversation import Conversation
 from bot.core.customers import find_customer
 from bot.core.offer_engine import evaluate_offer, rank_offers
 from bot.core.offer_loader import load_catalogue
 from bot.core.offer_model import CustomerContext
 from bot.core.process import Policy, load_policy
 from bot.core.reasons import REASONS
-from bot.core.retention import Conversation, RetentionService
+from bot.core.retention import RetentionService
 from bot.core.spreadsheet import defused
 from bot.messaging.sms import SmsSender
 from bot.nlu.answers import Answer, Question, read

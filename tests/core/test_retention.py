@@ -11,9 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.core.action_plans import find_by_token, render_text, write_plan
+from bot.core.conversation import Conversation, Turn
 from bot.core.customers import find_customer
+from bot.core.offer_sequence import MAX_SAVE_ATTEMPTS
 from bot.core.process import load_policy
-from bot.core.retention import MAX_SAVE_ATTEMPTS, Conversation, RetentionService, Turn, expire_offers
+from bot.core.retention import RetentionService
+from bot.core.subscriptions import expire_offers
 from bot.storage.models import ActionPlan, CaseOffer, RetentionCase
 
 TODAY = date(2026, 11, 23)
