@@ -14,7 +14,7 @@ from typing import Any
 from bot.config.errors import PROJECT_ROOT, ConfigError, read_yaml
 from bot.core.offer_kinds import KINDS
 from bot.core.reasons import INCIDENT_KINDS, REASONS
-from bot.core.sms_texts import plain_sms_problem, template_placeholders
+from bot.core.sms_texts import language_texts, plain_sms_problem, template_placeholders
 from bot.core.tariffs import LANGUAGES, file_stamp
 
 DEFAULT_CAMPAIGNS = PROJECT_ROOT / "data" / "campaigns.yml"
@@ -39,24 +39,11 @@ class CampaignConfig:
 
 
 def _languages(path: Path, raw: Any, entry: str) -> dict[str, str]:
-    if not isinstance(raw, dict):
-        raise ConfigError.at(path, "must be a mapping {es: ..., en: ...}", entry)
-    unknown = sorted(set(map(str, raw)) - set(LANGUAGES))
-    if unknown:
-        raise ConfigError.at(path, f"unknown language(s): {', '.join(unknown)}", entry)
-    out: dict[str, str] = {}
-    for language in LANGUAGES:
-        text = raw.get(language)
-        if not isinstance(text, str) or not text.strip():
-            raise ConfigError.at(path, "missing or empty", f"{entry}.{language}")
-        text = " ".join(text.split())
-        problem = plain_sms_problem(text)
-        if problem:
-            raise ConfigError.at(path, problem, f"{entry}.{language}")
+    def no_placeholders(language: str, text: str, where: str) -> None:
         if "{" in text or "}" in text:
-            raise ConfigError.at(path, "no placeholders here", f"{entry}.{language}")
-        out[language] = text
-    return out
+            raise ConfigError.at(path, "no placeholders here", where)
+
+    return language_texts(path, raw, entry, no_placeholders)
 
 
 def parse_campaigns(raw: Any, path: Path = DEFAULT_CAMPAIGNS) -> CampaignConfig:
