@@ -16,8 +16,10 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
-from bot.core.offers import Catalogue, load_catalogue
-from bot.core.retention import Conversation, RetentionService, Turn
+from bot.core.conversation import Conversation, Turn
+from bot.core.offer_loader import load_catalogue
+from bot.core.offer_model import Catalogue
+from bot.core.retention import RetentionService
 from bot.nlu.answers import signals
 from bot.nlu.model import reason_part
 from bot.storage import outbox

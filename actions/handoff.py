@@ -11,10 +11,10 @@ from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import Action, conversation_of, emit, latest_text, recent_user_texts, service
+from bot.core.conversation import Turn
 from bot.core.handoff import handoff_trigger, is_angry, notify, open_ticket, retry_pending
 from bot.core.i18n import format_opening
 from bot.core.process import load_policy
-from bot.core.retention import Turn
 from bot.core.vocabulary import CaseStatus, TicketStatus
 from bot.storage.db import session_scope
 from bot.storage.models import HandoffTicket

@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import Action, conversation_of, emit, latest_text, service
 from actions.handoff import opening_events
 from bot.core.action_plans import plan_url, render_text, write_plan
-from bot.core.retention import Turn
+from bot.core.conversation import Turn
 from bot.storage.models import Customer
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import Action, conversation_of, emit, latest_text, service, slots_from
 from actions.handoff import opening_events
 from bot.core.alerts import take_notice
-from bot.core.campaigns import pending_winback
+from bot.core.campaign_replies import pending_winback
 from bot.core.customers import find_customer, profile_of
 from bot.core.proactive import pending_contact
 from bot.storage.db import session_scope

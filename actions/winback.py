@@ -1,4 +1,4 @@
-"""Answers to a cold (win-back) SMS: rules in ``bot.core.campaigns``.
+"""Answers to a cold (win-back) SMS: rules in ``bot.core.campaign_replies``.
 
 A "sí"/"no" outside any question in the conversation goes here too: whether a win-back offer is
 waiting is read from the database, not from the conversation, because the SMS was sent by the

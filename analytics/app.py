@@ -73,7 +73,7 @@ from analytics.session import (  # noqa: F401 - the pages' names for them (tests
 from analytics.session import app_state as _state
 from bot.config import settings
 from bot.config.settings import PROJECT_ROOT, persistent_secret
-from bot.core.offers import SEGMENTS
+from bot.core.offer_model import SEGMENTS
 from bot.core.reasons import REASONS
 from bot.storage.db import database_url
 from bot.storage.models import DashboardUser, HandoffTicket, utcnow

@@ -38,7 +38,9 @@ from sqlalchemy.orm import Session, selectinload
 from analytics.metrics import EVENTS, tracker_url
 from bot.core.action_plans import CHECKIN_DAYS, GIFT_TEXT, build_commitments
 from bot.core.customers import profile_of
-from bot.core.offers import Catalogue, CustomerContext, RankedOffer, load_catalogue, rank_offers
+from bot.core.offer_engine import rank_offers
+from bot.core.offer_loader import load_catalogue
+from bot.core.offer_model import Catalogue, CustomerContext, RankedOffer
 from bot.storage.db import database_url, session_scope, upgrade_database
 from bot.storage.models import (
     ActionPlan,

@@ -98,7 +98,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from bot.config import settings
 from bot.core.customers import profile_of
-from bot.core.offers import SEGMENTS
+from bot.core.offer_model import SEGMENTS
 from bot.core.privacy import mask_email, mask_phone
 from bot.core.reasons import REASONS
 from bot.core.spreadsheet import defused
@@ -687,7 +687,7 @@ def _case_rows(conn: Connection, conds: Sequence[ColumnElement[bool]]) -> list[A
 
 def _offer_kinds() -> dict[str, str]:
     try:
-        from bot.core.offers import load_catalogue
+        from bot.core.offer_loader import load_catalogue
 
         return {o.id: o.kind for o in load_catalogue().offers}
     except Exception:  # noqa: BLE001 - a broken catalogue must not break the dashboard

@@ -1,4 +1,5 @@
-"""Cold (win-back) campaigns from the command line; the rules are in ``bot.core.campaigns``.
+"""Cold (win-back) campaigns from the command line; the rules are in the
+``bot.core.campaign_*`` modules (``campaign_cases`` describes the life of a cold case).
 
     python -m bot.cli.campaigns run [--dry-run] [--limit N] [--runner-id X] [--now UTC-TIME] [--every SECONDS]
     python -m bot.cli.campaigns export --csv FILE [--on DAY]   (FILE "-" = standard output)
@@ -22,17 +23,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.cli.periodic import every_error, repeat, utc_moment
 from bot.config.errors import ConfigError
-from bot.core.campaigns import (
-    CampaignConfig,
-    CampaignError,
-    SessionFactory,
-    export_due_csv,
-    load_campaigns,
-    mark_solved,
-    run_campaign,
-    status_counts,
-)
-from bot.core.offers import Catalogue, load_catalogue
+from bot.core.campaign_cases import CampaignError
+from bot.core.campaign_config import CampaignConfig, load_campaigns
+from bot.core.campaign_export import export_due_csv, status_counts
+from bot.core.campaign_runner import SessionFactory, run_campaign
+from bot.core.campaign_scheduling import mark_solved
+from bot.core.offer_loader import load_catalogue
+from bot.core.offer_model import Catalogue
 from bot.core.process import Policy, load_policy
 from bot.storage.models import ColdCase, utcnow
 

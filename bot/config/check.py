@@ -11,9 +11,9 @@ from bot.config.errors import ConfigError
 
 
 def validate_all() -> None:
-    from bot.core.campaigns import load_campaigns
+    from bot.core.campaign_config import load_campaigns
     from bot.core.key_events import load_key_events
-    from bot.core.offers import load_catalogue
+    from bot.core.offer_loader import load_catalogue
     from bot.core.proactive import load_proactive
     from bot.core.process import load_policy
     from bot.core.tariffs import load_plans

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from bot.config import settings
 from bot.core.alerts import claim_sms, render
-from bot.core.campaigns import in_quiet_hours, load_campaigns
+from bot.core.campaign_claiming import in_quiet_hours
+from bot.core.campaign_config import load_campaigns
 from bot.core.key_events import KeyEventsConfig, load_key_events
 from bot.core.payment_links import create_link
 from bot.core.process import Policy, load_policy

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.core.offers import CustomerContext, segment_for
+from bot.core.offer_engine import segment_for
+from bot.core.offer_model import CustomerContext
 from bot.core.tariffs import load_plans
 from bot.storage.models import CaseOffer, Customer, RetentionCase
 

@@ -17,8 +17,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.core.cases import OPEN
 from bot.core.process import Policy
-from bot.core.retention import OPEN, expire_offers
+from bot.core.subscriptions import expire_offers
 from bot.core.vocabulary import CaseStatus
 from bot.storage.models import CaseOffer, RetentionCase, utcnow
 

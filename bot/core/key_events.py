@@ -15,9 +15,8 @@ from typing import Any, Mapping
 
 from bot.config.errors import ConfigError, read_yaml
 from bot.config.settings import PROJECT_ROOT
-from bot.core.language import LANGUAGES
 from bot.core.reasons import INCIDENT_KINDS, REASONS
-from bot.core.sms_texts import plain_sms_problem, template_placeholders
+from bot.core.sms_texts import language_texts, template_placeholders
 
 DEFAULT_KEY_EVENTS = PROJECT_ROOT / "data" / "key_events.yml"
 
@@ -104,23 +103,10 @@ def _choice(path: Path, raw: Any, entry: str, choices: tuple[str, ...]) -> str:
 
 
 def _texts(path: Path, raw: Any, entry: str, *, sms: bool, may_be_empty: bool = False) -> dict[str, str]:
-    if not isinstance(raw, dict):
-        raise ConfigError.at(path, "must be a mapping {es: ..., en: ...}", entry)
-    unknown = sorted(set(map(str, raw)) - set(LANGUAGES))
-    if unknown:
-        raise ConfigError.at(path, f"unknown language(s): {', '.join(unknown)}", entry)
-    out: dict[str, str] = {}
-    for language in LANGUAGES:
-        text = raw.get(language)
-        if not isinstance(text, str) or (not text.strip() and not may_be_empty):
-            raise ConfigError.at(path, "missing or empty", f"{entry}.{language}")
-        text = " ".join(text.split())
-        problem = plain_sms_problem(text) if sms else None
-        if problem:
-            raise ConfigError.at(path, problem, f"{entry}.{language}")
-        template_placeholders(path, text, f"{entry}.{language}", PLACEHOLDERS)
-        out[language] = text
-    return out
+    def known_placeholders(language: str, text: str, where: str) -> None:
+        template_placeholders(path, text, where, PLACEHOLDERS)
+
+    return language_texts(path, raw, entry, known_placeholders, sms=sms, may_be_empty=may_be_empty)
 
 
 def _compensation(path: Path, raw: Any, entry: str) -> Compensation:

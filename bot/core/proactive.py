@@ -27,9 +27,11 @@ from bot.config.errors import ConfigError, read_yaml
 from bot.config.settings import PROJECT_ROOT
 from bot.core.customers import customer_context, sms_block
 from bot.core.language import LANGUAGES
-from bot.core.offers import Catalogue, RankedOffer, load_catalogue, rank_offers
+from bot.core.offer_engine import rank_offers
+from bot.core.offer_loader import load_catalogue
+from bot.core.offer_model import Catalogue, RankedOffer
 from bot.core.reasons import REASONS
-from bot.core.sms_texts import plain_sms_problem, template_placeholders
+from bot.core.sms_texts import language_texts, template_placeholders
 from bot.core.subscriptions import apply_offer, reference
 from bot.core.vocabulary import AlertActionStatus, ContactStatus
 from bot.storage.models import Alert, AlertAction, ColdCase, Customer, ProactiveContact, utcnow
@@ -75,28 +77,18 @@ def _number(path: Path, raw: Any, entry: str, low: float, high: float) -> float:
 
 
 def _texts(path: Path, raw: Any, entry: str, *, sms: bool) -> dict[str, str]:
-    if not isinstance(raw, dict) or set(raw) != set(LANGUAGES):
-        raise ConfigError.at(path, f"must give exactly {', '.join(LANGUAGES)}", entry)
-    out = {}
-    for language in LANGUAGES:
-        text = raw[language]
-        if not isinstance(text, str) or not text.strip():
-            raise ConfigError.at(path, "missing or empty", f"{entry}.{language}")
-        text = " ".join(text.split())
-        problem = plain_sms_problem(text)
-        if problem:
-            raise ConfigError.at(path, problem, f"{entry}.{language}")
+    def placeholders(language: str, text: str, where: str) -> None:
         if sms:
-            used = template_placeholders(path, text, f"{entry}.{language}", PLACEHOLDERS)
+            used = template_placeholders(path, text, where, PLACEHOLDERS)
             if "offer_text" not in used:
-                raise ConfigError.at(path, "must contain {offer_text}", f"{entry}.{language}")
+                raise ConfigError.at(path, "must contain {offer_text}", where)
             missing = [w for w in REPLY_WORDS[language] if w not in text.split() and f"{w}." not in text.split()]
             if missing:
-                raise ConfigError.at(path, f"must contain the reply words {', '.join(missing)}", f"{entry}.{language}")
+                raise ConfigError.at(path, f"must contain the reply words {', '.join(missing)}", where)
         elif "{" in text:
-            raise ConfigError.at(path, "no placeholders here", f"{entry}.{language}")
-        out[language] = text
-    return out
+            raise ConfigError.at(path, "no placeholders here", where)
+
+    return language_texts(path, raw, entry, placeholders, exact=True)
 
 
 def parse_proactive(raw: Any, path: Path = DEFAULT_PROACTIVE) -> ProactiveConfig:

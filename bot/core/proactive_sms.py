@@ -11,7 +11,8 @@ from typing import Any, Callable, ContextManager
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot.core.campaigns import in_quiet_hours, load_campaigns
+from bot.core.campaign_claiming import in_quiet_hours
+from bot.core.campaign_config import load_campaigns
 from bot.core.proactive import ANSWER_DAYS, ProactiveConfig, claim, load_proactive, render, texted_lately
 from bot.core.process import Policy, load_policy
 from bot.core.vocabulary import ContactStatus

@@ -1,8 +1,10 @@
-"""The one place that applies an accepted offer to a subscription, and brings one back.
+"""The one place that applies an accepted offer to a subscription, ends it when its time is
+over (``expire_offers``), and brings a cancelled subscription back.
 
 Each offer kind's effect on the subscription is one entry of ``OFFER_EFFECTS``: a new kind is a
-new entry here (and its pricing in ``bot.core.offers``), not another branch in several modules. Used
-by the hot retention flow (``bot.core.retention``) and by cold win-backs (``bot.core.campaigns``).
+new entry here (and its parameters and pricing in ``bot.core.offer_kinds``), not another branch
+in several modules. Used by the hot retention flow (``bot.core.retention``) and by cold
+win-backs (``bot.core.campaign_replies``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.core.vocabulary import CaseStatus, OfferOutcome, SubscriptionStatus
 from bot.storage.models import CaseOffer, Customer, RetentionCase, Subscription, utcnow
@@ -98,3 +103,20 @@ def reactivate(sub: Subscription) -> None:
     sub.monthly_price = sub.list_price or sub.monthly_price
     sub.discount_pct = sub.discount_until = sub.paused_until = sub.revert_plan_code = None
     sub.running_offer_id = sub.running_offer_until = None
+
+
+def expire_offers(session: Session, today: date | None = None) -> int:
+    """End offers whose time is over: discounts, pauses and free upgrades. Returns how many."""
+    today = today or date.today()
+    rows = session.scalars(select(Subscription).where(
+        Subscription.running_offer_until.is_not(None), Subscription.running_offer_until < today,
+        Subscription.status != "cancelled")).all()
+    for sub in rows:
+        if sub.discount_until is not None and sub.discount_until < today:
+            sub.monthly_price, sub.discount_pct, sub.discount_until = sub.list_price, None, None
+        if sub.status == "paused" and sub.paused_until is not None and sub.paused_until <= today:
+            sub.status, sub.paused_until = "active", None
+        if sub.revert_plan_code:
+            sub.plan_code, sub.revert_plan_code = sub.revert_plan_code, None
+        sub.running_offer_id = sub.running_offer_until = None
+    return len(rows)

@@ -23,7 +23,7 @@ import yaml
 
 from bot.config.errors import PROJECT_ROOT
 from bot.core.action_plans import PLAN_STAGES
-from bot.core.retention import ANSWER_STAGES
+from bot.core.conversation import ANSWER_STAGES
 from bot.core.verification import IDENTITY_STAGES
 
 RULES_DIR = PROJECT_ROOT / "data" / "rules"

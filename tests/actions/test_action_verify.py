@@ -12,9 +12,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 import bot.core.handoff
 from actions.verify import ActionVerifyIdentity
+from bot.core.conversation import Conversation
 from bot.core.customers import find_customer
 from bot.core.process import load_policy
-from bot.core.retention import Conversation, RetentionService
+from bot.core.retention import RetentionService
 from bot.storage.db import session_factory
 from bot.storage.models import RetentionCase
 

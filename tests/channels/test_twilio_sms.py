@@ -676,7 +676,7 @@ def test_cancel_then_cold_sms_then_yes_reactivates(twilio_stack: TwilioStack, st
     import asyncio
     from datetime import datetime, timedelta
 
-    from bot.core.campaigns import run_campaign
+    from bot.core.campaign_runner import run_campaign
     from bot.messaging.sms import SmsSender
     from bot.storage.db import session_factory
     from bot.storage.models import ColdCase

@@ -283,7 +283,8 @@ def test_subscriptions_are_not_changed_by_an_event(db_session: Session) -> None:
 
 def test_no_second_credit_after_declining_the_first_remedy(db_session: Session) -> None:
     """Probe finding: after the outage credit, a "no" to the technician brought a 15 EUR credit."""
-    from bot.core.retention import Conversation, RetentionService
+    from bot.core.conversation import Conversation
+    from bot.core.retention import RetentionService
 
     take_in(db_session, outage())
     lucia = customer(db_session, "C00001")

@@ -29,36 +29,23 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.cli import campaigns as campaigns_cli
 from bot.config.errors import PROJECT_ROOT, ConfigError, read_yaml
-from bot.core import campaigns
-from bot.core.campaigns import (
-    NO_CONSENT,
-    OPTED_OUT,
-    SKIP_KEY,
-    UNPROFITABLE,
-    CampaignError,
-    CampaignSummary,
-    accept_winback,
-    choose_cold_offer,
-    claim_due,
-    decline_winback,
-    expire_unanswered,
-    export_due_csv,
-    load_campaigns,
-    mark_solved,
-    parse_campaigns,
-    pending_winback,
-    refresh,
-    render_message,
-    reply_word,
-    run_campaign,
-    schedule_cold_case,
-    sms_segments,
-)
+from bot.core import campaign_cases, campaign_config, campaign_export, campaign_messages
+from bot.core.campaign_cases import NO_CONSENT, OPTED_OUT, SKIP_KEY, UNPROFITABLE, CampaignError
+from bot.core.campaign_claiming import claim_due
+from bot.core.campaign_config import load_campaigns, parse_campaigns
+from bot.core.campaign_export import export_due_csv
+from bot.core.campaign_messages import choose_cold_offer, render_message, sms_segments
+from bot.core.campaign_replies import accept_winback, decline_winback, expire_unanswered, pending_winback, reply_word
+from bot.core.campaign_runner import CampaignSummary, run_campaign
+from bot.core.campaign_scheduling import mark_solved, refresh, schedule_cold_case
+from bot.core.conversation import Conversation
 from bot.core.customers import find_customer
-from bot.core.offers import CustomerContext, evaluate_offer, load_catalogue, rank_offers
+from bot.core.offer_engine import evaluate_offer, rank_offers
+from bot.core.offer_loader import load_catalogue
+from bot.core.offer_model import CustomerContext
 from bot.core.process import Policy, load_policy
 from bot.core.reasons import REASONS
-from bot.core.retention import Conversation, RetentionService
+from bot.core.retention import RetentionService
 from bot.core.spreadsheet import defused
 from bot.messaging.sms import SmsSender
 from bot.nlu.answers import Answer, Question, read
@@ -350,7 +337,7 @@ def test_unprofitable_customer_gets_no_costly_cold_offer(db_session: Session) ->
     for c in (cold, other):
         offer, why = choose_cold_offer(db_session, c, DUE_DAY, config=lenient)
         assert offer is None or offer.cost == 0, offer
-        ctx = campaigns.cold_context(db_session, db_session.get(Customer, c.customer_id),
+        ctx = campaign_messages.cold_context(db_session, db_session.get(Customer, c.customer_id),
                                      db_session.get(RetentionCase, c.case_id), DUE_DAY, load_catalogue())
         assert ctx.value_segment == "unprofitable" and ctx.monthly_margin <= 0
         assert all(o.cost == 0 for o in rank_offers(load_catalogue(), ctx, c.reason, variant="cold", today=DUE_DAY))
@@ -413,11 +400,11 @@ def test_reply_word_is_the_sms_own_word(text: str, expected: bool | None) -> Non
 
 def test_configured_reply_words_decide_a_win_back_reply() -> None:
     """reply_words of data/campaigns.yml are the words the SMS asks for, and the ones read."""
-    raw = yaml.safe_load(campaigns.DEFAULT_CAMPAIGNS.read_text(encoding="utf-8"))
+    raw = yaml.safe_load(campaign_config.DEFAULT_CAMPAIGNS.read_text(encoding="utf-8"))
     raw["reply_words"]["es"] = {"accept": "VUELVO", "decline": "PASO"}
     raw["sms"]["es"] = (raw["sms"]["es"].replace("responde SI", "responde VUELVO")
                         .replace("responde NO", "responde PASO"))
-    config = campaigns.parse_campaigns(raw, campaigns.DEFAULT_CAMPAIGNS)
+    config = campaign_config.parse_campaigns(raw, campaign_config.DEFAULT_CAMPAIGNS)
     assert reply_word("vuelvo", config) is True and reply_word("Paso", config) is False
     assert reply_word("SI", config) is None  # no longer the SMS's word: the reader in context decides
 
@@ -545,7 +532,7 @@ def test_at_most_max_attempts(db_session: Session, factory: sessionmaker,
     cold.attempts = 1
     db_session.commit()
     summary = run(factory, new_sender(), SEND + timedelta(days=15))
-    assert summary.skipped == {campaigns.MAX_ATTEMPTS: 1} and len(twilio.requests) == 2
+    assert summary.skipped == {campaign_cases.MAX_ATTEMPTS: 1} and len(twilio.requests) == 2
 
 
 def test_twilio_failures(db_session: Session, factory: sessionmaker,
@@ -606,7 +593,7 @@ def test_export_due_csv(db_session: Session, db_url: str, tmp_path: Path,
     assert export_due_csv(db_session, buffer, DUE_DAY - timedelta(days=1)) == 0
     assert export_due_csv(db_session, buffer := io.StringIO(), DUE_DAY) == 2
     rows = list(csv.DictReader(io.StringIO(buffer.getvalue())))
-    assert list(rows[0]) == list(campaigns.CSV_COLUMNS)
+    assert list(rows[0]) == list(campaign_export.CSV_COLUMNS)
     lucia = next(r for r in rows if r["customer_ref"] == "C00001")
     assert lucia["name"] == "Lucía García Ortega" and lucia["phone"] == "+447700900000"  # not masked
     assert lucia["language"] == "es" and lucia["reason"] == "price" and lucia["due_on"] == DUE_DAY.isoformat()
@@ -663,7 +650,7 @@ def test_cancel_cold_sms_accept_reactivates(db_session: Session, factory: sessio
     assert pending.offer_id == "discount_loyalty" and pending.offer_id in hot_ids and pending.attempts == 1
     assert pending.message_sid and pending.message_sid.startswith("SM")
     assert SEND <= pending.sent_at < SEND + timedelta(minutes=1)
-    assert campaigns.winback_offer_text(pending, "es") in body
+    assert campaign_messages.winback_offer_text(pending, "es") in body
 
     assert reply_word("¡Sí!") is True
     reference = accept_winback(db_session, pending, DUE_DAY)

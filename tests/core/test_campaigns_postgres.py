@@ -20,7 +20,9 @@ from sqlalchemy import event, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config.errors import PROJECT_ROOT
-from bot.core.campaigns import accept_winback, claim_due, pending_winback, refresh, schedule_cold_case
+from bot.core.campaign_claiming import claim_due
+from bot.core.campaign_replies import accept_winback, pending_winback
+from bot.core.campaign_scheduling import refresh, schedule_cold_case
 from bot.core.customers import find_customer
 from bot.storage.db import get_engine, session_factory, upgrade_database
 from bot.storage.models import Base, CaseOffer, ColdCase

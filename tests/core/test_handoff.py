@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.core.conversation import Conversation
 from bot.core.customers import find_customer
 from bot.core.handoff import in_office_hours, is_angry, next_opening, notify, open_ticket, retry_pending, sentiment
 from bot.core.process import load_policy
-from bot.core.retention import Conversation, RetentionService
+from bot.core.retention import RetentionService
 from bot.storage.models import HandoffTicket, RetentionCase
 
 # 2026-11-24 is a Tuesday. 10:00 UTC = 11:00 Madrid (open); 22:30 UTC = 23:30 Madrid (closed).

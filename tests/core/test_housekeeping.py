@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 
 from bot.cli.housekeeping import main
 from bot.config.errors import PROJECT_ROOT
+from bot.core.conversation import Conversation
 from bot.core.customers import find_customer
 from bot.core.housekeeping import abandon_stale_cases, run_once
 from bot.core.process import load_policy
-from bot.core.retention import Conversation, RetentionService
+from bot.core.retention import RetentionService
 from bot.storage.db import session_factory
 from bot.storage.models import RetentionCase
 

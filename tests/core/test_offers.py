@@ -1,4 +1,4 @@
-"""Tests of the offer catalogue and engine (bot/core/offers.py) against real data files.
+"""Tests of the offer catalogue and engine (bot/core/offer_*.py) against real data files.
 
 The real catalogue (data/offers.yml, data/plans.yml) is used for the business-level checks;
 small catalogues written to tmp_path pin the arithmetic and every validation error.
@@ -19,21 +19,10 @@ import pytest
 import yaml
 
 from bot.config.errors import ConfigError, display_path
-from bot.core.offers import (
-    DEFAULT_OFFERS,
-    Catalogue,
-    CustomerContext,
-    SegmentThresholds,
-    add_months,
-    best_offer,
-    evaluate_offer,
-    format_date,
-    format_eur,
-    ineligibility,
-    load_catalogue,
-    rank_offers,
-    segment_for,
-)
+from bot.core.i18n import format_date, format_eur
+from bot.core.offer_engine import best_offer, evaluate_offer, ineligibility, rank_offers, segment_for
+from bot.core.offer_loader import load_catalogue
+from bot.core.offer_model import DEFAULT_OFFERS, Catalogue, CustomerContext, SegmentThresholds, add_months
 from bot.core.reasons import REASONS, is_reason
 from bot.core.tariffs import DEFAULT_PLANS, load_plans
 

@@ -12,8 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.config.errors import ConfigError
+from bot.core.conversation import Conversation
 from bot.core.process import DEFAULT_POLICY, load_policy, parse_policy
-from bot.core.retention import Conversation, RetentionService
+from bot.core.retention import RetentionService
 from bot.storage.models import RetentionCase
 
 

@@ -148,7 +148,8 @@ def test_no_proactive_sms_right_after_a_key_event_sms(db_session: Session, model
 
 
 def test_the_reply_is_read_by_the_assistant(db_session: Session, model_path: Path, config) -> None:  # type: ignore[no-untyped-def]
-    from bot.core.retention import Conversation, RetentionService
+    from bot.core.conversation import Conversation
+    from bot.core.retention import RetentionService
 
     plan_run(db_session, load(model_path), TODAY, config)
     due = [c for c in contacts(db_session) if c.status == "due"]
@@ -190,7 +191,8 @@ def _sent_contact(db_session: Session, model_path: Path, config) -> ProactiveCon
 def test_another_request_after_a_proactive_sms_is_answered_and_the_offer_stays_open(  # type: ignore[no-untyped-def]
         db_session: Session, model_path: Path, config, text: str, intent: str, replies: list[str]) -> None:
     """Probe finding M5: a pending proactive offer took every message as an answer to it."""
-    from bot.core.retention import Conversation, RetentionService
+    from bot.core.conversation import Conversation
+    from bot.core.retention import RetentionService
 
     contact = _sent_contact(db_session, model_path, config)
     customer = db_session.get(Customer, contact.customer_id)
@@ -212,7 +214,8 @@ def test_another_request_after_a_proactive_sms_is_answered_and_the_offer_stays_o
 def test_asking_to_leave_in_answer_to_a_proactive_sms_is_a_cancellation_request(  # type: ignore[no-untyped-def]
         db_session: Session, model_path: Path, config, text: str) -> None:
     """Probe finding: "quiero darme de baja" was read as "no" to the offer and nothing happened."""
-    from bot.core.retention import Conversation, RetentionService
+    from bot.core.conversation import Conversation
+    from bot.core.retention import RetentionService
 
     contact = _sent_contact(db_session, model_path, config)
     svc = RetentionService(db_session, today=TODAY)

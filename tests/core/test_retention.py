@@ -11,9 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.core.action_plans import find_by_token, render_text, write_plan
+from bot.core.conversation import Conversation, Turn
 from bot.core.customers import find_customer
+from bot.core.offer_sequence import MAX_SAVE_ATTEMPTS
 from bot.core.process import load_policy
-from bot.core.retention import MAX_SAVE_ATTEMPTS, Conversation, RetentionService, Turn, expire_offers
+from bot.core.retention import RetentionService
+from bot.core.subscriptions import expire_offers
 from bot.storage.models import ActionPlan, CaseOffer, RetentionCase
 
 TODAY = date(2026, 11, 23)
@@ -294,7 +297,7 @@ def test_declining_the_only_worthwhile_offer_cancels_without_a_worse_alternative
 
 def test_a_second_offer_of_the_same_kind_is_never_worse_for_the_customer(
         svc: RetentionService, db_session: Session) -> None:
-    from bot.core.offers import customer_benefit
+    from bot.core.offer_kinds import customer_benefit
 
     for ref, reason in (("C00002", "price"), ("C00002", "competitor"), ("C00005", "service_failure"),
                         ("C00004", "low_usage"), ("C00006", "billing_error")):
