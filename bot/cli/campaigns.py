@@ -31,6 +31,7 @@ from bot.core.campaign_scheduling import mark_solved
 from bot.core.offer_loader import load_catalogue
 from bot.core.offer_model import Catalogue
 from bot.core.process import Policy, load_policy
+from bot.core.vocabulary import ColdStatus
 from bot.storage.models import ColdCase, utcnow
 
 
@@ -171,7 +172,7 @@ def _command(args: argparse.Namespace, factory: SessionFactory, policy: Policy, 
         for status, n in counts.items():
             print(f"{status:12} {n}")
         stuck_before = utcnow() - timedelta(hours=1)
-        stuck = session.scalars(select(ColdCase).where(ColdCase.status == "claimed",
+        stuck = session.scalars(select(ColdCase).where(ColdCase.status == ColdStatus.CLAIMED,
                                                        ColdCase.claimed_at < stuck_before)).all()
         for cold in stuck:
             print(f"claimed for over an hour: #{cold.id} by {cold.claimed_by} at {cold.claimed_at:%Y-%m-%d %H:%M}"

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from bot.core.customers import monthly_margin, sms_block
 from bot.core.i18n import format_day, format_eur
 from bot.core.key_events import EventType, KeyEventsConfig, load_key_events
-from bot.core.vocabulary import AlertActionStatus, AlertStatus, SubscriptionStatus
+from bot.core.vocabulary import LIVE_SUBSCRIPTION, AlertActionStatus, AlertStatus
 from bot.storage.models import Alert, AlertAction, Customer, Incident, KeyEvent, Subscription, utcnow
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ _REF = re.compile(r"^C\d{5}$")
 _AMOUNT = re.compile(r"^\d{1,5}(\.\d{1,2})?$")
 MAX_POSTCODES = 500
 MAX_AGE_DAYS = 90  # an event older than this is history, not something to act on
-LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED)
+LIVE = LIVE_SUBSCRIPTION
 
 
 class EventError(ValueError):

@@ -14,6 +14,7 @@ from sqlalchemy.sql import Select
 
 from bot.core.campaign_cases import naive_utc
 from bot.core.process import Policy, load_policy
+from bot.core.vocabulary import ColdStatus
 from bot.storage.models import ColdCase, Customer
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def _zones(session: Session, now: datetime, policy: Policy) -> tuple[list[str], 
     """The time zones of customers with due cases: (those where one may text now, quiet ones).
     Quiet hours depend only on the zone, so the claim filters in SQL and can use LIMIT."""
     zones = session.scalars(select(Customer.timezone).join(ColdCase, ColdCase.customer_id == Customer.id)
-                            .where(ColdCase.status == "due").distinct()).all()
+                            .where(ColdCase.status == ColdStatus.DUE).distinct()).all()
     awake: list[str] = []
     quiet: list[str] = []
     for zone in zones:
@@ -50,7 +51,7 @@ def _zones(session: Session, now: datetime, policy: Policy) -> tuple[list[str], 
 
 def _due_in(zones: list[str], exclude: Collection[int]) -> Select:
     query = (select(ColdCase).join(Customer, Customer.id == ColdCase.customer_id)
-             .where(ColdCase.status == "due", Customer.timezone.in_(zones)))
+             .where(ColdCase.status == ColdStatus.DUE, Customer.timezone.in_(zones)))
     if exclude:
         query = query.where(ColdCase.id.not_in(list(exclude)))
     return query.order_by(ColdCase.due_on, ColdCase.id)
@@ -96,8 +97,8 @@ def claim_due(session: Session, runner_id: str, limit: int | None, now: datetime
                 break
             for cold_id in ids:  # each candidate ends claimed, by us or by another runner
                 result = session.execute(
-                    update(ColdCase).where(ColdCase.id == cold_id, ColdCase.status == "due")
-                    .values(status="claimed", claimed_by=runner_id, claimed_at=now)
+                    update(ColdCase).where(ColdCase.id == cold_id, ColdCase.status == ColdStatus.DUE)
+                    .values(status=ColdStatus.CLAIMED, claimed_by=runner_id, claimed_at=now)
                     .execution_options(synchronize_session=False))
                 session.commit()
                 if result.rowcount == 1:
@@ -110,7 +111,7 @@ def claim_due(session: Session, runner_id: str, limit: int | None, now: datetime
             if limit is not None:
                 query = query.limit(limit)
             for cold in session.scalars(query).all():
-                cold.status, cold.claimed_by, cold.claimed_at = "claimed", runner_id, now
+                cold.status, cold.claimed_by, cold.claimed_at = ColdStatus.CLAIMED, runner_id, now
                 claimed.append(cold.id)
         session.commit()
     if not claimed:

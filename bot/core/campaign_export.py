@@ -19,6 +19,7 @@ from bot.core.offer_loader import load_catalogue
 from bot.core.offer_model import Catalogue
 from bot.core.process import Policy, load_policy
 from bot.core.spreadsheet import defused
+from bot.core.vocabulary import ColdStatus
 from bot.storage.models import ColdCase, Customer, RetentionCase
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def export_due_csv(session: Session, path_or_file: str | Path | IO[str], today: 
     config = config or load_campaigns()
     catalogue = catalogue or load_catalogue()
     refresh(session, today, policy, config)
-    due = session.scalars(select(ColdCase).where(ColdCase.status == "due")
+    due = session.scalars(select(ColdCase).where(ColdCase.status == ColdStatus.DUE)
                           .order_by(ColdCase.due_on, ColdCase.id)).all()
     rows: list[list[str]] = []
     for cold in due:

@@ -20,6 +20,7 @@ from bot.core.offer_loader import load_catalogue
 from bot.core.offer_model import Catalogue, CustomerContext, RankedOffer
 from bot.core.process import Policy
 from bot.core.tariffs import LANGUAGES
+from bot.core.vocabulary import LIVE_SUBSCRIPTION, SubscriptionStatus
 from bot.storage.models import ColdCase, Customer, RetentionCase
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def cold_context(session: Session, customer: Customer, case: RetentionCase, toda
     an offer history without this case's hot offers (their cold variants are the follow-up)."""
     ctx = customer_context(session, customer, today)
     sub = customer.current_subscription
-    if sub is not None and sub.status == "cancelled":
+    if sub is not None and sub.status == SubscriptionStatus.CANCELLED:
         plan_code = sub.revert_plan_code or sub.plan_code
         plan = catalogue.plans.get(plan_code)
         revenue = Decimal(str(sub.list_price or sub.monthly_price))
@@ -128,7 +129,7 @@ def _contact_block(customer: Customer, cold: ColdCase, policy: Policy) -> str | 
         return blocked
     if cold.attempts >= policy.cold.max_attempts:
         return MAX_ATTEMPTS
-    live = [s for s in customer.subscriptions if s.status in ("active", "paused")]
+    live = [s for s in customer.subscriptions if s.status in LIVE_SUBSCRIPTION]
     if live:
         return ALREADY_ACTIVE
     return None

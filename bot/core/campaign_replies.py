@@ -17,6 +17,7 @@ from bot.core.language import fold
 from bot.core.offer_loader import load_catalogue
 from bot.core.process import Policy, load_policy
 from bot.core.subscriptions import accept_offer, reactivate
+from bot.core.vocabulary import ColdStatus, OfferOutcome
 from bot.storage.models import CaseOffer, ColdCase, Customer, RetentionCase, utcnow
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def reply_word(text: str, config: CampaignConfig | None = None) -> bool | None:
 def pending_winback(session: Session, customer_id: int) -> ColdCase | None:
     """The customer's cold SMS awaiting an answer (status ``sent``), the latest one."""
     return session.scalar(select(ColdCase).where(
-        ColdCase.customer_id == customer_id, ColdCase.status == "sent", ColdCase.outcome_at.is_(None))
+        ColdCase.customer_id == customer_id, ColdCase.status == ColdStatus.SENT, ColdCase.outcome_at.is_(None))
         .order_by(ColdCase.sent_at.desc(), ColdCase.id.desc()).limit(1))
 
 
@@ -50,12 +51,12 @@ def accept_winback(session: Session, cold_case: ColdCase, today: date | None = N
     Idempotent: a second call returns the same reference. Raises CampaignError when the case
     has no SMS awaiting an answer. Flushes, never commits.
     """
-    if cold_case.status == "won_back" and cold_case.reference:
+    if cold_case.status == ColdStatus.WON_BACK and cold_case.reference:
         return str(cold_case.reference)
-    if cold_case.status != "sent" or not cold_case.offer_id:
+    if cold_case.status != ColdStatus.SENT or not cold_case.offer_id:
         raise CampaignError(f"cold case #{cold_case.id} is {cold_case.status}: no offer awaiting an answer")
-    if not move_case(session, cold_case, "sent", status="won_back", outcome_at=utcnow()):
-        if cold_case.status == "won_back" and cold_case.reference:
+    if not move_case(session, cold_case, ColdStatus.SENT, status=ColdStatus.WON_BACK, outcome_at=utcnow()):
+        if cold_case.status == ColdStatus.WON_BACK and cold_case.reference:
             return str(cold_case.reference)
         raise CampaignError(f"cold case #{cold_case.id} is {cold_case.status}: no offer awaiting an answer")
     case = session.get(RetentionCase, cold_case.case_id)
@@ -75,7 +76,7 @@ def accept_winback(session: Session, cold_case: ColdCase, today: date | None = N
     offer_row = CaseOffer(case=case, position=max((o.position for o in case.offers), default=0) + 1,
                           offer_id=cold_case.offer_id, kind=kind, variant="cold",
                           cost=cold_case.offer_cost or Decimal(0), expected_value=expected, params=params,
-                          outcome="pending", presented_at=cold_case.sent_at or utcnow())
+                          outcome=OfferOutcome.PENDING, presented_at=cold_case.sent_at or utcnow())
     session.add(offer_row)
     session.flush()
     accept_offer(case, customer, offer_row, today or date.today())
@@ -88,9 +89,10 @@ def accept_winback(session: Session, cold_case: ColdCase, today: date | None = N
 def decline_winback(session: Session, cold_case: ColdCase) -> None:
     """The customer said no to the cold SMS (also after it expired). Idempotent. Raises
     CampaignError when there is nothing to decline (e.g. already won back)."""
-    if cold_case.status in ("sent", "no_answer"):
-        move_case(session, cold_case, ("sent", "no_answer"), status="declined", outcome_at=utcnow())
-    if cold_case.status != "declined":
+    if cold_case.status in (ColdStatus.SENT, ColdStatus.NO_ANSWER):
+        move_case(session, cold_case, (ColdStatus.SENT, ColdStatus.NO_ANSWER), status=ColdStatus.DECLINED,
+                  outcome_at=utcnow())
+    if cold_case.status != ColdStatus.DECLINED:
         raise CampaignError(f"cold case #{cold_case.id} is {cold_case.status}: nothing to decline")
     logger.info("Cold case #%s declined.", cold_case.id)
 
@@ -101,12 +103,12 @@ def expire_unanswered(session: Session, now: datetime, days: int = 7, policy: Po
     policy = policy or load_policy()
     cutoff = naive_utc(now) - timedelta(days=days)
     stale = session.scalars(select(ColdCase).where(
-        ColdCase.status == "sent", ColdCase.outcome_at.is_(None), ColdCase.sent_at <= cutoff)).all()
+        ColdCase.status == ColdStatus.SENT, ColdCase.outcome_at.is_(None), ColdCase.sent_at <= cutoff)).all()
     moved = 0
     for cold in stale:
         if cold.attempts < policy.cold.max_attempts:
-            moved += move_case(session, cold, "sent", status="due", claimed_by=None, claimed_at=None)
+            moved += move_case(session, cold, ColdStatus.SENT, status=ColdStatus.DUE, claimed_by=None, claimed_at=None)
         else:
-            moved += move_case(session, cold, "sent", status="no_answer", outcome_at=naive_utc(now))
+            moved += move_case(session, cold, ColdStatus.SENT, status=ColdStatus.NO_ANSWER, outcome_at=naive_utc(now))
     session.flush()
     return moved

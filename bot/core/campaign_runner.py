@@ -25,6 +25,7 @@ from bot.core.campaign_scheduling import refresh
 from bot.core.offer_loader import load_catalogue
 from bot.core.offer_model import Catalogue
 from bot.core.process import Policy, load_policy
+from bot.core.vocabulary import ColdStatus
 from bot.storage.models import ColdCase, Customer, utcnow
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 
 def _skip(cold: ColdCase, reason: str) -> None:
-    cold.status = "skipped"
+    cold.status = ColdStatus.SKIPPED
     cold.outcome_at = utcnow()
     cold.offer_params = {**(cold.offer_params or {}), SKIP_KEY: reason}
     logger.info("Cold case #%s skipped: %s.", cold.id, reason)
@@ -112,12 +113,12 @@ def _prepare(factory: SessionFactory, cold_id: int, runner_id: str, now: datetim
     """Checks, offer and text for a claimed case; the attempt is committed before sending."""
     with factory() as session:
         cold = session.get(ColdCase, cold_id)
-        if cold is None or cold.status != "claimed" or cold.claimed_by != runner_id:
+        if cold is None or cold.status != ColdStatus.CLAIMED or cold.claimed_by != runner_id:
             return None
         customer = session.get(Customer, cold.customer_id)
         if customer is not None and in_quiet_hours(policy, customer.timezone, now):
             # The run went on into the customer's quiet hours: leave the case for a later run.
-            cold.status, cold.claimed_by, cold.claimed_at = "due", None, None
+            cold.status, cold.claimed_by, cold.claimed_at = ColdStatus.DUE, None, None
             session.commit()
             return QUIET
         planned = plan_message(session, cold, now.date(), policy, config, catalogue)
@@ -175,13 +176,13 @@ def _record(factory: SessionFactory, cold_id: int, now: datetime, policy: Policy
         cold = session.get(ColdCase, cold_id)
         assert cold is not None
         if sid is not None:
-            cold.status, cold.sent_at, cold.message_sid = "sent", now, sid[:64]
+            cold.status, cold.sent_at, cold.message_sid = ColdStatus.SENT, now, sid[:64]
             outcome = "sent"
         elif skip is not None:
             _skip(cold, skip)
             outcome = "skipped"
         elif cold.attempts < policy.cold.max_attempts:
-            cold.status, cold.claimed_by, cold.claimed_at = "due", None, None
+            cold.status, cold.claimed_by, cold.claimed_at = ColdStatus.DUE, None, None
             outcome = "retry"
         else:
             _skip(cold, "delivery_failed")

@@ -13,6 +13,7 @@ from bot.core.campaign_cases import OPEN_STATUSES, WAITING_STATUSES, CampaignErr
 from bot.core.campaign_config import CampaignConfig, load_campaigns
 from bot.core.process import Policy, load_policy
 from bot.core.reasons import REASONS
+from bot.core.vocabulary import CaseStatus, ColdStatus
 from bot.storage.models import ColdCase, Incident, RetentionCase, utcnow
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def schedule_cold_case(session: Session, case: RetentionCase, today: date | None
     ``today`` is the cancellation day (default: the day the case was closed). Flushes, never
     commits: it runs inside the caller's transaction (``RetentionService.cancel``).
     """
-    if case.status != "cancelled" or case.customer_id is None:
+    if case.status != CaseStatus.CANCELLED or case.customer_id is None:
         return None
     existing = session.scalar(select(ColdCase).where(ColdCase.case_id == case.id))
     if existing is not None:
@@ -71,7 +72,7 @@ def schedule_cold_case(session: Session, case: RetentionCase, today: date | None
     if requires:
         solved_at = problem_solved_at(session, case.customer_id, reason, day, config)
     cold = ColdCase(case_id=case.id, customer_id=case.customer_id, reason=reason,
-                    status="waiting_fix" if requires and solved_at is None else "cooling",
+                    status=ColdStatus.WAITING_FIX if requires and solved_at is None else ColdStatus.COOLING,
                     due_on=day + timedelta(days=policy.cold.cooldown_days[reason]),
                     problem_solved_at=solved_at, offer_params={}, attempts=0)
     session.add(cold)
@@ -88,7 +89,7 @@ def mark_solved(session: Session, cold_case_id: int, when: datetime | None = Non
     if cold is None:
         raise CampaignError(f"no cold case #{cold_case_id}")
     when = when or utcnow()
-    if not move_case(session, cold, "waiting_fix", status="cooling", problem_solved_at=when):
+    if not move_case(session, cold, ColdStatus.WAITING_FIX, status=ColdStatus.COOLING, problem_solved_at=when):
         session.execute(update(ColdCase).where(ColdCase.id == cold.id).values(problem_solved_at=when)
                         .execution_options(synchronize_session=False))
         session.expire(cold)
@@ -113,10 +114,11 @@ def refresh(session: Session, today: date, policy: Policy | None = None,
             solved_at = problem_solved_at(session, cold.customer_id, cold.reason, _cancelled_on(cold, policy), config)
         new_status = status
         if not requires or solved_at is not None:
-            new_status = "due" if cold.due_on <= today else "cooling"
+            new_status = ColdStatus.DUE if cold.due_on <= today else ColdStatus.COOLING
         if (new_status, solved_at) == (status, cold.problem_solved_at):
             continue
-        if move_case(session, cold, status, status=new_status, problem_solved_at=solved_at) and new_status == "due":
+        moved = move_case(session, cold, status, status=new_status, problem_solved_at=solved_at)
+        if moved and new_status == ColdStatus.DUE:
             became_due += 1
     session.flush()
     return became_due

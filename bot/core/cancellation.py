@@ -14,6 +14,7 @@ from bot.core.conversation import Conversation, Turn, ask_identity
 from bot.core.customers import profile_of
 from bot.core.process import Policy
 from bot.core.subscriptions import reference as new_reference
+from bot.core.vocabulary import LIVE_SUBSCRIPTION, CaseStatus, ColdStatus, SubscriptionStatus
 from bot.nlu.answers import signals
 from bot.storage.models import ColdCase, Customer, utcnow
 
@@ -31,12 +32,12 @@ def closed_cancellation(session: Session, conv: Conversation) -> Turn | None:
     """The cancellation already processed, in this conversation or (for a verified
     customer whose service is cancelled) in an earlier one: no new save attempt."""
     case = current_case(session, conv)
-    if (case is None or case.status != "cancelled") and conv.verified and conv.customer_id:
+    if (case is None or case.status != CaseStatus.CANCELLED) and conv.verified and conv.customer_id:
         customer = session.get(Customer, conv.customer_id)
         sub = customer.current_subscription if customer is not None else None  # live first
-        if sub is not None and sub.status == "cancelled":
+        if sub is not None and sub.status == SubscriptionStatus.CANCELLED:
             case = latest_cancelled_case(session, conv.customer_id) or case
-    if case is not None and case.status == "cancelled":
+    if case is not None and case.status == CaseStatus.CANCELLED:
         return Turn(stage="closed").say(
             "utter_already_cancelled", confirmation=case.confirmation_number,
             effective_date=format_case_date(case.cancel_effective_date, conv.language))
@@ -56,7 +57,7 @@ def firm_cancel(session: Session, policy: Policy, today: date, conv: Conversatio
     A ``pressed`` button is the customer's explicit choice and is processed at once.
     """
     case = current_case(session, conv)
-    opened = case is not None and case.status in (OPEN, "cancelled")
+    opened = case is not None and case.status in (OPEN, CaseStatus.CANCELLED)
     if text is not None and not pressed and not signals(text) & {"cancel_word", "leave"}:
         # the intent model says "cancel" but the words do not: never at once
         opened = False
@@ -83,11 +84,11 @@ def cancel(session: Session, policy: Policy, today: date, conv: Conversation) ->
     assert customer is not None
     sub = customer.current_subscription
     effective = today + timedelta(days=CANCEL_NOTICE_DAYS)
-    if sub is not None and sub.status != "cancelled":
-        sub.status = "cancelled"
+    if sub is not None and sub.status != SubscriptionStatus.CANCELLED:
+        sub.status = SubscriptionStatus.CANCELLED
         sub.cancel_requested_at = utcnow()
         sub.cancel_effective_date = effective
-    case.status, case.closed_at = "cancelled", utcnow()
+    case.status, case.closed_at = CaseStatus.CANCELLED, utcnow()
     case.cancel_effective_date = effective
     case.confirmation_number = new_reference("BAJA")
     if case.reason is None:
@@ -109,18 +110,18 @@ def undo(session: Session, today: date, conv: Conversation) -> Turn:
         turn = ask_identity(Turn(slots={"pending_request": "undo"}))
         return turn
     customer = session.get(Customer, conv.customer_id)
-    live = customer is not None and any(s.status in ("active", "paused") for s in customer.subscriptions)
+    live = customer is not None and any(s.status in LIVE_SUBSCRIPTION for s in customer.subscriptions)
     sub = customer.last_cancelled if customer is not None and not live else None
     if sub is None:
         return Turn(stage=None, slots={"pending_request": None}).say("utter_nothing_to_undo")
     if sub.cancel_effective_date is not None and sub.cancel_effective_date < today:
         return Turn(stage=None, slots={"pending_request": None}).say("utter_undo_too_late")
-    sub.status, sub.cancel_requested_at, sub.cancel_effective_date = "active", None, None
+    sub.status, sub.cancel_requested_at, sub.cancel_effective_date = SubscriptionStatus.ACTIVE, None, None
     case = latest_cancelled_case(session, customer.id)
     if case is not None:
-        case.status, case.cancel_undone_at, case.closed_at = "retained", utcnow(), utcnow()
+        case.status, case.cancel_undone_at, case.closed_at = CaseStatus.RETAINED, utcnow(), utcnow()
         for cold in session.scalars(select(ColdCase).where(ColdCase.case_id == case.id)):
-            cold.status = "skipped"  # nobody to win back
+            cold.status = ColdStatus.SKIPPED  # nobody to win back
     prof = profile_of(customer, today)
     return Turn(stage="closed", slots={"pending_request": None}).say(
         "utter_cancel_undone", plan_name=prof.plan_name_en if conv.language == "en"

@@ -9,10 +9,11 @@ from sqlalchemy.orm import Session
 from bot.core.conversation import Conversation
 from bot.core.process import Policy
 from bot.core.reasons import REASONS
+from bot.core.vocabulary import FINAL_CASE_STATUSES, CaseStatus, OfferOutcome
 from bot.storage.models import CaseOffer, Customer, RetentionCase, utcnow
 
-OPEN = "open"
-FINAL_STATUSES = ("retained", "cancelled", "handed_off", "abandoned")
+OPEN = CaseStatus.OPEN
+FINAL_STATUSES = FINAL_CASE_STATUSES
 
 
 def current_case(session: Session, conv: Conversation) -> RetentionCase | None:
@@ -25,7 +26,7 @@ def current_case(session: Session, conv: Conversation) -> RetentionCase | None:
 def open_case(session: Session, policy: Policy, conv: Conversation) -> RetentionCase:
     """Idempotent: a conversation has at most one open case."""
     case = current_case(session, conv)
-    if case is not None and case.status != "cancelled":
+    if case is not None and case.status != CaseStatus.CANCELLED:
         # One conversation is one case: talking about leaving again reopens it.
         if case.status != OPEN:
             case.status, case.closed_at = OPEN, None
@@ -59,7 +60,7 @@ def latest_cancelled_case(session: Session, customer_id: int) -> RetentionCase |
     """The customer's latest case closed as cancelled."""
     return session.scalar(
         select(RetentionCase).where(RetentionCase.customer_id == customer_id,
-                                    RetentionCase.status == "cancelled")
+                                    RetentionCase.status == CaseStatus.CANCELLED)
         .order_by(RetentionCase.id.desc()).limit(1))
 
 
@@ -89,5 +90,5 @@ def accepted_offer(case: RetentionCase) -> CaseOffer | None:
 
 def decline_pending(case: RetentionCase) -> None:
     for offer in case.offers:
-        if offer.outcome == "pending":
-            offer.outcome, offer.decided_at = "declined", utcnow()
+        if offer.outcome == OfferOutcome.PENDING:
+            offer.outcome, offer.decided_at = OfferOutcome.DECLINED, utcnow()

@@ -15,6 +15,7 @@ from bot.core.customers import customer_context
 from bot.core.offer_engine import rank_offers
 from bot.core.offer_kinds import customer_benefit
 from bot.core.offer_model import Catalogue, RankedOffer
+from bot.core.vocabulary import OfferOutcome
 from bot.nlu.answers import stated_months
 from bot.storage.models import CaseOffer, RetentionCase
 
@@ -71,5 +72,5 @@ def record_offer(session: Session, case: RetentionCase, offer: RankedOffer) -> N
     session.add(CaseOffer(
         case=case, position=len(case.offers) + 1, offer_id=offer.offer_id, kind=offer.kind,
         variant=offer.variant, cost=offer.cost, expected_value=offer.expected_value,
-        params=offer_params_json(offer), outcome="pending"))
+        params=offer_params_json(offer), outcome=OfferOutcome.PENDING))
     session.flush()

@@ -14,6 +14,7 @@ from bot.core.conversation import Conversation, Turn, ask_identity
 from bot.core.i18n import format_eur
 from bot.core.subscriptions import reference as new_reference
 from bot.core.tariffs import load_plans
+from bot.core.vocabulary import SubscriptionStatus
 from bot.nlu.answers import normalise
 from bot.storage.models import Customer
 
@@ -90,7 +91,7 @@ def partial(session: Session, conv: Conversation, drop: str) -> Turn:
     sub = customer.current_subscription if customer else None
     plans = load_plans()
     current = plans.get(sub.plan_code) if sub is not None else None
-    if current is None or sub is None or sub.status == "cancelled":
+    if current is None or sub is None or sub.status == SubscriptionStatus.CANCELLED:
         return Turn(handoff="partial")
     if drop not in current.services or len(current.services) == 1:
         return Turn(stage=None).say("utter_partial_not_in_plan")

@@ -36,6 +36,7 @@ from bot.core.offer_sequence import MAX_SAVE_ATTEMPTS
 from bot.core.process import Policy, load_policy
 from bot.core.subscriptions import accept_offer
 from bot.core.tariffs import load_plans
+from bot.core.vocabulary import CaseStatus, OfferOutcome
 from bot.nlu.answers import Answer, Question, firm_request, mentioned_reason, normalise, read
 from bot.storage.models import CaseOffer, RetentionCase, utcnow
 
@@ -209,7 +210,7 @@ class RetentionService:
         if not conv.verified or case.customer_id is None:
             return ask_identity(Turn())
         if pending.kind == "action_plan":
-            pending.outcome, pending.decided_at = "accepted", utcnow()
+            pending.outcome, pending.decided_at = OfferOutcome.ACCEPTED, utcnow()
             return Turn(stage="plan_goal", slots={"offer_id": pending.offer_id}).say(
                 "utter_ask_plan_goal")
         self._apply(case, pending)
@@ -241,7 +242,7 @@ class RetentionService:
         case = self.current_case(conv)
         if case is not None and case.status == OPEN:
             cases.decline_pending(case)
-            case.status, case.closed_at = "retained", utcnow()
+            case.status, case.closed_at = CaseStatus.RETAINED, utcnow()
         return Turn(stage="closed").say("utter_keep_service")
 
     # ------------------------------------------------------ answers in context

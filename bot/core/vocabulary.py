@@ -120,6 +120,14 @@ class ContactStatus(StrEnum):
     FAILED = "failed"
 
 
+#: a subscription the customer still has (a paused one too)
+LIVE_SUBSCRIPTION = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED)
+#: a retention case that has its outcome
+FINAL_CASE_STATUSES = (CaseStatus.RETAINED, CaseStatus.CANCELLED, CaseStatus.HANDED_OFF, CaseStatus.ABANDONED)
+#: a cold case still waiting to be texted, and one without an outcome yet
+WAITING_COLD_STATUSES = (ColdStatus.COOLING, ColdStatus.WAITING_FIX)
+OPEN_COLD_STATUSES = (*WAITING_COLD_STATUSES, ColdStatus.DUE, ColdStatus.CLAIMED, ColdStatus.SENT)
+
 #: the status vocabulary of each table with a ``status`` column (``outcome`` for case offers)
 TABLE_STATUSES: dict[tuple[str, str], type[StrEnum]] = {
     ("subscriptions", "status"): SubscriptionStatus,

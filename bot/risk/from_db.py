@@ -17,11 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.core.customers import monthly_margin
-from bot.core.vocabulary import OfferOutcome, SubscriptionStatus
+from bot.core.vocabulary import LIVE_SUBSCRIPTION, OfferOutcome
 from bot.risk.features import HORIZON_DAYS, Snapshot, lifecycle_stage, usage_trend, window
 from bot.storage.models import Alert, CaseOffer, Customer, Incident, RetentionCase, Subscription, UsageMonth
 
-LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED)
+LIVE = LIVE_SUBSCRIPTION
 
 
 def _counts(rows: Iterable[tuple[int, object]]) -> dict[int, int]:
