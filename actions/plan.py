@@ -13,6 +13,7 @@ from actions.common import Action, conversation_of, emit, latest_text, service
 from actions.handoff import opening_events
 from bot.core.action_plans import plan_url, render_text, write_plan
 from bot.core.conversation import Turn
+from bot.core.vocabulary import Stage
 from bot.storage.models import Customer
 
 logger = logging.getLogger(__name__)
@@ -41,9 +42,9 @@ class ActionPlanAnswer(Action):
                   domain: Dict[Text, Any]) -> List[EventType]:
         conv = conversation_of(tracker)
         text = latest_text(tracker)
-        if conv.stage == "plan_goal":
+        if conv.stage == Stage.PLAN_GOAL:
             dispatcher.utter_message(response="utter_ask_plan_obstacle")
-            return [SlotSet("plan_goal", text[:1000]), SlotSet("retention_stage", "plan_obstacle")]
+            return [SlotSet("plan_goal", text[:1000]), SlotSet("retention_stage", Stage.PLAN_OBSTACLE)]
         with service() as (session, svc):
             case = svc.open_case(conv)
             customer = session.get(Customer, case.customer_id) if case.customer_id else None
@@ -61,7 +62,7 @@ class ActionPlanAnswer(Action):
         else:  # no consent or no SMS set-up: the plan read out briefly, no link to spell out
             dispatcher.utter_message(response="utter_action_plan_voice", reference=reference,
                                      plan_text=plan_text.replace("\n- ", " ").replace("\n", " "))
-        return [SlotSet("retention_stage", "closed"), SlotSet("plan_goal", None)]
+        return [SlotSet("retention_stage", Stage.CLOSED), SlotSet("plan_goal", None)]
 
 
 PLAN_SMS = {"es": "Nubia: tu plan de acción {reference} está aquí: {url}",

@@ -11,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.common import Action, conversation_of, emit, latest_text, reason_from_intent, service
 from actions.handoff import follow_up_if_angry, hand_off, handoff_instead, opening_events
 from bot.core.handoff import person_available_now
+from bot.core.vocabulary import Stage
 from bot.nlu.answers import mentioned_reason
 
 
@@ -33,7 +34,7 @@ class ActionStartRetention(Action):
             turn = svc.start(conv, reason=reason, verbatim=latest_text(tracker) if reason else None,
                              make_offer=not person_now)
             events = emit(turn, dispatcher)
-        if trigger and turn.stage != "closed":
+        if trigger and turn.stage != Stage.CLOSED:
             return events + await hand_off(dispatcher, tracker, trigger)
         return events
 
@@ -51,7 +52,7 @@ class ActionSetReason(Action):
             turn = svc.set_reason(conversation_of(tracker), reason or "other", latest_text(tracker),
                                   make_offer=not person_now)
             events = emit(turn, dispatcher)
-        if angry and turn.stage != "closed":
+        if angry and turn.stage != Stage.CLOSED:
             return events + await hand_off(dispatcher, tracker, "angry")
         return events
 

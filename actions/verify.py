@@ -17,6 +17,7 @@ from actions.session import identity_slots
 from bot.core.handoff import person_available_now
 from bot.core.process import VerificationPolicy, load_policy
 from bot.core.verification import Attempt, IdentityStep, answer, code_sms, void_codes
+from bot.core.vocabulary import Stage
 from bot.messaging.sms import SmsError, SmsSender, sms_configured
 from bot.storage.db import session_scope
 
@@ -67,7 +68,7 @@ class ActionVerifyIdentity(Action):
         policy = load_policy().verification
         who = attempt_of(tracker, policy)
         with service() as (session, _):
-            step = answer(session, conv.stage or "verify_ref", latest_text(tracker),
+            step = answer(session, conv.stage or Stage.VERIFY_REF, latest_text(tracker),
                           tracker.get_slot("verify_ref"),
                           int(tracker.get_slot("verify_attempts") or 0), who, policy)
         step = await text_code(step, who, policy)

@@ -14,7 +14,7 @@ from bot.core.conversation import Conversation, Turn, ask_identity
 from bot.core.customers import profile_of
 from bot.core.process import Policy
 from bot.core.subscriptions import reference as new_reference
-from bot.core.vocabulary import LIVE_SUBSCRIPTION, CaseStatus, ColdStatus, SubscriptionStatus
+from bot.core.vocabulary import LIVE_SUBSCRIPTION, CaseStatus, ColdStatus, Stage, SubscriptionStatus
 from bot.nlu.answers import signals
 from bot.storage.models import ColdCase, Customer, utcnow
 
@@ -38,7 +38,7 @@ def closed_cancellation(session: Session, conv: Conversation) -> Turn | None:
         if sub is not None and sub.status == SubscriptionStatus.CANCELLED:
             case = latest_cancelled_case(session, conv.customer_id) or case
     if case is not None and case.status == CaseStatus.CANCELLED:
-        return Turn(stage="closed").say(
+        return Turn(stage=Stage.CLOSED).say(
             "utter_already_cancelled", confirmation=case.confirmation_number,
             effective_date=format_case_date(case.cancel_effective_date, conv.language))
     return None
@@ -62,11 +62,11 @@ def firm_cancel(session: Session, policy: Policy, today: date, conv: Conversatio
         # the intent model says "cancel" but the words do not: never at once
         opened = False
     below = policy.confirm_first_cancel_below
-    if (not opened and conv.stage != "confirm_cancel" and not pressed
+    if (not opened and conv.stage != Stage.CONFIRM_CANCEL and not pressed
             and (below >= 1.0 or confidence < below)):
         if not conv.verified:  # who they are first, then the read-back about their account
             return ask_identity(Turn(slots={"pending_request": "confirm_cancel"}))
-        return Turn(stage="confirm_cancel").say("utter_confirm_cancel")
+        return Turn(stage=Stage.CONFIRM_CANCEL).say("utter_confirm_cancel")
     return cancel(session, policy, today, conv)
 
 
@@ -99,7 +99,7 @@ def cancel(session: Session, policy: Policy, today: date, conv: Conversation) ->
     schedule_cold_case(session, case, today, policy)
     prof = profile_of(customer, today)
     plan_name = prof.plan_name_en if conv.language == "en" else prof.plan_name_es
-    return Turn(stage="closed", slots={"case_id": float(case.id)}).say(
+    return Turn(stage=Stage.CLOSED, slots={"case_id": float(case.id)}).say(
         "utter_cancel_confirmed", plan_name=plan_name, confirmation=case.confirmation_number,
         effective_date=format_case_date(effective, conv.language))
 
@@ -123,6 +123,6 @@ def undo(session: Session, today: date, conv: Conversation) -> Turn:
         for cold in session.scalars(select(ColdCase).where(ColdCase.case_id == case.id)):
             cold.status = ColdStatus.SKIPPED  # nobody to win back
     prof = profile_of(customer, today)
-    return Turn(stage="closed", slots={"pending_request": None}).say(
+    return Turn(stage=Stage.CLOSED, slots={"pending_request": None}).say(
         "utter_cancel_undone", plan_name=prof.plan_name_en if conv.language == "en"
         else prof.plan_name_es)

@@ -7,17 +7,18 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from bot.core.reasons import REASONS
+from bot.core.vocabulary import Stage
 from bot.nlu.answers import Question
 
 #: the question each stage has asked, so that the answer is read against it; a ``clarify_``
 #: stage is the one follow-up question after an unsure answer, read against the same question
 QUESTION_OF_STAGE: dict[str, Question] = {
-    "offer": Question.OFFER, "clarify_offer": Question.OFFER,
-    "confirm_cancel": Question.CONFIRM_CANCEL, "clarify_cancel": Question.CONFIRM_CANCEL,
-    "ask_reason": Question.REASON, "clarify_reason": Question.REASON,
-    "plan_change": Question.PLAN_CHANGE, "clarify_plan_change": Question.PLAN_CHANGE,
-    "choose_plan": Question.PLAN_CHOICE, "clarify_choose_plan": Question.PLAN_CHOICE,
-    "winback": Question.WINBACK, "clarify_winback": Question.WINBACK,
+    Stage.OFFER: Question.OFFER, Stage.CLARIFY_OFFER: Question.OFFER,
+    Stage.CONFIRM_CANCEL: Question.CONFIRM_CANCEL, Stage.CLARIFY_CANCEL: Question.CONFIRM_CANCEL,
+    Stage.ASK_REASON: Question.REASON, Stage.CLARIFY_REASON: Question.REASON,
+    Stage.PLAN_CHANGE: Question.PLAN_CHANGE, Stage.CLARIFY_PLAN_CHANGE: Question.PLAN_CHANGE,
+    Stage.CHOOSE_PLAN: Question.PLAN_CHOICE, Stage.CLARIFY_CHOOSE_PLAN: Question.PLAN_CHOICE,
+    Stage.WINBACK: Question.WINBACK, Stage.CLARIFY_WINBACK: Question.WINBACK,
 }
 ANSWER_STAGES = tuple(QUESTION_OF_STAGE)
 
@@ -59,7 +60,7 @@ class Conversation:
 
 def ask_identity(turn: Turn) -> Turn:
     """Ask who the customer is before anything that touches their account."""
-    turn.stage = "verify_ref"
+    turn.stage = Stage.VERIFY_REF
     return turn.say("utter_need_verification").say("utter_ask_verify_ref")
 
 

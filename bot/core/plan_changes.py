@@ -14,7 +14,7 @@ from bot.core.conversation import Conversation, Turn, ask_identity
 from bot.core.i18n import format_eur
 from bot.core.subscriptions import reference as new_reference
 from bot.core.tariffs import load_plans
-from bot.core.vocabulary import SubscriptionStatus
+from bot.core.vocabulary import Stage, SubscriptionStatus
 from bot.nlu.answers import normalise
 from bot.storage.models import Customer
 
@@ -57,7 +57,7 @@ def plan_list(session: Session, conv: Conversation) -> str:
 
 def plan_options(session: Session, conv: Conversation) -> Turn:
     """The customer wants another plan (not to leave): the options, then their choice."""
-    return Turn(stage="choose_plan").say("utter_change_plan", plan_list=plan_list(session, conv))
+    return Turn(stage=Stage.CHOOSE_PLAN).say("utter_change_plan", plan_list=plan_list(session, conv))
 
 
 def propose_plan(session: Session, conv: Conversation, code: str) -> Turn:
@@ -65,11 +65,11 @@ def propose_plan(session: Session, conv: Conversation, code: str) -> Turn:
     plans = load_plans()
     target, current = plans[code], plans.get(current_plan_code(session, conv) or "")
     if current is not None and current.code == code:
-        return Turn(stage="closed").say("utter_plan_already", plan_name=target.display_name(conv.language))
+        return Turn(stage=Stage.CLOSED).say("utter_plan_already", plan_name=target.display_name(conv.language))
     lang = conv.language
     customer = session.get(Customer, conv.customer_id) if conv.customer_id else None
     sub = customer.current_subscription if customer else None
-    return Turn(stage="plan_change", slots={"plan_change_to": code}).say(
+    return Turn(stage=Stage.PLAN_CHANGE, slots={"plan_change_to": code}).say(
         "utter_confirm_plan_change", new_plan=target.display_name(lang),
         new_price=format_eur(target.monthly_price, lang),
         old_price=format_eur(sub.monthly_price, lang) if sub is not None else "-")
@@ -99,7 +99,7 @@ def partial(session: Session, conv: Conversation, drop: str) -> Turn:
     if target is None:
         return Turn(handoff="partial")
     lang = conv.language
-    return Turn(stage="plan_change", slots={"plan_change_to": target.code}).say(
+    return Turn(stage=Stage.PLAN_CHANGE, slots={"plan_change_to": target.code}).say(
         "utter_offer_plan_change", current_plan=current.display_name(lang),
         new_plan=target.display_name(lang), new_price=format_eur(target.monthly_price, lang),
         old_price=format_eur(sub.monthly_price, lang))
@@ -121,6 +121,6 @@ def change_plan(session: Session, conv: Conversation, target_code: str | None = 
         Decimal("0.01")) if sub.discount_pct else target.monthly_price
     sub.revert_plan_code = None
     reference = new_reference("PLAN")
-    return Turn(stage="closed", slots={"plan_change_to": None}).say(
+    return Turn(stage=Stage.CLOSED, slots={"plan_change_to": None}).say(
         "utter_plan_changed", new_plan=target.display_name(conv.language),
         new_price=format_eur(sub.monthly_price, conv.language), reference=reference)

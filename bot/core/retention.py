@@ -36,7 +36,7 @@ from bot.core.offer_sequence import MAX_SAVE_ATTEMPTS
 from bot.core.process import Policy, load_policy
 from bot.core.subscriptions import accept_offer
 from bot.core.tariffs import load_plans
-from bot.core.vocabulary import CaseStatus, OfferOutcome
+from bot.core.vocabulary import CaseStatus, OfferOutcome, Stage
 from bot.nlu.answers import Answer, Question, firm_request, mentioned_reason, normalise, read
 from bot.storage.models import CaseOffer, RetentionCase, utcnow
 
@@ -76,7 +76,7 @@ class RetentionService:
             return closed
         case = self.open_case(conv)
         turn = Turn(slots={"case_id": float(case.id)})
-        if case.offers and conv.stage in ("offer", "confirm_cancel"):
+        if case.offers and conv.stage in (Stage.OFFER, Stage.CONFIRM_CANCEL):
             # Asking to cancel again while an offer is on the table is insisting.
             return self.cancel(conv)
         turn.say("utter_empathy_cancel")
@@ -91,7 +91,7 @@ class RetentionService:
         if not conv.verified:
             return ask_identity(turn)
         if case.reason is None:
-            turn.stage = "ask_reason"
+            turn.stage = Stage.ASK_REASON
             return turn.say("utter_ask_reason")
         return self._next_offer(conv, case, turn, skip_kinds=offer_sequence.compensated(remedy))
 
@@ -111,7 +111,7 @@ class RetentionService:
             return turn
         if not conv.verified:
             return ask_identity(turn)
-        if already_offered and conv.stage in ("offer", "clarify_offer"):
+        if already_offered and conv.stage in (Stage.OFFER, Stage.CLARIFY_OFFER):
             # A new reason while an offer is pending: look for a better match.
             cases.decline_pending(case)
         return self._next_offer(conv, case, turn, reason=reason, skip_kinds=offer_sequence.compensated(remedy))
@@ -120,10 +120,10 @@ class RetentionService:
         """The reason was unclear: one open follow-up, then ``other`` with the words kept."""
         case = self.open_case(conv)
         turn = Turn(slots={"case_id": float(case.id)})
-        if conv.stage == "ask_reason":
+        if conv.stage == Stage.ASK_REASON:
             if verbatim:
                 case.reason_verbatim = verbatim[:2000]
-            turn.stage = "clarify_reason"
+            turn.stage = Stage.CLARIFY_REASON
             return turn.say("utter_ask_reason_again")
         if verbatim:
             case.reason_verbatim = ((case.reason_verbatim + " | ") if case.reason_verbatim else "") \
@@ -142,7 +142,7 @@ class RetentionService:
         cases.decline_pending(case)
         if case.reason is None:
             cases.record_reason(case, "low_usage", verbatim)
-        return Turn(stage="plan_goal", slots={"case_id": float(case.id)}).say("utter_ask_plan_goal")
+        return Turn(stage=Stage.PLAN_GOAL, slots={"case_id": float(case.id)}).say("utter_ask_plan_goal")
 
     def cancel_requested(self, conv: Conversation) -> bool:
         """The open case holds a request to cancel at once, waiting for the verification."""
@@ -158,7 +158,7 @@ class RetentionService:
         if conv.pending == "undo":
             return self.undo(conv)
         if conv.pending == "confirm_cancel":
-            return Turn(stage="confirm_cancel", slots={"pending_request": None}).say(
+            return Turn(stage=Stage.CONFIRM_CANCEL, slots={"pending_request": None}).say(
                 "utter_confirm_cancel")
         if conv.pending and conv.pending.startswith("drop:"):
             return merge_turns(Turn(slots={"pending_request": None}),
@@ -174,7 +174,7 @@ class RetentionService:
         elif remedy is not None and remedy.note:
             turn.say("utter_event_notice", notice=remedy.note)
         if case.reason is None:
-            turn.stage = "ask_reason"
+            turn.stage = Stage.ASK_REASON
             return turn.say("utter_ask_reason")
         return self._next_offer(conv, case, turn, skip_kinds=offer_sequence.compensated(remedy))
 
@@ -197,13 +197,13 @@ class RetentionService:
     def accept(self, conv: Conversation) -> Turn:
         """The customer said yes: to the pending offer, or to processing the cancellation."""
         case = self.current_case(conv)
-        if conv.stage == "confirm_cancel":
+        if conv.stage == Stage.CONFIRM_CANCEL:
             return self.cancel(conv)
         pending = cases.pending_offer(case) if case else None
         if case is None or pending is None:
             accepted = cases.accepted_offer(case) if case else None
             if accepted is not None:  # a retried "yes": confirm again, apply nothing twice
-                return Turn(stage="closed").say(
+                return Turn(stage=Stage.CLOSED).say(
                     "utter_offer_accepted", offer_text=accepted.params["_text"][conv.language],
                     reference=case.reference)
             return Turn().say("utter_anything_else")
@@ -211,17 +211,17 @@ class RetentionService:
             return ask_identity(Turn())
         if pending.kind == "action_plan":
             pending.outcome, pending.decided_at = OfferOutcome.ACCEPTED, utcnow()
-            return Turn(stage="plan_goal", slots={"offer_id": pending.offer_id}).say(
+            return Turn(stage=Stage.PLAN_GOAL, slots={"offer_id": pending.offer_id}).say(
                 "utter_ask_plan_goal")
         self._apply(case, pending)
-        turn = Turn(stage="closed", slots={"offer_id": pending.offer_id})
+        turn = Turn(stage=Stage.CLOSED, slots={"offer_id": pending.offer_id})
         return turn.say("utter_offer_accepted", offer_text=pending.params["_text"][conv.language],
                         reference=case.reference)
 
     def decline(self, conv: Conversation) -> Turn:
         """The customer said no to the pending offer: one alternative at most, then cancel."""
         case = self.current_case(conv)
-        if conv.stage == "confirm_cancel":
+        if conv.stage == Stage.CONFIRM_CANCEL:
             return self.keep(conv)
         if case is None or cases.pending_offer(case) is None:
             return Turn().say("utter_anything_else")
@@ -235,7 +235,7 @@ class RetentionService:
         never said they want to leave, the question whether they do (no cancellation on a "no")."""
         if conv.asked_to_leave:
             return self.cancel(conv)
-        return Turn(stage="confirm_cancel").say("utter_confirm_cancel")
+        return Turn(stage=Stage.CONFIRM_CANCEL).say("utter_confirm_cancel")
 
     def keep(self, conv: Conversation) -> Turn:
         """The customer decided to stay without an offer."""
@@ -243,7 +243,7 @@ class RetentionService:
         if case is not None and case.status == OPEN:
             cases.decline_pending(case)
             case.status, case.closed_at = CaseStatus.RETAINED, utcnow()
-        return Turn(stage="closed").say("utter_keep_service")
+        return Turn(stage=Stage.CLOSED).say("utter_keep_service")
 
     # ------------------------------------------------------ answers in context
     def answer(self, conv: Conversation, text: str, intent: str | None = None) -> Turn:
@@ -280,15 +280,15 @@ class RetentionService:
         clarifying = stage.startswith("clarify_")
         if question is Question.OFFER:
             if kind is Answer.YES:
-                return self.accept(replace(conv, stage="offer"))
+                return self.accept(replace(conv, stage=Stage.OFFER))
             if kind is Answer.NO:
-                return self.decline(replace(conv, stage="offer"))
+                return self.decline(replace(conv, stage=Stage.OFFER))
             if kind is Answer.CANCEL:
                 return self.cancel(conv)
             if kind is Answer.STAY:
                 return self.keep(conv)
             if kind is Answer.UNCLEAR and reason and not clarifying:
-                return self.set_reason(replace(conv, stage="offer"), reason, text)
+                return self.set_reason(replace(conv, stage=Stage.OFFER), reason, text)
         elif question is Question.CONFIRM_CANCEL:
             if kind is Answer.CANCEL:
                 return self.cancel(conv)
@@ -323,19 +323,19 @@ class RetentionService:
             if chosen is not None:
                 return self.propose_plan(conv, chosen)
             if kind in (Answer.NO, Answer.STAY):
-                return Turn(stage="closed").say("utter_plan_unchanged")
+                return Turn(stage=Stage.CLOSED).say("utter_plan_unchanged")
             if kind is Answer.CANCEL:
                 return self.start(replace(conv, stage=None), reason=reason, verbatim=text)
         elif question is Question.PLAN_CHANGE:
             if kind is Answer.YES:
                 return self.change_plan(conv, conv.plan_change_to)
             if kind in (Answer.NO, Answer.STAY):
-                return Turn(stage="closed", slots={"plan_change_to": None}).say("utter_plan_unchanged")
+                return Turn(stage=Stage.CLOSED, slots={"plan_change_to": None}).say("utter_plan_unchanged")
             if kind is Answer.CANCEL:
                 return self.start(replace(conv, stage=None), reason=reason, verbatim=text)
         if clarifying or question is Question.OPEN:
             return self.leave_open(conv)
-        base = "cancel" if stage == "confirm_cancel" else stage
+        base = "cancel" if stage == Stage.CONFIRM_CANCEL else stage
         turn = Turn(stage=f"clarify_{base}")
         if question is Question.PLAN_CHOICE:
             return turn.say("utter_clarify_choose_plan", plan_list=self.plan_list(conv))
@@ -429,7 +429,7 @@ class RetentionService:
             return self.start(conv, reason=told, verbatim=text)
         if (not cancel_family and reading.signals & {"cancel"} == {"cancel"}
                 and not reading.signals & {"stay", "undecided", "object"}
-                and (self.current_case(conv) is None or conv.stage in (None, "closed"))):
+                and (self.current_case(conv) is None or conv.stage in (None, Stage.CLOSED))):
             return self.firm_cancel(conv, confidence=0.0)
         return None
 
@@ -460,17 +460,17 @@ class RetentionService:
                 return merge_turns(turn, self._cancel_if_asked(conv))
             # Both save attempts were made (maybe one accepted): no third offer, and no
             # cancellation without a clear yes.
-            turn.stage = "confirm_cancel"
+            turn.stage = Stage.CONFIRM_CANCEL
             return turn.say("utter_confirm_cancel")
         ranked = offer_sequence.next_offers(self.session, self.catalogue, self.today, case, reason, skip_kinds)
         if not ranked:
             if alternative:  # declined the only offer there is: the cancellation they asked for
                 return merge_turns(turn, self._cancel_if_asked(conv))
-            turn.stage = "confirm_cancel"
+            turn.stage = Stage.CONFIRM_CANCEL
             return turn.say("utter_no_offer")
         best = ranked[0]
         offer_sequence.record_offer(self.session, case, best)
-        turn.stage = "offer"
+        turn.stage = Stage.OFFER
         turn.slots["offer_id"] = best.offer_id
         if alternative:
             turn.say("utter_offer_alternative")

@@ -9,6 +9,7 @@ from datetime import date
 from sqlalchemy.orm import Session
 
 from bot.core.conversation import Conversation, Turn
+from bot.core.vocabulary import Stage
 
 
 def winback(session: Session, today: date, conv: Conversation, accept: bool) -> Turn:
@@ -21,9 +22,9 @@ def winback(session: Session, today: date, conv: Conversation, accept: bool) -> 
         return proactive_answer(session, today, conv, accept)
     if not accept:
         decline_winback(session, cold)
-        return Turn(stage="closed").say("utter_winback_declined")
+        return Turn(stage=Stage.CLOSED).say("utter_winback_declined")
     reference = accept_winback(session, cold)
-    return Turn(stage="closed").say("utter_winback_accepted", reference=reference,
+    return Turn(stage=Stage.CLOSED).say("utter_winback_accepted", reference=reference,
                                     offer_text=winback_offer_text(cold, conv.language))
 
 
@@ -45,7 +46,7 @@ def proactive_answer(session: Session, today: date, conv: Conversation, accept: 
         return Turn(stage=None).say("utter_anything_else")
     if not accept:
         proactive.decline(session, contact)
-        return Turn(stage="closed").say("utter_proactive_declined")
+        return Turn(stage=Stage.CLOSED).say("utter_proactive_declined")
     reference = proactive.accept(session, contact, today)
-    return Turn(stage="closed").say("utter_proactive_accepted", reference=reference,
+    return Turn(stage=Stage.CLOSED).say("utter_proactive_accepted", reference=reference,
                                     offer_text=proactive.offer_text(contact, conv.language))

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from bot.core.customers import find_customer
 from bot.core.process import VerificationPolicy
+from bot.core.vocabulary import Stage
 from bot.storage.models import Customer, VerificationAttempt, VerificationCode, utcnow
 
 # A customer number is a C and five digits ("C00042"); written with spaces, a dash or in lower
@@ -44,7 +45,7 @@ DONT_KNOW = re.compile(
 MAX_ATTEMPTS = 3
 #: the stages of the identity check; while one is set, every message is an identity answer
 #: (data/rules/identity.yml, written by ``python -m bot.nlu.answer_rules``)
-IDENTITY_STAGES = ("verify_ref", "verify_postcode", "verify_code")
+IDENTITY_STAGES = (Stage.VERIFY_REF, Stage.VERIFY_POSTCODE, Stage.VERIFY_CODE)
 CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
 # "no me ha llegado", "send it again": a new code, once per conversation
 RESEND = re.compile(r"\b(no (me )?(ha )?llega\w*|no (lo )?(he )?recibido|reenv\w*|otra vez|"
@@ -146,30 +147,30 @@ def parse_code(text: str) -> Optional[str]:
 def answer(session: Session, stage: str, text: str, ref: Optional[str], attempts: int,
            who: Attempt | None = None, policy: VerificationPolicy | None = None,
            now: datetime | None = None) -> IdentityStep:
-    """Process the visitor's answer at ``stage`` ("verify_ref", "verify_postcode" or
+    """Process the visitor's answer at ``stage`` (Stage.VERIFY_REF, Stage.VERIFY_POSTCODE or
     "verify_code"). Without ``who`` the cross-conversation limits and the code are not used
     (callers that already know the channel's proof)."""
     policy = policy or VerificationPolicy()
     now = now or utcnow()
     if who is not None:
-        until = locked_until(session, who.source, ref if stage != "verify_ref" else None,
+        until = locked_until(session, who.source, ref if stage != Stage.VERIFY_REF else None,
                              policy, now)
         if until is not None:
             return _locked(until, now)
-    if stage == "verify_ref":
+    if stage == Stage.VERIFY_REF:
         parsed = parse_ref(text)
         if parsed is None and DONT_KNOW.search(_fold(text)):
-            return IdentityStep(responses=["utter_verify_ref_help"], stage="verify_ref",
+            return IdentityStep(responses=["utter_verify_ref_help"], stage=Stage.VERIFY_REF,
                                 attempts=attempts)
         if parsed is None:
             return _wrong(session, who, None, now, attempts, ["utter_verify_ref_format"],
                           "verify_ref")
         if who is not None and (until := locked_until(session, who.source, parsed, policy, now)):
             return _locked(until, now)
-        return IdentityStep(responses=["utter_ask_verify_postcode"], stage="verify_postcode",
+        return IdentityStep(responses=["utter_ask_verify_postcode"], stage=Stage.VERIFY_POSTCODE,
                             ref=parsed, attempts=attempts)
     customer = find_customer(session, ref=ref) if ref else None
-    if stage == "verify_code":
+    if stage == Stage.VERIFY_CODE:
         return _code_answer(session, who, customer, text, ref, attempts, policy, now)
     postcode = parse_postcode(text)
     if customer is None or not postcode or customer.postcode != postcode:
@@ -210,7 +211,7 @@ def _send_code(session: Session, who: Attempt, customer: Customer, ref: Optional
                                  code_hash=_hash(who.conversation_id, code), created_at=now,
                                  expires_at=now + policy.code_ttl, attempts=0))
     session.flush()
-    return IdentityStep(responses=["utter_verify_code_sent"], stage="verify_code", ref=ref,
+    return IdentityStep(responses=["utter_verify_code_sent"], stage=Stage.VERIFY_CODE, ref=ref,
                         attempts=attempts, code=code, code_customer_id=customer.id,
                         params={"phone_end": customer.phone[-3:]})
 
@@ -219,7 +220,7 @@ def _code_answer(session: Session, who: Attempt | None, customer: Customer | Non
                  ref: Optional[str], attempts: int, policy: VerificationPolicy,
                  now: datetime) -> IdentityStep:
     if who is None or customer is None:
-        return IdentityStep(responses=["utter_ask_verify_ref"], stage="verify_ref",
+        return IdentityStep(responses=["utter_ask_verify_ref"], stage=Stage.VERIFY_REF,
                             attempts=attempts)
     pending = session.scalar(select(VerificationCode).where(
         VerificationCode.conversation_id == who.conversation_id,
@@ -234,13 +235,13 @@ def _code_answer(session: Session, who: Attempt | None, customer: Customer | Non
         return IdentityStep(responses=["utter_verify_code_unavailable"], stage=None,
                             attempts=attempts, failed=True)
     if code is None:
-        return IdentityStep(responses=["utter_verify_code_format"], stage="verify_code", ref=ref,
+        return IdentityStep(responses=["utter_verify_code_format"], stage=Stage.VERIFY_CODE, ref=ref,
                             attempts=attempts)
     if pending is None or pending.expires_at < now:
         if pending is not None:
             pending.used_at = now
         return IdentityStep(responses=["utter_verify_code_expired", "utter_ask_verify_ref"],
-                            stage="verify_ref", attempts=attempts)
+                            stage=Stage.VERIFY_REF, attempts=attempts)
     if secrets.compare_digest(pending.code_hash, _hash(who.conversation_id, code)):
         pending.used_at = now
         _record(session, who, ref, now, succeeded=True)
@@ -251,7 +252,7 @@ def _code_answer(session: Session, who: Attempt | None, customer: Customer | Non
     step = _wrong(session, who, ref, now, attempts, ["utter_verify_code_wrong"], "verify_code")
     if pending.used_at is not None and not step.failed:  # this code is spent: start again
         step = replace(step, responses=["utter_verify_code_expired", "utter_ask_verify_ref"],
-                            stage="verify_ref", ref=None)
+                            stage=Stage.VERIFY_REF, ref=None)
     else:
         step.ref = ref
     return step
