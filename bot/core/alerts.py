@@ -145,8 +145,9 @@ def parse_event(raw: Any, config: KeyEventsConfig | None = None, now: datetime |
         if not isinstance(ref, str) or not _REF.fullmatch(ref):
             raise EventError(f"customer: a {kind} needs the customer number, e.g. C00042")
     amount = _amount(raw.get("amount"))
-    if event_type.compensation.refund_amount and amount is None:
-        raise EventError(f"amount: a {kind} needs the amount to refund")
+    if event_type.needs_amount and amount is None:
+        what = "to refund" if event_type.compensation.refund_amount else "its texts tell the customer"
+        raise EventError(f"amount: a {kind} needs the amount ({what}), e.g. \"amount\": 32.90")
     description = raw.get("description") or ""
     if not isinstance(description, str) or len(description) > 2000:
         raise EventError("description: text of at most 2000 characters")

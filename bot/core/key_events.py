@@ -70,6 +70,13 @@ class EventType:
     credit_sentence: Mapping[str, str]
     incident: str | None = None  # the incident it records on each customer (cold campaigns, risk)
 
+    @property
+    def needs_amount(self) -> bool:
+        """An event of this type must carry its ``amount``: it is refunded, or a text says it
+        (a text would otherwise read "your payment of 2 December ()")."""
+        texts = [*self.sms.values(), *self.note.values(), *self.credit_sentence.values()]
+        return self.compensation.refund_amount or any("{amount}" in t for t in texts)
+
 
 @dataclass(frozen=True)
 class KeyEventsConfig:

@@ -158,6 +158,8 @@ def test_remedy_matches_the_reason_and_says_the_credit(db_session: Session) -> N
     ({"id": "x", "type": "outage", "postcodes": ["28013"], "started_at": "2026-12-02T08:00:00Z",
       "ended_at": "2026-12-01T08:00:00Z"}, "ended_at"),
     ({"id": "x", "type": "double_charge", "customer": "C00001", "started_at": "2026-12-01T08:00:00Z"}, "amount"),
+    # a failed payment's SMS says the amount: without it the text read "your payment of 2 December ()"
+    ({"id": "x", "type": "payment_failed", "customer": "C00001", "started_at": "2026-12-01T08:00:00Z"}, "amount"),
     ({"id": "x", "type": "double_charge", "customer": "C00001", "amount": True,
       "started_at": "2026-12-01T08:00:00Z"}, "amount"),
     ({"id": "x", "type": "billing_error", "customer": "42", "amount": 3, "started_at": "2026-12-01T08:00:00Z"},
