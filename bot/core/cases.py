@@ -79,12 +79,12 @@ def record_reason(case: RetentionCase, reason: str, verbatim: str | None) -> Non
 
 
 def pending_offer(case: RetentionCase) -> CaseOffer | None:
-    pending = [o for o in case.offers if o.outcome == "pending"]
+    pending = [o for o in case.offers if o.outcome == OfferOutcome.PENDING]
     return pending[-1] if pending else None
 
 
 def accepted_offer(case: RetentionCase) -> CaseOffer | None:
-    accepted = [o for o in case.offers if o.outcome == "accepted"]
+    accepted = [o for o in case.offers if o.outcome == OfferOutcome.ACCEPTED]
     return accepted[-1] if accepted else None
 
 

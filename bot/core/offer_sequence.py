@@ -16,7 +16,7 @@ from bot.core.offer_engine import rank_offers
 from bot.core.offer_kinds import customer_benefit
 from bot.core.offer_model import Catalogue, RankedOffer
 from bot.core.vocabulary import OfferOutcome
-from bot.nlu.answers import stated_months
+from bot.nlu.answers import moving_abroad, stated_months
 from bot.storage.models import CaseOffer, RetentionCase
 
 MAX_SAVE_ATTEMPTS = 2
@@ -38,13 +38,17 @@ def sensible(case: RetentionCase, ranked: list[RankedOffer]) -> list[RankedOffer
     """Offers that make sense after what was said and declined.
 
     A pause shorter than the time the customer said they will be away does not solve
-    their problem; an offer of the kind they declined must be at least as good for them.
+    their problem, nor does taking the service to the new home of someone who leaves the
+    country; an offer of the kind they declined must be at least as good for them.
     """
     months = stated_months(case.reason_verbatim or "")
-    declined = [o for o in case.offers if o.outcome == "declined"]
+    abroad = moving_abroad(case.reason_verbatim or "")
+    declined = [o for o in case.offers if o.outcome == OfferOutcome.DECLINED]
 
     def ok(offer: RankedOffer) -> bool:
         if months and offer.kind == "pause" and int(offer.params.get("pause_months") or 0) < months:
+            return False
+        if abroad and offer.kind == "transfer":
             return False
         return all(offer.kind != d.kind or customer_benefit(offer.kind, offer.params)
                    >= customer_benefit(d.kind, d.params) for d in declined)

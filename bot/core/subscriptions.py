@@ -110,11 +110,11 @@ def expire_offers(session: Session, today: date | None = None) -> int:
     today = today or date.today()
     rows = session.scalars(select(Subscription).where(
         Subscription.running_offer_until.is_not(None), Subscription.running_offer_until < today,
-        Subscription.status != "cancelled")).all()
+        Subscription.status != SubscriptionStatus.CANCELLED)).all()
     for sub in rows:
         if sub.discount_until is not None and sub.discount_until < today:
             sub.monthly_price, sub.discount_pct, sub.discount_until = sub.list_price, None, None
-        if sub.status == "paused" and sub.paused_until is not None and sub.paused_until <= today:
+        if sub.status == SubscriptionStatus.PAUSED and sub.paused_until is not None and sub.paused_until <= today:
             sub.status, sub.paused_until = "active", None
         if sub.revert_plan_code:
             sub.plan_code, sub.revert_plan_code = sub.revert_plan_code, None

@@ -479,6 +479,17 @@ def stated_months(text: str) -> int | None:
     return best
 
 
+_ABROAD = re.compile(_words(
+    "al extranjero|en el extranjero|fuera de espana|a otro pais|otro pais|fuera del pais|emigro|me voy a vivir fuera|"
+    "abroad|overseas|another country|out of the country|leaving the country|leaving the uk|leaving spain"))
+
+
+def moving_abroad(text: str) -> bool:
+    """The customer is leaving the country ("me voy al extranjero", "moving abroad"): the service
+    cannot go with them to the new home."""
+    return bool(_ABROAD.search(normalise(text).replace("ñ", "n")))
+
+
 _OPERATORS = _words(
     "movistar|vodafone|orange|digi|o2|yoigo|masmovil|mas movil|pepephone|lowi|simyo|jazztel|"
     "finetwork|euskaltel|telecable|r cable|adamo|avatel|bt|ee|sky|virgin|virgin media|talktalk|"

@@ -321,6 +321,22 @@ def test_a_pause_shorter_than_the_stated_absence_is_not_offered(
     assert turn.stage in ("offer", "confirm_cancel")
 
 
+@pytest.mark.parametrize("said", ["I'm moving abroad for six months", "me voy a vivir al extranjero",
+                                  "nos mudamos a otro país"])
+def test_no_move_to_the_new_home_for_someone_leaving_the_country(svc: RetentionService, db_session: Session,
+                                                                 said: str) -> None:
+    """Walk finding: "moving abroad for six months" was offered the service at the new home."""
+    svc.start(conv(db_session, "C00007"), reason="relocation", verbatim=said)
+    case = db_session.scalar(select(RetentionCase))
+    assert all(o.kind != "transfer" for o in case.offers), [o.offer_id for o in case.offers]
+
+
+def test_moving_house_in_the_country_still_gets_the_move(svc: RetentionService, db_session: Session) -> None:
+    svc.start(conv(db_session, "C00007"), reason="relocation", verbatim="me mudo a Valencia el mes que viene")
+    case = db_session.scalar(select(RetentionCase))
+    assert [o.kind for o in case.offers] == ["transfer"]
+
+
 def test_the_intent_model_alone_never_cancels(svc: RetentionService, db_session: Session) -> None:
     # Heard on the phone at the reason question: the model reads "cancel_firm", the words say
     # "no, I'm staying for now" (without commas): nothing may be cancelled.

@@ -81,3 +81,11 @@ def test_stated_absence_in_months() -> None:
     assert stated_months("I'll be away for 3 months") == 3
     assert stated_months("me mudo un año a Londres") == 12
     assert stated_months("es muy caro") is None
+
+
+def test_leaving_the_country() -> None:
+    from bot.nlu.answers import moving_abroad
+
+    assert moving_abroad("I'm moving abroad for six months") and moving_abroad("me voy al extranjero")
+    assert moving_abroad("nos mudamos a otro país") and not moving_abroad("me mudo a Valencia")
+    assert not moving_abroad("I'm moving house next month")
