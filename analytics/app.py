@@ -319,7 +319,25 @@ def _open_session(state: AppState, user: DashboardUser) -> None:
     session.permanent = True
 
 
+LOGOUT_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Log out · Nubia retention analytics</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:24rem;margin:4rem auto;color:#222}}
+button{{background:{brand};color:#fff;border:0;padding:.5rem 1rem;border-radius:4px}}</style></head>
+<body><h1>Log out?</h1><form method="post" action="/logout">
+<input type="hidden" name="csrf" value="{csrf}"><button type="submit" id="logout-confirm">Log out</button>
+</form><p><a href="/">Back to the dashboard</a></p></body></html>"""
+
+
 def logout() -> Response:
+    """Only a POST carrying the session's CSRF token logs out (the dashboard's button does): a
+    link or a form on another site cannot end someone's session. A GET asks to confirm."""
+    token = session.get("csrf")
+    if not isinstance(token, str):
+        return redirect("/login")
+    given = request.form.get("csrf") or request.headers.get("X-CSRFToken") or ""
+    if request.method != "POST" or not same_secret(token, given):
+        page = LOGOUT_PAGE.format(brand=BRAND, csrf=html_lib.escape(token))
+        return Response(page, status=200 if request.method == "GET" else 400, mimetype="text/html")
     _state().sessions.close(session.get("sid"))
     session.clear()
     response = redirect("/login")
@@ -814,7 +832,9 @@ def serve_layout() -> html.Div:
             html.Div([html.Strong("Nubia Telecom"), html.Span(" · Retention analytics")], className="brand"),
             html.Nav(_nav(user), className="nav", id="nav"),
             html.Div([html.Span(f"{user.username} ({user.role})" if user else "", id="whoami"),
-                      html.A("Log out", href="/logout", id="logout")], className="who"),
+                      html.Form([dcc.Input(type="hidden", name="csrf", value=session.get("csrf") or "", id="lo-csrf"),
+                                 html.Button("Log out", type="submit", id="logout")],
+                                method="POST", action="/logout", className="logout-form")], className="who"),
         ], className="top"),
         html.Div([
             dcc.DatePickerRange(id="f-dates", start_date=defaults.since, end_date=defaults.until,
@@ -840,7 +860,9 @@ body{margin:0;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;b
 .top .brand{font-size:1.05rem}.nav{display:flex;gap:4px;flex-wrap:wrap;flex:1}
 .nav-link{color:#ddd6ff;text-decoration:none;padding:6px 10px;border-radius:6px}
 .nav-link:hover{background:rgba(255,255,255,.12);color:#fff}.who{display:flex;gap:12px;font-size:.9rem}
-.who a{color:#ffb3dc}.filters{display:flex;gap:10px;flex-wrap:wrap;padding:12px 24px;background:#fff;
+.who a{color:#ffb3dc}
+.logout-form{margin:0}.logout-form button{background:none;border:0;color:#ffb3dc;cursor:pointer;font:inherit;padding:0}
+.filters{display:flex;gap:10px;flex-wrap:wrap;padding:12px 24px;background:#fff;
 border-bottom:1px solid #e4e0f2;align-items:center}.filter{min-width:190px}
 .page{padding:16px 24px 48px}.page h2{color:#2b1b6b;margin:8px 0 16px;font-size:1.3rem}
 .page-head{display:flex;justify-content:space-between;align-items:center;gap:16px;flex-wrap:wrap}

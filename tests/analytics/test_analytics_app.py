@@ -83,6 +83,11 @@ def csrf(client: FlaskClient) -> str:
     return cookie.value
 
 
+def log_out(client: FlaskClient) -> Any:
+    """What the dashboard's "Log out" button does: a POST with the session's CSRF token."""
+    return client.post("/logout", data={"csrf": csrf(client)})
+
+
 def callback_body(app: Any, output: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
     """The request Dash's renderer sends for one callback."""
     spec = app.callback_map[output]
@@ -214,13 +219,19 @@ def test_open_redirects_are_refused(client: FlaskClient) -> None:
     for target in ("//evil.example/", "https://evil.example/", "\\\\evil"):
         response = login(client, "sup", next_=target)
         assert response.headers["Location"] == "/"
-        client.get("/logout")
+        log_out(client)
 
 
 def test_logout(client: FlaskClient) -> None:
     login(client, "sup")
     assert client.get("/").status_code == 200
-    assert client.get("/logout").headers["Location"] == "/login"
+    # a link (or an <img> on another site) does not log anyone out: a GET asks to confirm
+    confirm = client.get("/logout")
+    assert confirm.status_code == 200 and 'id="logout-confirm"' in confirm.get_data(as_text=True)
+    assert client.post("/logout").status_code == 400  # a cross-site form without the token
+    assert client.post("/logout", data={"csrf": "guess"}).status_code == 400
+    assert client.get("/export/kpis.csv").status_code == 200  # still logged in
+    assert log_out(client).headers["Location"] == "/login"
     assert client.get("/").status_code == 302
     assert client.get("/_dash-layout").status_code == 401
 
@@ -378,7 +389,7 @@ def test_ticket_transcript_link_opens_the_conversation(app: Any, client: FlaskCl
     assert client.get("/conversations/nobody-here").status_code == 404
     # a conversation no one handed to a person is not an agent's to read (found by the second probe)
     assert client.get("/conversations/rest-no-ticket").status_code == 404
-    client.post("/logout")
+    log_out(client)
     assert client.get("/conversations/sms-transcript-1").status_code in (302, 401)
 
 

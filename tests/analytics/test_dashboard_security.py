@@ -21,7 +21,7 @@ from flask.testing import FlaskClient
 
 from analytics import app as dashboard
 from tests.analytics import test_analytics_app as shared
-from tests.analytics.test_analytics_app import PASSWORD, Clock, callback_body, csrf, login, page_values
+from tests.analytics.test_analytics_app import PASSWORD, Clock, callback_body, csrf, log_out, login, page_values
 
 # The fixtures of tests/analytics/test_analytics_app.py, bound here so that pytest finds them in this module.
 db = shared.db
@@ -164,7 +164,7 @@ def test_a_copied_cookie_stops_working_after_logout(app: Any, client: FlaskClien
     _copy_session(client, thief)
     assert thief.get("/export/kpis.csv").status_code == 200  # the copy works while the session is open
     assert thief.post("/_dash-update-component", json=body, headers={"X-CSRFToken": token}).status_code == 200
-    client.get("/logout")
+    log_out(client)
     assert thief.get("/export/kpis.csv").status_code == 401
     assert thief.get("/export/conversations.csv").status_code == 401
     assert thief.post("/_dash-update-component", json=body, headers={"X-CSRFToken": token}).status_code == 401
@@ -191,7 +191,7 @@ def test_a_cookie_signed_by_an_earlier_process_is_refused(db: tuple[str, str], a
                                                           client: FlaskClient, clock: Clock) -> None:
     """Sessions live in the process that opened them: a restart cannot bring a revoked cookie back."""
     login(client, "sup")
-    client.get("/logout")
+    log_out(client)
     restarted = dashboard.create_app(db[0], db[1], secret="test-secret", hours=8, clock=clock, cookie_secure=False)
     before, after = _browser(app), _browser(restarted)
     login(before, "sup")

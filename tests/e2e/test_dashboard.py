@@ -170,3 +170,14 @@ def test_proactive_page(server: tuple[str, str], page: Page) -> None:
     expect(page.locator("#risk-histogram")).to_be_visible()
     expect(page.locator("#export-at_risk")).to_have_attribute("href", "/export/at_risk.csv")
     page.screenshot(path=str(RESULTS_DIR / "dashboard-proactive.png"), full_page=True)
+
+
+def test_the_log_out_button_ends_the_session(server: tuple[str, str], page: Page) -> None:
+    base, _ = server
+    _log_in(page, base)
+    expect(page.locator("#kpis")).to_be_visible(timeout=TIMEOUT_MS)
+    page.click("#logout")
+    expect(page).to_have_url(re.compile(r"/login$"), timeout=TIMEOUT_MS)
+    assert page.request.get(base + "/export/kpis.csv").status == 401  # the session is gone
+    page.goto(base + "/")
+    expect(page).to_have_url(re.compile(r"/login\?next=%2F$"))
