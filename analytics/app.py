@@ -56,8 +56,13 @@ from werkzeug.security import check_password_hash
 
 from analytics import agent as agent_desk
 from analytics import auth, callback_guard, proactive, transcript
-from analytics import metrics as m
 from analytics import session as logins
+from analytics.figures import load_dashboard
+from analytics.filters import Filters
+from analytics.filters import default_filters as filters_by_default
+from analytics.lists import action_plans, case_detail, conversations, handoff_queue
+from analytics.results import Dashboard, HoldoutStats
+from analytics.returns import REAL_SAVE_DAYS, REVENUE_HORIZON_MONTHS
 from analytics.session import (  # noqa: F401 - the pages' names for them (tests use them too)
     AGENT_HOME,
     CACHE_SECONDS,
@@ -71,9 +76,24 @@ from analytics.session import (  # noqa: F401 - the pages' names for them (tests
     session_user,
 )
 from analytics.session import app_state as _state
+from analytics.tables import (
+    Table,
+    TableColumn,
+    case_offers_table,
+    checkins_table,
+    conversations_table,
+    dashboard_tables,
+    kpi_rows,
+    plans_table,
+    queue_table,
+    redact_contacts,
+    transcript_table,
+)
+from analytics.tracker_store import transcript as read_transcript
 from bot.config import settings
 from bot.config.settings import PROJECT_ROOT, persistent_secret
 from bot.core.offers import SEGMENTS
+from bot.core.privacy import mask_email, mask_phone
 from bot.core.reasons import REASONS
 from bot.storage.db import database_url
 from bot.storage.models import DashboardUser, HandoffTicket, utcnow
@@ -338,42 +358,42 @@ def _cookie_secure() -> bool:
 # ============================================================================ data for pages
 
 
-def dashboard_for(filters: m.Filters) -> m.Dashboard:
+def dashboard_for(filters: Filters) -> Dashboard:
     state = _state()
 
-    def compute() -> m.Dashboard:
+    def compute() -> Dashboard:
         with state.session() as s:
-            return m.load_dashboard(s, filters, tracker=state.tracker())
+            return load_dashboard(s, filters, tracker=state.tracker())
     return state.cached(("dashboard", filters), compute)
 
 
-def default_filters() -> m.Filters:
+def default_filters() -> Filters:
     state = _state()
 
-    def compute() -> m.Filters:
+    def compute() -> Filters:
         with state.session() as s:
-            return m.default_filters(s)
+            return filters_by_default(s)
     return state.cached(("defaults", utcnow().date()), compute)
 
 
-def build_table(name: str, filters: m.Filters, args: Any) -> m.Table:
+def build_table(name: str, filters: Filters, args: Any) -> Table:
     """Any table the dashboard shows, by name, for ``filters`` (pages and exports share this)."""
     state = _state()
     if name in DASHBOARD_EXPORTS:
-        return m.dashboard_tables(dashboard_for(filters))[name]
+        return dashboard_tables(dashboard_for(filters))[name]
     with state.session() as s:
         if name == "conversations":
-            return m.conversations_table(m.conversations(s, filters))
+            return conversations_table(conversations(s, filters))
         if name in ("plans", "checkins"):
-            plans, checkins = m.action_plans(s, filters)
-            return m.plans_table(plans) if name == "plans" else m.checkins_table(checkins)
+            plans, checkins = action_plans(s, filters)
+            return plans_table(plans) if name == "plans" else checkins_table(checkins)
         if name == "queue":
-            return m.queue_table(m.handoff_queue(s, filters))
+            return queue_table(handoff_queue(s, filters))
         if name == "case_offers":
-            return m.case_offers_table(m.case_detail(s, _int_arg(args.get("case"))))
+            return case_offers_table(case_detail(s, _int_arg(args.get("case"))))
         if name == "transcript":
             conv = str(args.get("conversation") or "")[:128]
-            return m.transcript_table(conv, m.transcript(state.tracker(), conv))
+            return transcript_table(conv, read_transcript(state.tracker(), conv))
         if name in ("alerts", "key_events", "compensations", "proactive"):
             return {"alerts": proactive.alerts_table, "key_events": proactive.events_table,
                     "compensations": proactive.compensations_table, "proactive": proactive.proactive_table}[name](s)
@@ -382,17 +402,17 @@ def build_table(name: str, filters: m.Filters, args: Any) -> m.Table:
     raise KeyError(name)
 
 
-def risk_scores() -> tuple[m.Table, list[float], str]:
+def risk_scores() -> tuple[Table, list[float], str]:
     """Today's at-risk table, every score and the model version (cached); empty without a model."""
     from bot.risk.model import RiskModelError, load
 
     state = _state()
 
-    def compute() -> tuple[m.Table, list[float], str]:
+    def compute() -> tuple[Table, list[float], str]:
         try:
             model = load()
         except RiskModelError as exc:
-            return m.Table("at_risk", str(exc), ()), [], ""
+            return Table("at_risk", str(exc), ()), [], ""
         with state.session() as s:
             table, scores = proactive.at_risk_table(s, model, utcnow().date())
         return table, scores, str(model.meta.get("model_version"))
@@ -410,14 +430,14 @@ def _int_arg(value: Any) -> int:
 
 def conversation_view(conversation_id: str) -> Response:
     """The transcript a handoff ticket links to (404 when the conversation is unknown)."""
-    lines = m.transcript(_state().tracker(), conversation_id) if len(conversation_id) <= 255 else None
+    lines = read_transcript(_state().tracker(), conversation_id) if len(conversation_id) <= 255 else None
     if not lines:
         return Response("no such conversation\n", status=404, mimetype="text/plain")
     user = current_user()
     if user is None or (not user.is_supervisor and not _has_ticket(conversation_id)):
         # agents read the conversations handed to a person, not every customer's
         return Response("no such conversation\n", status=404, mimetype="text/plain")
-    mask = (lambda text: text) if user.can_see_contact else m.redact_contacts
+    mask = (lambda text: text) if user.can_see_contact else redact_contacts
     return Response(transcript.render(mask(conversation_id), lines, mask), mimetype="text/html")
 
 
@@ -435,7 +455,7 @@ def export(name: str) -> Response:
     if not user.is_supervisor and name not in AGENT_EXPORTS:
         return Response("forbidden\n", status=403, mimetype="text/plain")
     try:
-        filters = m.Filters.from_query(request.args)
+        filters = Filters.from_query(request.args)
     except ValueError as exc:
         return Response(f"bad filter: {exc}\n", status=400, mimetype="text/plain")
     table = build_table(name, filters, request.args)
@@ -445,7 +465,7 @@ def export(name: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-def export_href(name: str, filters: m.Filters | None = None, **extra: Any) -> str:
+def export_href(name: str, filters: Filters | None = None, **extra: Any) -> str:
     query = dict(filters.to_query()) if filters else {}
     query.update({k: str(v) for k, v in extra.items()})
     return f"/export/{name}.csv" + (f"?{urlencode(query)}" if query else "")
@@ -458,8 +478,8 @@ def _fmt_money(value: Any) -> str:
     return f"{float(value):,.0f} €"
 
 
-def kpi_cards(d: m.Dashboard) -> html.Div:
-    rows = {r["key"]: r for r in m.kpi_rows(d)}
+def kpi_cards(d: Dashboard) -> html.Div:
+    rows = {r["key"]: r for r in kpi_rows(d)}
     cards = []
     values = {"revenue_kept": _fmt_money(d.returns.revenue_kept), "offer_cost": _fmt_money(d.returns.offer_cost),
               "return": _fmt_money(d.returns.net_return)}
@@ -475,7 +495,7 @@ def kpi_cards(d: m.Dashboard) -> html.Div:
     return html.Div(cards, className="kpis", id="kpis")
 
 
-def _column(c: m.TableColumn) -> dict[str, Any]:
+def _column(c: TableColumn) -> dict[str, Any]:
     column: dict[str, Any] = {"name": c.label, "id": c.key, "type": "numeric" if c.kind in NUMERIC_KINDS else "text"}
     specifier = {"money": ",.2f", "pct": ".1f", "ratio": ".2f"}.get(c.kind)
     if specifier:
@@ -483,7 +503,7 @@ def _column(c: m.TableColumn) -> dict[str, Any]:
     return column
 
 
-def table_card(table: m.Table, user: CurrentUser, href: str, *, table_id: str | None = None,
+def table_card(table: Table, user: CurrentUser, href: str, *, table_id: str | None = None,
                page_size: int = 12, row_ids: list[Any] | None = None, note: str = "") -> html.Div:
     records = table.records(show_contacts=user.can_see_contact)
     if row_ids is not None:
@@ -514,7 +534,7 @@ def chart_card(title: str, figure: go.Figure, graph_id: str) -> html.Div:
                     className="card chart-card")
 
 
-def weekly_figure(d: m.Dashboard) -> go.Figure:
+def weekly_figure(d: Dashboard) -> go.Figure:
     weeks = [w.week.isoformat() for w in d.weekly]
     fig = go.Figure()
     fig.add_bar(x=weeks, y=[w.requests for w in d.weekly], name="Cancellation requests", marker_color="#c9c2e6")
@@ -527,7 +547,7 @@ def weekly_figure(d: m.Dashboard) -> go.Figure:
     return fig
 
 
-def deflection_figure(d: m.Dashboard) -> go.Figure:
+def deflection_figure(d: Dashboard) -> go.Figure:
     r = d.real_saves
     labels = ["really_saved", "deflected", "pending", "unverifiable"]
     values = [r.really_saved, r.deflected, r.pending, r.unverifiable]
@@ -536,7 +556,7 @@ def deflection_figure(d: m.Dashboard) -> go.Figure:
                             sort=False))
 
 
-def hot_cold_figure(d: m.Dashboard) -> go.Figure:
+def hot_cold_figure(d: Dashboard) -> go.Figure:
     fig = go.Figure()
     for row in d.hot_cold:
         fig.add_bar(x=["Save rate (%)"], y=[row.rate.percent or 0], name=row.variant.capitalize(),
@@ -548,7 +568,7 @@ def hot_cold_figure(d: m.Dashboard) -> go.Figure:
     return fig
 
 
-def return_by_reason_figure(d: m.Dashboard) -> go.Figure:
+def return_by_reason_figure(d: Dashboard) -> go.Figure:
     rows = sorted(d.returns_by_reason, key=lambda r: r.net_return)
     fig = go.Figure()
     fig.add_bar(y=[r.key for r in rows], x=[float(r.revenue_kept) for r in rows], name="Revenue kept",
@@ -561,7 +581,7 @@ def return_by_reason_figure(d: m.Dashboard) -> go.Figure:
     return fig
 
 
-def reasons_figure(d: m.Dashboard) -> go.Figure:
+def reasons_figure(d: Dashboard) -> go.Figure:
     rows = list(reversed(d.reasons))
     fig = go.Figure()
     for key, label in (("retained", "Retained"), ("cancelled", "Cancelled"), ("handed_off", "Handed off"),
@@ -572,7 +592,7 @@ def reasons_figure(d: m.Dashboard) -> go.Figure:
     return fig
 
 
-def offers_figure(d: m.Dashboard) -> go.Figure:
+def offers_figure(d: Dashboard) -> go.Figure:
     rows = [o for o in d.offers if o.accepted + o.declined][:15]
     rows.sort(key=lambda o: o.acceptance.value or 0)
     labels = [f"{o.offer_id} ({o.variant})" for o in rows]
@@ -584,9 +604,9 @@ def offers_figure(d: m.Dashboard) -> go.Figure:
 # ============================================================================ pages
 
 
-def page_overview(user: CurrentUser, filters: m.Filters) -> list[Any]:
+def page_overview(user: CurrentUser, filters: Filters) -> list[Any]:
     d = dashboard_for(filters)
-    tables = m.dashboard_tables(d)
+    tables = dashboard_tables(d)
     return [
         html.Div([html.H2("Is retention working, and is it profitable?"),
                   html.A("Export key figures (CSV)", href=export_href("kpis", filters), className="export",
@@ -609,7 +629,7 @@ def page_overview(user: CurrentUser, filters: m.Filters) -> list[Any]:
     ]
 
 
-def _holdout_note(h: m.HoldoutStats) -> str:
+def _holdout_note(h: HoldoutStats) -> str:
     if h.lift_points is None:
         return "Not enough decided cases in one of the groups to compare."
     sign = "more" if h.lift_points >= 0 else "fewer"
@@ -620,14 +640,14 @@ def _holdout_note(h: m.HoldoutStats) -> str:
 
 def _definitions_note() -> str:
     return (f"Save rate = retained / (retained + cancelled), holdout excluded. Really saved = still subscribed "
-            f"{m.REAL_SAVE_DAYS} days after the save (subscription records). Revenue kept = monthly revenue x "
-            f"whole months a really saved customer stayed (up to {m.REVENUE_HORIZON_MONTHS}); return = revenue kept "
+            f"{REAL_SAVE_DAYS} days after the save (subscription records). Revenue kept = monthly revenue x "
+            f"whole months a really saved customer stayed (up to {REVENUE_HORIZON_MONTHS}); return = revenue kept "
             f"- offer cost. Dates are UTC.")
 
 
-def page_reasons(user: CurrentUser, filters: m.Filters) -> list[Any]:
+def page_reasons(user: CurrentUser, filters: Filters) -> list[Any]:
     d = dashboard_for(filters)
-    tables = m.dashboard_tables(d)
+    tables = dashboard_tables(d)
     return [
         html.H2("Why customers want to leave, and what keeps them"),
         html.Div([
@@ -643,10 +663,10 @@ def page_reasons(user: CurrentUser, filters: m.Filters) -> list[Any]:
     ]
 
 
-def page_conversations(user: CurrentUser, filters: m.Filters) -> list[Any]:
+def page_conversations(user: CurrentUser, filters: Filters) -> list[Any]:
     with _state().session() as s:
-        rows = m.conversations(s, filters)
-    table = m.conversations_table(rows)
+        rows = conversations(s, filters)
+    table = conversations_table(rows)
     return [
         html.H2("Conversations"),
         html.P("The latest 500 cases in the filters. Click a row for its transcript, offers and outcome.",
@@ -660,20 +680,20 @@ def page_conversations(user: CurrentUser, filters: m.Filters) -> list[Any]:
 def conversation_detail(user: CurrentUser, case_id: int) -> list[Any]:
     state = _state()
     with state.session() as s:
-        detail = m.case_detail(s, case_id)
+        detail = case_detail(s, case_id)
     if detail is None:
         return [html.P("This case no longer exists.", className="note")]
-    lines = m.transcript(state.tracker(), detail.conversation_id)
+    lines = read_transcript(state.tracker(), detail.conversation_id)
     show = user.can_see_contact
 
     def txt(value: str) -> str:
-        return value if show else m.redact_contacts(value)
+        return value if show else redact_contacts(value)
 
     facts = [
         ("Case", f"#{detail.case_id} · {detail.status}" + (" · holdout" if detail.holdout else "")),
         ("Customer", f"{detail.customer_ref} {detail.customer_name}".strip() or "not identified"),
-        ("Phone", detail.phone if show else m.mask_phone(detail.phone)),
-        ("E-mail", detail.email if show else m.mask_email(detail.email)),
+        ("Phone", detail.phone if show else mask_phone(detail.phone)),
+        ("E-mail", detail.email if show else mask_email(detail.email)),
         ("Channel / language", f"{detail.channel} / {detail.language}"),
         ("Reason", detail.reason), ("In their words", txt(detail.reason_verbatim)),
         ("Revenue at stake", f"{detail.revenue_at_stake} €/month"), ("Offer cost", f"{detail.offer_cost} €"),
@@ -701,34 +721,34 @@ def conversation_detail(user: CurrentUser, case_id: int) -> list[Any]:
             html.Dl([item for k, v in facts for item in (html.Dt(k), html.Dd(v or "-"))], className="facts"),
             html.Div(chat, className="transcript", id="transcript"),
         ], className="two"),
-        table_card(m.case_offers_table(detail), user, export_href("case_offers", case=detail.case_id),
+        table_card(case_offers_table(detail), user, export_href("case_offers", case=detail.case_id),
                    table_id="case-offers-table"),
     ]
 
 
-def page_plans(user: CurrentUser, filters: m.Filters) -> list[Any]:
+def page_plans(user: CurrentUser, filters: Filters) -> list[Any]:
     with _state().session() as s:
-        plans, checkins = m.action_plans(s, filters)
+        plans, checkins = action_plans(s, filters)
     return [
         html.H2("Action plans and their check-ins"),
-        table_card(m.plans_table(plans), user, export_href("plans", filters)),
-        table_card(m.checkins_table(checkins), user, export_href("checkins", filters)),
+        table_card(plans_table(plans), user, export_href("plans", filters)),
+        table_card(checkins_table(checkins), user, export_href("checkins", filters)),
     ]
 
 
-def queue_body(user: CurrentUser, filters: m.Filters) -> list[Any]:
+def queue_body(user: CurrentUser, filters: Filters) -> list[Any]:
     with _state().session() as s:
-        rows = m.handoff_queue(s, filters)
+        rows = handoff_queue(s, filters)
     waiting = sum(1 for r in rows if r.status == "waiting")
     return [
         html.P(f"{waiting} waiting, {len(rows) - waiting} in progress or to call back. "
                f"Refreshed {utcnow():%H:%M:%S} UTC.", className="note", id="queue-summary"),
-        table_card(m.queue_table(rows), user, export_href("queue", filters), page_size=20),
+        table_card(queue_table(rows), user, export_href("queue", filters), page_size=20),
         agent_desk.ticket_controls(rows, user),
     ]
 
 
-def page_queue(user: CurrentUser, filters: m.Filters) -> list[Any]:
+def page_queue(user: CurrentUser, filters: Filters) -> list[Any]:
     return [
         html.H2("Handoff queue"),
         html.P("Conversations waiting for a person, oldest first.", className="note"),
@@ -748,7 +768,7 @@ def _uplift_note(u: proactive.Uplift) -> str:
             f"(95 % CI {100 * low:+.1f} to {100 * high:+.1f}); an interval that includes 0 shows no proven effect.")
 
 
-def page_proactive(user: CurrentUser, filters: m.Filters) -> list[Any]:
+def page_proactive(user: CurrentUser, filters: Filters) -> list[Any]:
     with _state().session() as s:
         summary = proactive.alert_summary(s)
         alerts, events = proactive.alerts_table(s), proactive.events_table(s)
@@ -772,14 +792,14 @@ def page_proactive(user: CurrentUser, filters: m.Filters) -> list[Any]:
     ]
 
 
-PAGE_BUILDERS: dict[str, Callable[[CurrentUser, m.Filters], list[Any]]] = {
+PAGE_BUILDERS: dict[str, Callable[[CurrentUser, Filters], list[Any]]] = {
     "/": page_overview, "/reasons": page_reasons, "/conversations": page_conversations, "/plans": page_plans,
     "/queue": page_queue, "/proactive": page_proactive,
 }
 
 
 def filters_from(start: str | None, end: str | None, channels: Any, languages: Any, reasons: Any,
-                 segments: Any) -> m.Filters:
+                 segments: Any) -> Filters:
     def day(value: str | None) -> date | None:
         return date.fromisoformat(value[:10]) if value else None
 
@@ -788,8 +808,8 @@ def filters_from(start: str | None, end: str | None, channels: Any, languages: A
             return ()
         return tuple(value) if isinstance(value, (list, tuple)) else (str(value),)
 
-    return m.Filters(since=day(start), until=day(end), channels=many(channels), languages=many(languages),
-                     reasons=many(reasons), segments=many(segments))
+    return Filters(since=day(start), until=day(end), channels=many(channels), languages=many(languages),
+                   reasons=many(reasons), segments=many(segments))
 
 
 # ============================================================================ layout
@@ -805,7 +825,7 @@ def _nav(user: CurrentUser | None) -> list[Any]:
 
 def serve_layout() -> html.Div:
     user = current_user()
-    defaults = default_filters() if user is not None and user.is_supervisor else m.Filters()
+    defaults = default_filters() if user is not None and user.is_supervisor else Filters()
     hide_filters = user is None or not user.is_supervisor
     dropdown = {"multi": True, "clearable": True, "className": "filter"}
     return html.Div([

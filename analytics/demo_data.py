@@ -35,7 +35,7 @@ from sqlalchemy import Table, create_engine, delete, func, insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, selectinload
 
-from analytics.metrics import EVENTS, tracker_url
+from analytics.tracker_store import EVENTS, tracker_url
 from bot.core.action_plans import CHECKIN_DAYS, GIFT_TEXT, build_commitments
 from bot.core.customers import profile_of
 from bot.core.offers import Catalogue, CustomerContext, RankedOffer, load_catalogue, rank_offers
