@@ -13,6 +13,10 @@ The figures (SQLAlchemy queries, typed results), shared by all below:
 The programs:
 
 * :mod:`analytics.app`: the Dash dashboard on :8050 (login required; ``python -m analytics.app``).
+  Its parts: :mod:`~analytics.config` (settings), :mod:`~analytics.guards` (access checks, headers),
+  :mod:`~analytics.login`, :mod:`~analytics.session` (who is logged in), :mod:`~analytics.exports` (CSV
+  exports, tables by name), :mod:`~analytics.layout`, :mod:`~analytics.pages`, :mod:`~analytics.components`,
+  :mod:`~analytics.charts`, :mod:`~analytics.theme`, and the agent desk :mod:`~analytics.agent`.
 * :mod:`analytics.users`: dashboard accounts (``python -m analytics.users create NAME --role ...``).
 * :mod:`analytics.report`: the same figures on the command line (``python -m analytics.report``).
 * :mod:`analytics.demo_data`: deterministic retention history for the demo and the benchmarks.

@@ -1364,11 +1364,11 @@ def callback_cases(callback_map: dict[str, Any]) -> st.SearchStrategy[CallbackCa
 
 
 def test_dashboard_callbacks_take_any_body(dashboard_db: tuple[str, str]) -> None:
-    from analytics import app as dashboard
+    from analytics.config import CSRF_COOKIE
 
     app = dashboard_app(dashboard_db, Clock())
     clients = {"supervisor": logged_in(app, "fz-sup"), "agent": logged_in(app, "fz-agent", "10.9.9.8")}
-    tokens = {role: client.get_cookie(dashboard.CSRF_COOKIE).value for role, client in clients.items()}
+    tokens = {role: client.get_cookie(CSRF_COOKIE).value for role, client in clients.items()}
 
     @fuzz_settings(40)
     @given(case=callback_cases(app.callback_map))
@@ -1416,13 +1416,13 @@ def open_ticket_conversations(db_url: str) -> list[str]:
 
 
 def test_dashboard_agent_desk_takes_any_request(dashboard_db: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from analytics import app as dashboard
+    from analytics.config import CSRF_COOKIE
 
     monkeypatch.setenv("RASA_API_URL", "http://127.0.0.1:9")  # no assistant: a delivery is a 502, by design
     monkeypatch.setenv("RASA_API_TOKEN", "fuzz-token")
     app = dashboard_app(dashboard_db, Clock())
     clients = {"supervisor": logged_in(app, "fz-sup"), "agent": logged_in(app, "fz-agent", "10.9.9.8")}
-    tokens = {role: client.get_cookie(dashboard.CSRF_COOKIE).value for role, client in clients.items()}
+    tokens = {role: client.get_cookie(CSRF_COOKIE).value for role, client in clients.items()}
     conversations = open_ticket_conversations(dashboard_db[0]) or ["demo-none"]
     fuzzed = {  # a well-formed request with some of its parts fuzzed
         "role": st.sampled_from(["agent", "supervisor"]),

@@ -29,6 +29,7 @@ from sqlalchemy import event
 
 from analytics import app as dashboard
 from analytics import demo_data, users
+from analytics.config import CSRF_COOKIE
 from analytics.figures import load_dashboard
 from analytics.filters import default_filters
 from analytics.tracker_store import tracker_engine
@@ -128,7 +129,7 @@ def test_overview_page_renders(big: dict[str, Any]) -> None:
         page = client.get("/login").get_data(as_text=True)
         token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
         client.post("/login", data={"username": "perf", "password": "a perf password", "csrf": token})
-        csrf = client.get_cookie(dashboard.CSRF_COOKIE).value  # type: ignore[union-attr]
+        csrf = client.get_cookie(CSRF_COOKIE).value  # type: ignore[union-attr]
         with session_factory(big["url"])() as s:
             filters = default_filters(s)
         body = {"output": "page.children", "outputs": {"id": "page", "property": "children"},
