@@ -1100,7 +1100,7 @@ class Clock:
 
 @pytest.fixture(scope="module")
 def dashboard_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    from analytics import demo_data, users
+    from analytics import demo_rows, users
     from bot.storage.db import session_factory
     from bot.storage.models import HandoffTicket
     from tests.support.db_fixtures import make_database
@@ -1108,9 +1108,9 @@ def dashboard_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     directory: Path = tmp_path_factory.mktemp("fuzz-dash")
     url = make_database(directory, customers=40)
     tracker_url = f"sqlite:///{directory / 'tracker.db'}"
-    tracker = demo_data.writable_tracker(tracker_url)
+    tracker = demo_rows.writable_tracker(tracker_url)
     with session_factory(url)() as s:
-        demo_data.generate(s, 200, end=date(2026, 11, 1), tracker=tracker)
+        demo_rows.generate(s, 200, end=date(2026, 11, 1), tracker=tracker)
         users.create_user(s, "fz-sup", DASH_PASSWORD, "supervisor")
         users.create_user(s, "fz-agent", DASH_PASSWORD, "agent")
         for n, status in enumerate(("waiting", "in_progress", "callback", "waiting")):  # for the agent desk

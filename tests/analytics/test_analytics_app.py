@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from analytics import app as dashboard
-from analytics import demo_data, users
+from analytics import demo_rows, users
 from analytics.config import CSRF_COOKIE, SESSION_COOKIE
 from analytics.exports import DASHBOARD_EXPORTS, OTHER_EXPORTS
 from analytics.guards import PUBLIC_PATHS
@@ -48,9 +48,9 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     directory: Path = tmp_path_factory.mktemp("dash")
     url = make_database(directory, customers=40)
     tracker_url = f"sqlite:///{directory / 'tracker.db'}"
-    tracker = demo_data.writable_tracker(tracker_url)
+    tracker = demo_rows.writable_tracker(tracker_url)
     with session_factory(url)() as s:
-        demo_data.generate(s, 300, end=date(2026, 11, 1), tracker=tracker)
+        demo_rows.generate(s, 300, end=date(2026, 11, 1), tracker=tracker)
         users.create_user(s, "sup", PASSWORD, "supervisor")
         users.create_user(s, "boss", PASSWORD, "admin", can_see_contact=True)
         users.create_user(s, "ag", PASSWORD, "agent")
@@ -355,12 +355,12 @@ def test_users_cli(db: tuple[str, str], monkeypatch: pytest.MonkeyPatch, capsys:
 
 def test_ticket_transcript_link_opens_the_conversation(app: Any, client: FlaskClient, db: tuple[str, str]) -> None:
     """The link in every handoff ticket (/conversations/<id>) shows what was said, to agents too."""
-    from analytics import demo_data
+    from analytics import demo_rows
     from bot.core.handoff import open_ticket
     from bot.storage.models import HandoffTicket
 
-    tracker = demo_data.writable_tracker(db[1])
-    demo_data.write_events(tracker, [
+    tracker = demo_rows.writable_tracker(db[1])
+    demo_rows.write_events(tracker, [
         ("sms-transcript-1", "user", 1764000000.0, "cancel", None,
          '{"text": "quiero darme de baja, llamadme al +447700900123"}'),
         ("sms-transcript-1", "bot", 1764000001.0, None, None, '{"text": "Siento que estés pensando en dejarnos."}'),
@@ -390,7 +390,7 @@ def test_ticket_transcript_link_opens_the_conversation(app: Any, client: FlaskCl
 def test_demo_action_plan_links_differ_between_installs(tmp_path: Any) -> None:
     """A plan link is a secret: the demo data's plans get fresh tokens on every install (the
     second probe found them identical everywhere, from the fixed seed)."""
-    from analytics import demo_data
+    from analytics import demo_rows
     from bot.storage.models import ActionPlan
     from tests.support.db_fixtures import make_database
 
@@ -400,7 +400,7 @@ def test_demo_action_plan_links_differ_between_installs(tmp_path: Any) -> None:
         folder.mkdir()
         url = make_database(folder)
         with session_factory(url)() as s:
-            demo_data.generate(s, cases=300)
+            demo_rows.generate(s, cases=300)
             s.commit()
             tokens.append(set(s.scalars(select(ActionPlan.token)).all()))
     assert tokens[0] and tokens[1] and not tokens[0] & tokens[1]

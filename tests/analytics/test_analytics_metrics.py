@@ -648,11 +648,11 @@ def test_same_figures_on_postgresql(dataset: tuple[str, str, dict[str, Any]]) ->
 
 
 def test_identity_answers_are_not_counted_as_nlu_fallbacks(tmp_path: Path) -> None:
-    from analytics import demo_data
+    from analytics import demo_rows
 
     url = f"sqlite:///{tmp_path / 'tracker.db'}"
-    tracker = demo_data.writable_tracker(url)
-    demo_data.write_events(tracker, [
+    tracker = demo_rows.writable_tracker(url)
+    demo_rows.write_events(tracker, [
         ("c-1", "user", 1767225600.0 + i, "nlu_fallback", None, json.dumps({"text": text}))
         for i, text in enumerate(["C00042", "ce cero cero cero cuatro dos", "28013", "zzz grmbl"])])
     stats = nlu_stats(tracker_engine(url), Filters())

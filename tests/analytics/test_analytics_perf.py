@@ -28,7 +28,7 @@ import pytest
 from sqlalchemy import event
 
 from analytics import app as dashboard
-from analytics import demo_data, users
+from analytics import demo_rows, users
 from analytics.config import CSRF_COOKIE
 from analytics.figures import load_dashboard
 from analytics.filters import default_filters
@@ -49,9 +49,9 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     started = time.perf_counter()
     url = make_database(directory, customers=1000)
     tracker_url = f"sqlite:///{directory / 'tracker.db'}"
-    tracker = demo_data.writable_tracker(tracker_url)
+    tracker = demo_rows.writable_tracker(tracker_url)
     with session_factory(url)() as s:
-        summary = demo_data.generate(s, CASES, end=date.today(), weeks=26, tracker=tracker)
+        summary = demo_rows.generate(s, CASES, end=date.today(), weeks=26, tracker=tracker)
         users.create_user(s, "perf", "a perf password", "supervisor")
         s.commit()
     tracker.dispose()

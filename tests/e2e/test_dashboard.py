@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
 from analytics import app as dashboard
-from analytics import demo_data, users
+from analytics import demo_rows, users
 from analytics.figures import load_dashboard
 from analytics.filters import Filters, default_filters
 from bot.storage.db import session_factory
@@ -48,9 +48,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     directory = tmp_path_factory.mktemp("dashboard-e2e")
     url = make_database(directory, customers=80)
     tracker_url = f"sqlite:///{directory / 'tracker.db'}"
-    tracker = demo_data.writable_tracker(tracker_url)
+    tracker = demo_rows.writable_tracker(tracker_url)
     with session_factory(url)() as s:
-        demo_data.generate(s, 800, end=date.today(), tracker=tracker)
+        demo_rows.generate(s, 800, end=date.today(), tracker=tracker)
         from bot.core.alerts import ingest, parse_event
 
         ingest(s, parse_event({"id": "NET-E2E", "type": "outage", "postcodes": ["28013"],
