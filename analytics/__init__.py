@@ -19,5 +19,6 @@ The programs:
   :mod:`~analytics.charts`, :mod:`~analytics.theme`, and the agent desk :mod:`~analytics.agent`.
 * :mod:`analytics.users`: dashboard accounts (``python -m analytics.users create NAME --role ...``).
 * :mod:`analytics.report`: the same figures on the command line (``python -m analytics.report``).
-* :mod:`analytics.demo_data`: deterministic retention history for the demo and the benchmarks.
+* :mod:`analytics.demo_data`: deterministic retention history for the demo and the benchmarks (the
+  simulation is :mod:`~analytics.demo_simulation`, writing its rows :mod:`~analytics.demo_rows`).
 """
