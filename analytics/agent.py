@@ -36,8 +36,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from analytics import metrics as m
 from analytics import session as logins
+from analytics.lists import QueueRow
+from analytics.tables import redact_contacts
 from bot.cli.run_rasa import rasa_api_token
 from bot.core.handoff import OPEN_STATUSES
 from bot.messaging.rasa_api import MAX_REPLY_CHARS, AgentApiError
@@ -219,7 +220,7 @@ def _csrf_input(token: str) -> dcc.Input:
     return dcc.Input(type="hidden", name=CSRF_FIELD, value=token)
 
 
-def ticket_controls(rows: Sequence[m.QueueRow], user: logins.CurrentUser) -> html.Div:
+def ticket_controls(rows: Sequence[QueueRow], user: logins.CurrentUser) -> html.Div:
     """For each waiting or in-progress ticket: a reply box with "Send", and "Hand back to the assistant".
 
     Plain HTML forms posting to the routes above (with the session's CSRF token), so they work without
@@ -233,7 +234,7 @@ def ticket_controls(rows: Sequence[m.QueueRow], user: logins.CurrentUser) -> htm
             continue
         key = str(row.ticket_id)
         who = row.customer_name or "Unverified customer"
-        conversation = row.conversation_id if user.can_see_contact else m.redact_contacts(row.conversation_id)
+        conversation = row.conversation_id if user.can_see_contact else redact_contacts(row.conversation_id)
         items.append(html.Div([
             html.Div([
                 html.Strong(f"#{row.ticket_id} {who}"),

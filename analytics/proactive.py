@@ -1,7 +1,7 @@
 """Proactive retention on the dashboard: key-event alerts, events and their reach,
 compensations, churn risk, and whether proactive contacts work (contacted versus holdout).
 
-Every figure is a :class:`analytics.metrics.Table`, so the page, the CSV export and masking per
+Every figure is a :class:`analytics.tables.Table`, so the page, the CSV export and masking per
 role (phone numbers unless the user may see contacts) work as for the other tables.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from analytics.metrics import Table, TableColumn
+from analytics.tables import Table, TableColumn
 from bot.core.customers import profile_of
 from bot.risk.features import HORIZON_DAYS
 from bot.storage.models import Alert, AlertAction, Customer, KeyEvent, ProactiveContact, utcnow

@@ -1,4 +1,4 @@
-"""The dashboard's figures on the command line (same code: :func:`analytics.metrics.load_dashboard`).
+"""The dashboard's figures on the command line (same code: :func:`analytics.figures.load_dashboard`).
 
     python -m analytics.report --since 2026-01-01 [--until 2026-06-30] [--channel web,sms]
         [--language es] [--reason price,competitor] [--segment high] [--format table|csv|json]
@@ -20,22 +20,26 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TextIO
 
-from analytics import metrics as m
+from analytics.figures import load_dashboard
+from analytics.filters import CENT, Filters, default_filters
+from analytics.results import CASE_STATUSES, Dashboard, Rate
+from analytics.tables import Table, dashboard_tables
+from analytics.tracker_store import tracker_engine
 from bot.storage.db import session_scope
 
 
-def figures(d: m.Dashboard) -> dict[str, Any]:
+def figures(d: Dashboard) -> dict[str, Any]:
     """The headline figures as exact numbers (rates with their numerator and denominator)."""
-    def rate(r: m.Rate) -> dict[str, Any]:
+    def rate(r: Rate) -> dict[str, Any]:
         return {"numerator": r.numerator, "denominator": r.denominator, "percent": r.percent}
 
     def money(v: Decimal) -> str:
-        return str(v.quantize(m.CENT))
+        return str(v.quantize(CENT))
 
     c, r, cold, ret, h = d.counts, d.real_saves, d.cold, d.returns, d.holdout
     return {
         "cancellation_requests": c.requests,
-        "cases_by_status": {s: getattr(c, s) for s in m.CASE_STATUSES},
+        "cases_by_status": {s: getattr(c, s) for s in CASE_STATUSES},
         "holdout_cases": c.holdout,
         "hot_save_rate": rate(d.hot_save_rate),
         "saves": {"saved": r.saved, "really_saved": r.really_saved, "deflected": r.deflected, "pending": r.pending,
@@ -65,7 +69,7 @@ def _text(value: Any, kind: str) -> str:
     return str(value)
 
 
-def print_table(table: m.Table, out: TextIO, *, show_contacts: bool, max_width: int = 60) -> None:
+def print_table(table: Table, out: TextIO, *, show_contacts: bool, max_width: int = 60) -> None:
     records = table.records(show_contacts=show_contacts)
     headers = [c.label for c in table.columns]
     cells = [[_text(rec[c.key], c.kind).replace("\n", " ") for c in table.columns] for rec in records]
@@ -114,18 +118,18 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
 
     with session_scope() as session:
         if args.since is None and args.until is None:
-            default = m.default_filters(session)
+            default = default_filters(session)
             since, until = default.since, default.until
         else:
             since, until = args.since, args.until or date.today()
         try:
-            filters = m.Filters(since=since, until=until, channels=_split(args.channel),
-                                languages=_split(args.language), reasons=_split(args.reason),
-                                segments=_split(args.segment))
+            filters = Filters(since=since, until=until, channels=_split(args.channel),
+                              languages=_split(args.language), reasons=_split(args.reason),
+                              segments=_split(args.segment))
         except ValueError as exc:
             parser.error(str(exc))
-        d = m.load_dashboard(session, filters, tracker=m.tracker_engine())
-    tables = m.dashboard_tables(d)
+        d = load_dashboard(session, filters, tracker=tracker_engine())
+    tables = dashboard_tables(d)
     if args.list_tables:
         for name, table in tables.items():
             out.write(f"{name:<18} {table.title}\n")

@@ -18,7 +18,7 @@ from flask import current_app, g, has_request_context, session
 from sqlalchemy.orm import Session
 
 from analytics import auth
-from analytics import metrics as m
+from analytics.tracker_store import tracker_engine
 from bot.storage.db import session_factory
 from bot.storage.models import DashboardUser
 
@@ -69,7 +69,7 @@ class AppState:
         return session_factory(self.db_url)()
 
     def tracker(self) -> Any:
-        return m.tracker_engine(self.tracker_url)
+        return tracker_engine(self.tracker_url)
 
     def cached(self, key: Any, compute: Callable[[], Any]) -> Any:
         """A small time-bounded cache of the figures (they are the same for every user)."""

@@ -11,11 +11,11 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from analytics.metrics import TranscriptLine
+from analytics.tracker_store import TranscriptLine
 
 
 def render(conversation_id: str, lines: list[TranscriptLine], mask: Any) -> str:
-    """The page: one row per message (``metrics.transcript``), texts passed through ``mask``."""
+    """The page: one row per message (``analytics.tracker_store.transcript``), texts passed through ``mask``."""
     esc = html.escape
     rows = "".join(
         f"<tr class='{line.speaker}'><td>{line.at:%Y-%m-%d %H:%M:%S} UTC</td>"

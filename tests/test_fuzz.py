@@ -1100,7 +1100,7 @@ class Clock:
 
 @pytest.fixture(scope="module")
 def dashboard_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    from analytics import demo_data, users
+    from analytics import demo_rows, users
     from bot.storage.db import session_factory
     from bot.storage.models import HandoffTicket
     from tests.support.db_fixtures import make_database
@@ -1108,9 +1108,9 @@ def dashboard_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     directory: Path = tmp_path_factory.mktemp("fuzz-dash")
     url = make_database(directory, customers=40)
     tracker_url = f"sqlite:///{directory / 'tracker.db'}"
-    tracker = demo_data.writable_tracker(tracker_url)
+    tracker = demo_rows.writable_tracker(tracker_url)
     with session_factory(url)() as s:
-        demo_data.generate(s, 200, end=date(2026, 11, 1), tracker=tracker)
+        demo_rows.generate(s, 200, end=date(2026, 11, 1), tracker=tracker)
         users.create_user(s, "fz-sup", DASH_PASSWORD, "supervisor")
         users.create_user(s, "fz-agent", DASH_PASSWORD, "agent")
         for n, status in enumerate(("waiting", "in_progress", "callback", "waiting")):  # for the agent desk
@@ -1364,11 +1364,11 @@ def callback_cases(callback_map: dict[str, Any]) -> st.SearchStrategy[CallbackCa
 
 
 def test_dashboard_callbacks_take_any_body(dashboard_db: tuple[str, str]) -> None:
-    from analytics import app as dashboard
+    from analytics.config import CSRF_COOKIE
 
     app = dashboard_app(dashboard_db, Clock())
     clients = {"supervisor": logged_in(app, "fz-sup"), "agent": logged_in(app, "fz-agent", "10.9.9.8")}
-    tokens = {role: client.get_cookie(dashboard.CSRF_COOKIE).value for role, client in clients.items()}
+    tokens = {role: client.get_cookie(CSRF_COOKIE).value for role, client in clients.items()}
 
     @fuzz_settings(40)
     @given(case=callback_cases(app.callback_map))
@@ -1416,13 +1416,13 @@ def open_ticket_conversations(db_url: str) -> list[str]:
 
 
 def test_dashboard_agent_desk_takes_any_request(dashboard_db: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from analytics import app as dashboard
+    from analytics.config import CSRF_COOKIE
 
     monkeypatch.setenv("RASA_API_URL", "http://127.0.0.1:9")  # no assistant: a delivery is a 502, by design
     monkeypatch.setenv("RASA_API_TOKEN", "fuzz-token")
     app = dashboard_app(dashboard_db, Clock())
     clients = {"supervisor": logged_in(app, "fz-sup"), "agent": logged_in(app, "fz-agent", "10.9.9.8")}
-    tokens = {role: client.get_cookie(dashboard.CSRF_COOKIE).value for role, client in clients.items()}
+    tokens = {role: client.get_cookie(CSRF_COOKIE).value for role, client in clients.items()}
     conversations = open_ticket_conversations(dashboard_db[0]) or ["demo-none"]
     fuzzed = {  # a well-formed request with some of its parts fuzzed
         "role": st.sampled_from(["agent", "supervisor"]),

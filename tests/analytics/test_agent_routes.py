@@ -28,6 +28,7 @@ from werkzeug.security import generate_password_hash
 from analytics import agent as agent_desk
 from analytics import app as dashboard
 from analytics import users
+from analytics.config import CSRF_COOKIE
 from bot.messaging.rasa_api import MAX_REPLY_CHARS
 from bot.storage.db import session_factory
 from bot.storage.models import DashboardUser, HandoffTicket
@@ -136,7 +137,7 @@ def login(client: FlaskClient, username: str) -> str:
     assert token is not None
     response = client.post("/login", data={"username": username, "password": PASSWORD, "csrf": token.group(1)})
     assert response.status_code == 302, response.get_data(as_text=True)
-    cookie = client.get_cookie(dashboard.CSRF_COOKIE)
+    cookie = client.get_cookie(CSRF_COOKIE)
     assert cookie is not None
     return cookie.value
 

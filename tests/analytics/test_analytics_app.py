@@ -19,7 +19,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from analytics import app as dashboard
-from analytics import demo_data, users
+from analytics import demo_rows, users
+from analytics.config import CSRF_COOKIE, SESSION_COOKIE
+from analytics.exports import DASHBOARD_EXPORTS, OTHER_EXPORTS
+from analytics.guards import PUBLIC_PATHS
+from analytics.login import LOCK_SECONDS, MAX_FAILURES
+from analytics.session import AGENT_HOME
 from bot.storage.db import session_factory
 from bot.storage.models import DashboardUser, RetentionCase
 from tests.support.db_fixtures import make_database
@@ -43,9 +48,9 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     directory: Path = tmp_path_factory.mktemp("dash")
     url = make_database(directory, customers=40)
     tracker_url = f"sqlite:///{directory / 'tracker.db'}"
-    tracker = demo_data.writable_tracker(tracker_url)
+    tracker = demo_rows.writable_tracker(tracker_url)
     with session_factory(url)() as s:
-        demo_data.generate(s, 300, end=date(2026, 11, 1), tracker=tracker)
+        demo_rows.generate(s, 300, end=date(2026, 11, 1), tracker=tracker)
         users.create_user(s, "sup", PASSWORD, "supervisor")
         users.create_user(s, "boss", PASSWORD, "admin", can_see_contact=True)
         users.create_user(s, "ag", PASSWORD, "agent")
@@ -78,7 +83,7 @@ def login(client: FlaskClient, username: str, password: str = PASSWORD, next_: s
 
 
 def csrf(client: FlaskClient) -> str:
-    cookie = client.get_cookie(dashboard.CSRF_COOKIE)
+    cookie = client.get_cookie(CSRF_COOKIE)
     assert cookie is not None
     return cookie.value
 
@@ -125,7 +130,7 @@ def _concrete(rule: str) -> str:
 
 
 def test_every_route_requires_login(app: Any, client: FlaskClient) -> None:
-    rules = [r for r in app.server.url_map.iter_rules() if r.rule not in dashboard.PUBLIC_PATHS]
+    rules = [r for r in app.server.url_map.iter_rules() if r.rule not in PUBLIC_PATHS]
     assert {r.rule for r in rules} >= {"/", "/<path:path>", "/_dash-layout", "/_dash-dependencies",
                                        "/_dash-update-component", "/export/<name>.csv"}
     for rule in rules:
@@ -150,7 +155,7 @@ def test_every_callback_and_export_requires_login(app: Any, client: FlaskClient)
     assert set(app.callback_map) == {"page.children", "queue-body.children", "conv-detail.children"}
     for output in app.callback_map:
         assert run_callback(client, app, output, page_values("/"), token="x").status_code == 401
-    for name in sorted(dashboard.DASHBOARD_EXPORTS | dashboard.OTHER_EXPORTS):
+    for name in sorted(DASHBOARD_EXPORTS | OTHER_EXPORTS):
         response = client.get(f"/export/{name}.csv?since=2026-01-01")
         assert response.status_code == 401, name
         assert response.mimetype == "text/plain"
@@ -187,9 +192,9 @@ def test_login_opens_the_dashboard(app: Any, client: FlaskClient) -> None:
     response = login(client, "sup", next_="/reasons")
     assert response.status_code == 302 and response.headers["Location"] == "/reasons"
     cookies = response.headers.getlist("Set-Cookie")
-    session_cookie = next(c for c in cookies if c.startswith(dashboard.SESSION_COOKIE))
+    session_cookie = next(c for c in cookies if c.startswith(SESSION_COOKIE))
     assert "HttpOnly" in session_cookie and "SameSite=Lax" in session_cookie and "Expires=" in session_cookie
-    assert any(c.startswith(dashboard.CSRF_COOKIE) for c in cookies)
+    assert any(c.startswith(CSRF_COOKIE) for c in cookies)
     for path in ("/", "/reasons", "/conversations", "/plans", "/queue", "/_dash-layout", "/_dash-dependencies"):
         page = client.get(path)
         assert page.status_code == 200, path
@@ -237,10 +242,10 @@ def test_logout(client: FlaskClient) -> None:
 
 
 def test_repeated_failures_lock_the_login(client: FlaskClient, clock: Clock) -> None:
-    for _ in range(dashboard.MAX_FAILURES):
+    for _ in range(MAX_FAILURES):
         assert login(client, "boss", "not the password").status_code == 401
     assert login(client, "boss").status_code == 429  # even the right password, for a while
-    clock.now += dashboard.LOCK_SECONDS + 1
+    clock.now += LOCK_SECONDS + 1
     assert login(client, "boss").status_code == 302
 
 
@@ -312,7 +317,7 @@ def test_contact_data_masked_unless_allowed(app: Any, db: tuple[str, str]) -> No
 
 def test_agent_sees_only_the_handoff_queue(app: Any, client: FlaskClient) -> None:
     response = login(client, "ag", next_="/conversations")
-    assert response.headers["Location"] == dashboard.AGENT_HOME
+    assert response.headers["Location"] == AGENT_HOME
     for path in ("/", "/reasons", "/conversations", "/plans"):
         page = client.get(path)
         assert page.status_code == 302 and page.headers["Location"] == "/queue", path
@@ -335,7 +340,7 @@ def test_agent_sees_only_the_handoff_queue(app: Any, client: FlaskClient) -> Non
     body = callback_body(app, "conv-detail.children", {"conv-table.active_cell": {"row_id": 1}})
     body["outputs"] = {"id": "page", "property": "children"}
     assert client.post("/_dash-update-component", json=body, headers={"X-CSRFToken": token}).status_code == 403
-    for name in sorted(dashboard.DASHBOARD_EXPORTS | dashboard.OTHER_EXPORTS - {"queue"}):
+    for name in sorted(DASHBOARD_EXPORTS | OTHER_EXPORTS - {"queue"}):
         assert client.get(f"/export/{name}.csv").status_code == 403, name
     queue = client.get("/export/queue.csv")
     assert queue.status_code == 200 and not PHONE.search(queue.get_data(as_text=True))
@@ -361,12 +366,12 @@ def test_users_cli(db: tuple[str, str], monkeypatch: pytest.MonkeyPatch, capsys:
 
 def test_ticket_transcript_link_opens_the_conversation(app: Any, client: FlaskClient, db: tuple[str, str]) -> None:
     """The link in every handoff ticket (/conversations/<id>) shows what was said, to agents too."""
-    from analytics import demo_data
+    from analytics import demo_rows
     from bot.core.handoff import open_ticket
     from bot.storage.models import HandoffTicket
 
-    tracker = demo_data.writable_tracker(db[1])
-    demo_data.write_events(tracker, [
+    tracker = demo_rows.writable_tracker(db[1])
+    demo_rows.write_events(tracker, [
         ("sms-transcript-1", "user", 1764000000.0, "cancel", None,
          '{"text": "quiero darme de baja, llamadme al +447700900123"}'),
         ("sms-transcript-1", "bot", 1764000001.0, None, None, '{"text": "Siento que estés pensando en dejarnos."}'),
@@ -396,7 +401,7 @@ def test_ticket_transcript_link_opens_the_conversation(app: Any, client: FlaskCl
 def test_demo_action_plan_links_differ_between_installs(tmp_path: Any) -> None:
     """A plan link is a secret: the demo data's plans get fresh tokens on every install (the
     second probe found them identical everywhere, from the fixed seed)."""
-    from analytics import demo_data
+    from analytics import demo_rows
     from bot.storage.models import ActionPlan
     from tests.support.db_fixtures import make_database
 
@@ -406,7 +411,7 @@ def test_demo_action_plan_links_differ_between_installs(tmp_path: Any) -> None:
         folder.mkdir()
         url = make_database(folder)
         with session_factory(url)() as s:
-            demo_data.generate(s, cases=300)
+            demo_rows.generate(s, cases=300)
             s.commit()
             tokens.append(set(s.scalars(select(ActionPlan.token)).all()))
     assert tokens[0] and tokens[1] and not tokens[0] & tokens[1]

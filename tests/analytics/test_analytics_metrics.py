@@ -1,4 +1,5 @@
-"""Every dashboard figure on a small hand-built dataset, asserted exactly (analytics/metrics.py).
+"""Every dashboard figure on a small hand-built dataset, asserted exactly (analytics/figures.py and the modules
+it builds on: filters, returns, lists, tables).
 
 The dataset (a fresh, migrated SQLite database) is built below; "as of" is 2026-03-10 12:00 UTC
 and the default filters cover 2026-01-01..2026-02-28.
@@ -45,7 +46,34 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from analytics import metrics as m
+from analytics.figures import load_dashboard
+from analytics.filters import Filters, customer_segments, default_filters
+from analytics.lists import action_plans, case_detail, checkin_state, conversations, handoff_queue
+from analytics.results import (
+    NO_OFFER,
+    NO_REASON,
+    CaseCounts,
+    ColdStats,
+    Dashboard,
+    NluStats,
+    Rate,
+    RealSaves,
+    ReasonRow,
+    ReturnRow,
+    TriggerRow,
+)
+from analytics.returns import full_months
+from analytics.tables import (
+    checkins_table,
+    conversations_table,
+    dashboard_tables,
+    kpi_rows,
+    plans_table,
+    queue_table,
+    redact_contacts,
+)
+from analytics.tracker_store import EVENTS, nlu_stats, tracker_engine, transcript
+from bot.core.privacy import mask_email, mask_phone
 from bot.storage.db import session_factory, upgrade_database
 from bot.storage.models import (
     ActionPlan,
@@ -59,7 +87,7 @@ from bot.storage.models import (
 )
 
 AS_OF = datetime(2026, 3, 10, 12, 0)
-FILTERS = m.Filters(since=date(2026, 1, 1), until=date(2026, 2, 28))
+FILTERS = Filters(since=date(2026, 1, 1), until=date(2026, 2, 28))
 D = Decimal
 
 
@@ -179,7 +207,7 @@ def _ts(moment: datetime) -> float:
 
 def build_tracker(url: str) -> None:
     engine = create_engine(url)
-    m.EVENTS.metadata.create_all(engine)
+    EVENTS.metadata.create_all(engine)
     rows = [
         ("conv-A", "user", dt(1, 5, 10), "cancel", {"text": "quiero darme de baja"}),
         ("conv-A", "action", dt(1, 5, 10, 1), None, {"name": "action_listen"}),
@@ -192,7 +220,7 @@ def build_tracker(url: str) -> None:
         ("conv-W", "user", dt(3, 1, 0), "greet", {"text": "hola"}),  # first second after the range
     ]
     with engine.begin() as conn:
-        conn.execute(m.EVENTS.insert(), [
+        conn.execute(EVENTS.insert(), [
             {"sender_id": sid, "type_name": t, "timestamp": _ts(at), "intent_name": intent,
              "action_name": data.get("name"), "data": json.dumps({"event": t, **data})}
             for sid, t, at, intent, data in rows])
@@ -219,44 +247,44 @@ def session(dataset: tuple[str, str, dict[str, Any]]) -> Any:
 
 
 @pytest.fixture()
-def dash(session: Session, dataset: tuple[str, str, dict[str, Any]]) -> m.Dashboard:
-    return m.load_dashboard(session, FILTERS, as_of=AS_OF, tracker=m.tracker_engine(dataset[1]))
+def dash(session: Session, dataset: tuple[str, str, dict[str, Any]]) -> Dashboard:
+    return load_dashboard(session, FILTERS, as_of=AS_OF, tracker=tracker_engine(dataset[1]))
 
 
 # ---------------------------------------------------------------------------- headline figures
 
 
-def test_cancellation_requests_by_status(dash: m.Dashboard) -> None:
+def test_cancellation_requests_by_status(dash: Dashboard) -> None:
     # In range: A..K = 11 cases (L, Dec 2025, is out). retained A B E F I; cancelled C D K;
     # handed off G; abandoned H; open J. Holdout: D, E.
-    assert dash.counts == m.CaseCounts(requests=11, open=1, retained=5, cancelled=3, handed_off=1, abandoned=1,
-                                       holdout=2)
+    assert dash.counts == CaseCounts(requests=11, open=1, retained=5, cancelled=3, handed_off=1, abandoned=1,
+                                     holdout=2)
 
 
-def test_hot_save_rate_excludes_the_holdout_and_cases_never_offered_anything(dash: m.Dashboard) -> None:
+def test_hot_save_rate_excludes_the_holdout_and_cases_never_offered_anything(dash: Dashboard) -> None:
     # Not holdout, decided and offered something: retained A B F (3), cancelled C K (2) -> 3 / 5.
     # I was closed as retained without any offer: nothing was saved by an offer there.
-    assert dash.hot_save_rate == m.Rate(3, 5)
+    assert dash.hot_save_rate == Rate(3, 5)
     assert dash.hot_save_rate.percent == 60.0
 
 
-def test_really_saved_against_subscription_records(dash: m.Dashboard) -> None:
+def test_really_saved_against_subscription_records(dash: Dashboard) -> None:
     # A: c1 never cancelled, closed Jan 05 (+30 d = Feb 04 <= Mar 10)       -> really saved
     # B: c2 cancelled Jan 25 10:00, within 30 days of Jan 10 09:20           -> deflected
     # E: c4 cancelled Jan 15 10:15, within 30 days of Jan 03 11:05           -> deflected (holdout save)
     # F: closed Feb 10, + 30 days = Mar 12 > Mar 10                          -> pending
     # I: no customer to check (anonymous), closed Jan 08                     -> unverifiable
-    assert dash.real_saves == m.RealSaves(saved=5, really_saved=1, deflected=2, pending=1, unverifiable=1)
-    assert dash.real_saves.stick_rate == m.Rate(1, 4)  # 1 / (1 + 2 + 1)
+    assert dash.real_saves == RealSaves(saved=5, really_saved=1, deflected=2, pending=1, unverifiable=1)
+    assert dash.real_saves.stick_rate == Rate(1, 4)  # 1 / (1 + 2 + 1)
 
 
-def test_cold_win_back_rate(dash: m.Dashboard) -> None:
+def test_cold_win_back_rate(dash: Dashboard) -> None:
     # Cold cases of C (won back), D (declined), K (cooling): 1 won back / (1 + 1 declined + 0 no answer).
-    assert dash.cold == m.ColdStats(cases=3, waiting=1, sent=0, won_back=1, declined=1, no_answer=0, skipped=0)
-    assert dash.cold.win_back_rate == m.Rate(1, 2)
+    assert dash.cold == ColdStats(cases=3, waiting=1, sent=0, won_back=1, declined=1, no_answer=0, skipped=0)
+    assert dash.cold.win_back_rate == Rate(1, 2)
 
 
-def test_revenue_kept_and_return_of_retention(dash: m.Dashboard) -> None:
+def test_revenue_kept_and_return_of_retention(dash: Dashboard) -> None:
     # Revenue kept (really saved only; whole months to Mar 10, at most 12):
     #   A hot:  Jan 05 -> Mar 10 = 2 months x 36.90 = 73.80
     #   C cold: Jan 25 -> Mar 10 = 1 month  x 14.90 = 14.90 (c3's cancellation, Jan 12, is before)
@@ -271,7 +299,7 @@ def test_revenue_kept_and_return_of_retention(dash: m.Dashboard) -> None:
     assert r.roi == D("-0.3027")
 
 
-def test_return_per_reason(dash: m.Dashboard) -> None:
+def test_return_per_reason(dash: Dashboard) -> None:
     rows = {r.key: r for r in dash.returns_by_reason}
     # price: A (73.80, cost 33.21), E (deflected, 0), C cold (14.90, cost 50.00)
     #        -> 88.70 - 83.21 = 5.49, ROI 5.49 / 83.21 = 0.06597.. -> 0.0660
@@ -288,52 +316,52 @@ def test_return_per_reason(dash: m.Dashboard) -> None:
     assert [r.key for r in dash.returns_by_reason] == ["price", "other", "low_usage", "poor_support", "competitor"]
 
 
-def test_return_per_offer(dash: m.Dashboard) -> None:
+def test_return_per_offer(dash: Dashboard) -> None:
     # discount_short hot: 73.80 - 33.21 = 40.59; discount_loyalty cold: 14.90 - 50.00 = -35.10;
     # (no offer): E and I, 0; action_plan_usage (F, found in its offers) -9.00; escalation_specialist -15.00;
     # credit_billing_error -20.00.
     got = [(r.key, r.variant, r.kind, r.net_return) for r in dash.returns_by_offer]
     assert got == [
         ("discount_short", "hot", "discount", D("40.59")),
-        (m.NO_OFFER, "hot", "", D("0.00")),
+        (NO_OFFER, "hot", "", D("0.00")),
         ("action_plan_usage", "hot", "action_plan", D("-9.00")),
         ("escalation_specialist", "hot", "escalation", D("-15.00")),
         ("credit_billing_error", "hot", "credit", D("-20.00")),
         ("discount_loyalty", "cold", "discount", D("-35.10")),
     ]
     by_key = {(r.key, r.variant): r for r in dash.returns_by_offer}
-    assert by_key[(m.NO_OFFER, "hot")].hot_saves == 2  # E (holdout) and I (kept without offer)
+    assert by_key[(NO_OFFER, "hot")].hot_saves == 2  # E (holdout) and I (kept without offer)
     assert by_key[("discount_loyalty", "cold")].cold_wins == 1
 
 
-def test_reasons_breakdown(dash: m.Dashboard) -> None:
+def test_reasons_breakdown(dash: Dashboard) -> None:
     rows = {r.reason: r for r in dash.reasons}
     # price: A (retained), C (cancelled), E (retained, holdout), K (cancelled); save rate without the
     # holdout: A / (A + C + K) = 1 / 3.
-    assert rows["price"] == m.ReasonRow(reason="price", requests=4, retained=2, cancelled=2, handed_off=0, other=0,
-                                        share=m.Rate(4, 11), save_rate=m.Rate(1, 3))
-    assert rows["service_failure"].save_rate == m.Rate(0, 0)  # only D, in the holdout
+    assert rows["price"] == ReasonRow(reason="price", requests=4, retained=2, cancelled=2, handed_off=0, other=0,
+                                      share=Rate(4, 11), save_rate=Rate(1, 3))
+    assert rows["service_failure"].save_rate == Rate(0, 0)  # only D, in the holdout
     assert rows["billing_error"].other == 1  # J, open
-    assert rows[m.NO_REASON].other == 1  # H, abandoned before giving a reason
+    assert rows[NO_REASON].other == 1  # H, abandoned before giving a reason
     assert [r.reason for r in dash.reasons] == ["price", "competitor", "service_failure", "billing_error",
-                                                "poor_support", "low_usage", "other", m.NO_REASON]
+                                                "poor_support", "low_usage", "other", NO_REASON]
 
 
-def test_verbatims_latest_first(dash: m.Dashboard) -> None:
+def test_verbatims_latest_first(dash: Dashboard) -> None:
     assert [(v.conversation_id, v.reason) for v in dash.verbatims] == [("conv-C", "price"), ("conv-A", "price")]
 
 
-def test_offer_acceptance_by_offer_and_by_reason(dash: m.Dashboard) -> None:
+def test_offer_acceptance_by_offer_and_by_reason(dash: Dashboard) -> None:
     # discount_short: A accepted, C and K declined -> 1 / 3; credit_billing_error: B accepted, J pending -> 1 / 1.
     got = [(o.offer_id, o.presented, o.accepted, o.declined, o.pending, o.acceptance, o.accepted_cost)
            for o in dash.offers]
     assert got == [
-        ("discount_short", 3, 1, 2, 0, m.Rate(1, 3), D("33.21")),
-        ("credit_billing_error", 2, 1, 0, 1, m.Rate(1, 1), D("20.00")),
-        ("action_plan_usage", 1, 1, 0, 0, m.Rate(1, 1), D("5.00")),
-        ("discount_competitor_match", 1, 0, 1, 0, m.Rate(0, 1), D("0.00")),
-        ("downgrade_cheaper", 1, 0, 1, 0, m.Rate(0, 1), D("0.00")),
-        ("escalation_specialist", 1, 1, 0, 0, m.Rate(1, 1), D("15.00")),
+        ("discount_short", 3, 1, 2, 0, Rate(1, 3), D("33.21")),
+        ("credit_billing_error", 2, 1, 0, 1, Rate(1, 1), D("20.00")),
+        ("action_plan_usage", 1, 1, 0, 0, Rate(1, 1), D("5.00")),
+        ("discount_competitor_match", 1, 0, 1, 0, Rate(0, 1), D("0.00")),
+        ("downgrade_cheaper", 1, 0, 1, 0, Rate(0, 1), D("0.00")),
+        ("escalation_specialist", 1, 1, 0, 0, Rate(1, 1), D("15.00")),
     ]
     by_reason = [(o.reason, o.offer_id, o.accepted, o.declined, o.pending) for o in dash.offers_by_reason]
     assert by_reason == [
@@ -345,10 +373,10 @@ def test_offer_acceptance_by_offer_and_by_reason(dash: m.Dashboard) -> None:
         ("poor_support", "escalation_specialist", 1, 0, 0),
         ("low_usage", "action_plan_usage", 1, 0, 0),
     ]
-    assert dash.offers_by_reason[4].acceptance == m.Rate(0, 0)  # only pending: no rate yet
+    assert dash.offers_by_reason[4].acceptance == Rate(0, 0)  # only pending: no rate yet
 
 
-def test_hot_versus_cold(dash: m.Dashboard) -> None:
+def test_hot_versus_cold(dash: Dashboard) -> None:
     # Hot (holdout and the never-offered I excluded): 3 saved of 5 decided;
     # cost A 33.21 + B 20 + F 9 + G 15 = 77.21; revenue A 73.80.
     # Cold: 1 won back of 2 with a result; cost 50.00; revenue 14.90.
@@ -359,33 +387,33 @@ def test_hot_versus_cold(dash: m.Dashboard) -> None:
         "cold", 2, 1, D("50.00"), D("14.90"), D("-35.10"))
 
 
-def test_handoff_rate_and_waiting_tickets(dash: m.Dashboard) -> None:
+def test_handoff_rate_and_waiting_tickets(dash: Dashboard) -> None:
     # Handed off: G (status) and C (has ticket T2) -> 2 / 11. Waiting now: T1 (Feb 02) and T3 (no case).
     h = dash.handoff
-    assert (h.handed_off_cases, h.requests, h.rate) == (2, 11, m.Rate(2, 11))
+    assert (h.handed_off_cases, h.requests, h.rate) == (2, 11, Rate(2, 11))
     assert (h.waiting_now, h.oldest_waiting_at) == (2, dt(2, 2, 9))
-    assert h.by_trigger == (m.TriggerRow("angry", tickets=1, resolved=1), m.TriggerRow("asked", tickets=1, waiting=1),
-                            m.TriggerRow("not_understood", tickets=1, waiting=1))
+    assert h.by_trigger == (TriggerRow("angry", tickets=1, resolved=1), TriggerRow("asked", tickets=1, waiting=1),
+                            TriggerRow("not_understood", tickets=1, waiting=1))
 
 
-def test_nlu_fallback_rate_from_the_tracker_store(dash: m.Dashboard) -> None:
+def test_nlu_fallback_rate_from_the_tracker_store(dash: Dashboard) -> None:
     # User messages Jan 01 00:00 .. Mar 01 00:00 (exclusive): 3 in conv-A + 1 on Feb 28 23:59 = 4;
     # fallbacks: 1 (the Dec 31 one is out of range).
-    assert dash.nlu == m.NluStats(available=True, user_messages=4, fallbacks=1)
-    assert dash.nlu.rate == m.Rate(1, 4)
+    assert dash.nlu == NluStats(available=True, user_messages=4, fallbacks=1)
+    assert dash.nlu.rate == Rate(1, 4)
 
 
 def test_nlu_without_tracker_store(session: Session, tmp_path: Path) -> None:
-    assert m.tracker_engine(f"sqlite:///{tmp_path / 'missing.db'}") is None
+    assert tracker_engine(f"sqlite:///{tmp_path / 'missing.db'}") is None
     assert not (tmp_path / "missing.db").exists()  # reading never creates the file
-    d = m.load_dashboard(session, FILTERS, as_of=AS_OF, tracker=None)
+    d = load_dashboard(session, FILTERS, as_of=AS_OF, tracker=None)
     assert not d.nlu.available and d.nlu.rate.value is None
 
 
 P_VALUE = 0.8091
 
 
-def test_holdout_lift(dash: m.Dashboard) -> None:
+def test_holdout_lift(dash: Dashboard) -> None:
     # Offered (outside the holdout, something offered): 3 saved / 5 decided (I, retained without
     # any offer, is out); holdout: E saved, D cancelled -> 1 / 2.
     # Lift = (3/5 - 1/2) x 100 = 10.0 points; incremental = (3/5 - 1/2) x 5 = 0.5 save.
@@ -399,20 +427,20 @@ def test_holdout_lift(dash: m.Dashboard) -> None:
     assert h.p_value == round(math.erfc(z / math.sqrt(2)), 4) == P_VALUE
 
 
-def test_weekly_trends(dash: m.Dashboard) -> None:
+def test_weekly_trends(dash: Dashboard) -> None:
     # Weeks (Mondays) from Dec 29 (Jan 01 is a Thursday) to Feb 23 (Feb 28 is a Saturday): 9 weeks.
     got = [(w.week, w.requests, w.retained, w.cancelled, w.handed_off, w.save_rate, w.really_saved, w.deflected,
             w.pending) for w in dash.weekly]
     assert got == [
-        (date(2025, 12, 29), 1, 1, 0, 0, m.Rate(0, 0), 0, 1, 0),  # E (holdout, deflected)
-        (date(2026, 1, 5), 3, 3, 0, 0, m.Rate(2, 2), 1, 1, 0),    # A (really), I (no offer), B (deflected)
-        (date(2026, 1, 12), 2, 0, 2, 0, m.Rate(0, 1), 0, 0, 0),   # C, D (holdout)
-        (date(2026, 1, 19), 1, 0, 1, 0, m.Rate(0, 1), 0, 0, 0),   # K (Sunday Jan 25)
-        (date(2026, 1, 26), 0, 0, 0, 0, m.Rate(0, 0), 0, 0, 0),
-        (date(2026, 2, 2), 1, 0, 0, 1, m.Rate(0, 0), 0, 0, 0),    # G
-        (date(2026, 2, 9), 1, 1, 0, 0, m.Rate(1, 1), 0, 0, 1),    # F (pending)
-        (date(2026, 2, 16), 1, 0, 0, 0, m.Rate(0, 0), 0, 0, 0),   # H
-        (date(2026, 2, 23), 1, 0, 0, 0, m.Rate(0, 0), 0, 0, 0),   # J
+        (date(2025, 12, 29), 1, 1, 0, 0, Rate(0, 0), 0, 1, 0),  # E (holdout, deflected)
+        (date(2026, 1, 5), 3, 3, 0, 0, Rate(2, 2), 1, 1, 0),    # A (really), I (no offer), B (deflected)
+        (date(2026, 1, 12), 2, 0, 2, 0, Rate(0, 1), 0, 0, 0),   # C, D (holdout)
+        (date(2026, 1, 19), 1, 0, 1, 0, Rate(0, 1), 0, 0, 0),   # K (Sunday Jan 25)
+        (date(2026, 1, 26), 0, 0, 0, 0, Rate(0, 0), 0, 0, 0),
+        (date(2026, 2, 2), 1, 0, 0, 1, Rate(0, 0), 0, 0, 0),    # G
+        (date(2026, 2, 9), 1, 1, 0, 0, Rate(1, 1), 0, 0, 1),    # F (pending)
+        (date(2026, 2, 16), 1, 0, 0, 0, Rate(0, 0), 0, 0, 0),   # H
+        (date(2026, 2, 23), 1, 0, 0, 0, Rate(0, 0), 0, 0, 0),   # J
     ]
 
 
@@ -422,46 +450,46 @@ def test_weekly_trends(dash: m.Dashboard) -> None:
 def test_channel_filter(session: Session) -> None:
     # Web: A D E F H I K -> retained A E F I, cancelled D K, abandoned H; not holdout and offered
     # something: A F / (A F K) = 2 / 3 (I was retained without any offer).
-    d = m.load_dashboard(session, m.Filters(since=FILTERS.since, until=FILTERS.until, channels=("web",)),
-                         as_of=AS_OF)
+    d = load_dashboard(session, Filters(since=FILTERS.since, until=FILTERS.until, channels=("web",)),
+                       as_of=AS_OF)
     assert (d.counts.requests, d.counts.retained, d.counts.cancelled, d.counts.abandoned) == (7, 4, 2, 1)
-    assert d.hot_save_rate == m.Rate(2, 3)
+    assert d.hot_save_rate == Rate(2, 3)
     assert d.handoff.waiting_now == 1  # T3 only (T1 is voice)
 
 
 def test_language_reason_and_segment_filters(session: Session) -> None:
     base = {"since": FILTERS.since, "until": FILTERS.until}
-    assert m.load_dashboard(session, m.Filters(**base, languages=("en",)), as_of=AS_OF).counts.requests == 2  # C, F
-    price = m.load_dashboard(session, m.Filters(**base, reasons=("price",)), as_of=AS_OF)
-    assert (price.counts.requests, price.hot_save_rate) == (4, m.Rate(1, 3))
+    assert load_dashboard(session, Filters(**base, languages=("en",)), as_of=AS_OF).counts.requests == 2  # C, F
+    price = load_dashboard(session, Filters(**base, reasons=("price",)), as_of=AS_OF)
+    assert (price.counts.requests, price.hot_save_rate) == (4, Rate(1, 3))
     # High value: c2 (B, K) and c5 (F) -> retained B F, cancelled K.
-    high = m.load_dashboard(session, m.Filters(**base, segments=("high",)), as_of=AS_OF)
-    assert (high.counts.requests, high.hot_save_rate) == (3, m.Rate(2, 3))
-    assert m.customer_segments(session) == {1: "medium", 2: "high", 3: "low", 4: "unprofitable", 5: "high",
-                                            6: "medium"}
+    high = load_dashboard(session, Filters(**base, segments=("high",)), as_of=AS_OF)
+    assert (high.counts.requests, high.hot_save_rate) == (3, Rate(2, 3))
+    assert customer_segments(session) == {1: "medium", 2: "high", 3: "low", 4: "unprofitable", 5: "high",
+                                          6: "medium"}
     # Without a date range L (Dec 2025) counts too.
-    assert m.load_dashboard(session, m.Filters(), as_of=AS_OF).counts.requests == 12
+    assert load_dashboard(session, Filters(), as_of=AS_OF).counts.requests == 12
 
 
 def test_filters_round_trip_and_validation() -> None:
-    f = m.Filters(since=date(2026, 1, 1), until=date(2026, 2, 28), channels=("web", "sms", "web"),
-                  reasons=("price",), segments=("high",))
+    f = Filters(since=date(2026, 1, 1), until=date(2026, 2, 28), channels=("web", "sms", "web"),
+                reasons=("price",), segments=("high",))
     assert f.channels == ("sms", "web")
     assert f.to_query() == {"since": "2026-01-01", "until": "2026-02-28", "channel": "sms,web", "reason": "price",
                             "segment": "high"}
-    assert m.Filters.from_query(f.to_query()) == f
+    assert Filters.from_query(f.to_query()) == f
     for bad in ({"reason": "boredom"}, {"segment": "vip"}, {"channel": "web;drop"},
                 {"since": "2026-03-01", "until": "2026-01-01"}, {"since": "yesterday"}):
         with pytest.raises(ValueError):
-            m.Filters.from_query(bad)
+            Filters.from_query(bad)
 
 
 def test_default_filters(session: Session) -> None:
-    assert m.default_filters(session, today=date(2026, 3, 10)) == m.Filters(since=date(2025, 9, 10),
+    assert default_filters(session, today=date(2026, 3, 10)) == Filters(since=date(2025, 9, 10),
                                                                            until=date(2026, 3, 10))
     # 182 days including both ends: since = until - 181 days. Nothing in the last 26 weeks: the window
     # ends on the latest case (J, Feb 27 2026) and starts 181 days before, on Aug 30 2025.
-    assert m.default_filters(session, today=date(2027, 6, 1)) == m.Filters(since=date(2025, 8, 30),
+    assert default_filters(session, today=date(2027, 6, 1)) == Filters(since=date(2025, 8, 30),
                                                                           until=date(2026, 2, 27))
 
 
@@ -469,93 +497,93 @@ def test_empty_database(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     upgrade_database(url)
     with session_factory(url)() as s:
-        d = m.load_dashboard(s, FILTERS, as_of=AS_OF)
+        d = load_dashboard(s, FILTERS, as_of=AS_OF)
     assert d.counts.requests == 0 and d.hot_save_rate.value is None and d.returns.roi is None
-    assert d.returns == m.ReturnRow(key="total")
+    assert d.returns == ReturnRow(key="total")
     assert (d.weekly, d.returns_by_offer, d.returns_by_reason, d.reasons, d.offers) == ((), (), (), (), ())
-    assert {n for n, t in m.dashboard_tables(d).items() if t.rows} == {"kpis", "holdout", "hot_cold"}
+    assert {n for n, t in dashboard_tables(d).items() if t.rows} == {"kpis", "holdout", "hot_cold"}
 
 
 # ---------------------------------------------------------------------------- lists
 
 
 def test_conversations_list(session: Session) -> None:
-    rows = m.conversations(session, FILTERS)
+    rows = conversations(session, FILTERS)
     assert [r.conversation_id for r in rows] == ["conv-J", "conv-H", "conv-F", "conv-G", "conv-K", "conv-D",
                                                  "conv-C", "conv-B", "conv-I", "conv-A", "conv-E"]
     c = next(r for r in rows if r.conversation_id == "conv-C")
     assert (c.status, c.offers, c.handoff, c.cold_status, c.customer_ref) == (
         "cancelled", "discount_short: declined; downgrade_cheaper: declined", True, "won_back", "C00003")
-    assert m.conversations(session, FILTERS, limit=2)[1].conversation_id == "conv-H"
+    assert conversations(session, FILTERS, limit=2)[1].conversation_id == "conv-H"
 
 
 def test_transcript_and_case_detail(session: Session, dataset: tuple[str, str, dict[str, Any]]) -> None:
-    lines = m.transcript(m.tracker_engine(dataset[1]), "conv-A")
+    lines = transcript(tracker_engine(dataset[1]), "conv-A")
     assert lines is not None
     assert [(ln.speaker, ln.text, ln.intent) for ln in lines] == [
         ("user", "quiero darme de baja", "cancel"), ("bot", "Siento que te quieras ir", None),
         ("user", "asdfgh", "nlu_fallback"), ("user", "es caro, mi móvil es 600 123 456", "reason_price"),
         ("bot", "Te ofrezco un 15 % de descuento", None)]
-    assert m.transcript(None, "conv-A") is None
-    detail = m.case_detail(session, dataset[2]["case_ids"]["B"])
+    assert transcript(None, "conv-A") is None
+    detail = case_detail(session, dataset[2]["case_ids"]["B"])
     assert detail is not None
     assert [(o.position, o.offer_id, o.outcome, o.text) for o in detail.offers] == [
         (1, "discount_competitor_match", "declined", "oferta discount_competitor_match"),
         (2, "credit_billing_error", "accepted", "oferta credit_billing_error")]
-    assert m.case_detail(session, 999_999) is None
+    assert case_detail(session, 999_999) is None
 
 
 def test_action_plans_and_checkins(session: Session) -> None:
-    plans, checkins = m.action_plans(session, FILTERS, as_of=AS_OF)
+    plans, checkins = action_plans(session, FILTERS, as_of=AS_OF)
     assert [(p.reference, p.checkins, p.checkins_done, p.checkins_overdue, p.next_due, p.case_status)
             for p in plans] == [("PLAN-F", 3, 1, 1, date(2026, 2, 27), "retained")]
     # Open ones first (overdue Feb 27, upcoming Apr 11), then the done one.
     assert [(c.due_date, c.state) for c in checkins] == [
         (date(2026, 2, 27), "overdue"), (date(2026, 4, 11), "upcoming"), (date(2026, 2, 24), "done")]
-    assert m.checkin_state(date(2026, 3, 10), None, date(2026, 3, 10)) == "due_today"
+    assert checkin_state(date(2026, 3, 10), None, date(2026, 3, 10)) == "due_today"
 
 
 def test_handoff_queue(session: Session) -> None:
-    rows = m.handoff_queue(session, as_of=AS_OF)
+    rows = handoff_queue(session, as_of=AS_OF)
     # T1 (Feb 02 09:00) then T3 (Feb 28 22:00); T2 is resolved. Until Mar 10 12:00, T1 waits
     # 36 days 3 hours = 36 x 1440 + 180 = 52,020 minutes; T3 9 days 14 hours = 9 x 1440 + 840 = 13,800.
     assert [(r.conversation_id, r.status, r.trigger, r.waiting_minutes) for r in rows] == [
         ("conv-G", "waiting", "asked", 52_020), ("conv-X", "waiting", "not_understood", 13_800)]
     assert rows[0].summary == "Fay wants a person; call +44 7700 900006"
     assert rows[0].reason == "poor_support" and rows[1].customer_ref == ""
-    assert m.handoff_queue(session, m.Filters(channels=("web",)), as_of=AS_OF)[0].conversation_id == "conv-X"
+    assert handoff_queue(session, Filters(channels=("web",)), as_of=AS_OF)[0].conversation_id == "conv-X"
 
 
 # ---------------------------------------------------------------------------- masking and CSV
 
 
 def test_masking() -> None:
-    assert m.mask_phone("+447700900001") == "•••••••••001"
-    assert m.mask_phone(None) == "" and m.mask_phone("12") == "••"
-    assert m.mask_email("ana.test@example.com") == "a•••@example.com"
-    assert m.redact_contacts("llamadme al +34 600 123 456 o a ana@example.com") == (
+    assert mask_phone("+447700900001") == "•••••••••001"
+    assert mask_phone(None) == "" and mask_phone("12") == "••"
+    assert mask_email("ana.test@example.com") == "a•••@example.com"
+    assert redact_contacts("llamadme al +34 600 123 456 o a ana@example.com") == (
         "llamadme al ••••••••456 o a a•••@example.com")
-    assert m.redact_contacts("pagaba 36,90 € en 2025") == "pagaba 36,90 € en 2025"  # amounts and years stay
+    assert redact_contacts("pagaba 36,90 € en 2025") == "pagaba 36,90 € en 2025"  # amounts and years stay
 
 
-def test_tables_mask_contacts_and_defuse_formulas(session: Session, dash: m.Dashboard) -> None:
-    table = m.conversations_table(m.conversations(session, FILTERS))
+def test_tables_mask_contacts_and_defuse_formulas(session: Session, dash: Dashboard) -> None:
+    table = conversations_table(conversations(session, FILTERS))
     masked = table.to_csv()
     assert "+447700900001" not in masked and "ana.test@example.com" not in masked
     assert "•••••••••001" in masked and "a•••@example.com" in masked
     clear = table.to_csv(show_contacts=True)
     assert "+447700900001" in clear and "ana.test@example.com" in clear
-    verbatims = m.dashboard_tables(dash)["verbatims"]
+    verbatims = dashboard_tables(dash)["verbatims"]
     text = verbatims.to_csv()
     assert "600 123 456" not in text and "carla@example.com" not in text
     assert "'=HYPERLINK" in text  # a formula-looking cell is defused
-    reasons_csv = m.dashboard_tables(dash)["reasons"].to_csv().splitlines()
+    reasons_csv = dashboard_tables(dash)["reasons"].to_csv().splitlines()
     assert reasons_csv[0] == "Reason,Requests,Share (%),Retained,Cancelled,Handed off,Open/abandoned,Hot save rate (%)"
     assert reasons_csv[1] == "price,4,36.4,2,2,0,0,33.3"  # 4/11 = 36.4 %, 1/3 = 33.3 %
 
 
-def test_kpi_rows(dash: m.Dashboard) -> None:
-    kpis = {r["key"]: r["value"] for r in m.kpi_rows(dash)}
+def test_kpi_rows(dash: Dashboard) -> None:
+    kpis = {r["key"]: r["value"] for r in kpi_rows(dash)}
     assert kpis == {
         "requests": "11", "hot_save_rate": "60.0 %", "really_saved": "1", "cold_win_back_rate": "50.0 %",
         "revenue_kept": "88.70 EUR", "offer_cost": "127.21 EUR", "return": "\u221238.51 EUR", "handoff_rate": "18.2 %",
@@ -563,10 +591,10 @@ def test_kpi_rows(dash: m.Dashboard) -> None:
 
 
 def test_full_months() -> None:
-    assert m.full_months(date(2026, 1, 5), date(2026, 3, 10)) == 2
-    assert m.full_months(date(2026, 1, 25), date(2026, 3, 10)) == 1
-    assert m.full_months(date(2026, 1, 31), date(2026, 2, 28)) == 0
-    assert m.full_months(date(2026, 3, 1), date(2026, 1, 1)) == 0
+    assert full_months(date(2026, 1, 5), date(2026, 3, 10)) == 2
+    assert full_months(date(2026, 1, 25), date(2026, 3, 10)) == 1
+    assert full_months(date(2026, 1, 31), date(2026, 2, 28)) == 0
+    assert full_months(date(2026, 3, 1), date(2026, 1, 1)) == 0
 
 
 def test_months_kept_are_capped_at_the_horizon(tmp_path: Path) -> None:
@@ -582,7 +610,7 @@ def test_months_kept_are_capped_at_the_horizon(tmp_path: Path) -> None:
         _case(s, "cap-2", b, "web", "es", "price", "retained", datetime(2024, 1, 10, 9), datetime(2024, 1, 10, 9, 5),
               revenue="10.00")
         s.commit()
-        d = m.load_dashboard(s, m.Filters(), as_of=AS_OF)
+        d = load_dashboard(s, Filters(), as_of=AS_OF)
     assert (d.real_saves.really_saved, d.returns.months_kept, d.returns.revenue_kept) == (2, 16, D("280.00"))
 
 
@@ -591,15 +619,15 @@ def test_months_kept_are_capped_at_the_horizon(tmp_path: Path) -> None:
 
 def _all_figures(url: str) -> dict[str, str]:
     with session_factory(url)() as s:
-        d = m.load_dashboard(s, FILTERS, as_of=AS_OF)
-        out = {name: t.to_csv() for name, t in m.dashboard_tables(d).items()}
-        out["conversations"] = m.conversations_table(m.conversations(s, FILTERS)).to_csv(show_contacts=True)
-        plans, checkins = m.action_plans(s, FILTERS, as_of=AS_OF)
-        out["plans"] = m.plans_table(plans).to_csv() + m.checkins_table(checkins).to_csv()
-        out["queue"] = m.queue_table(m.handoff_queue(s, as_of=AS_OF)).to_csv()
-        high = m.Filters(since=FILTERS.since, until=FILTERS.until, segments=("high",))
-        out["high"] = m.dashboard_tables(m.load_dashboard(s, high, as_of=AS_OF))["kpis"].to_csv()
-        out["default"] = repr(m.default_filters(s, today=date(2027, 6, 1)))
+        d = load_dashboard(s, FILTERS, as_of=AS_OF)
+        out = {name: t.to_csv() for name, t in dashboard_tables(d).items()}
+        out["conversations"] = conversations_table(conversations(s, FILTERS)).to_csv(show_contacts=True)
+        plans, checkins = action_plans(s, FILTERS, as_of=AS_OF)
+        out["plans"] = plans_table(plans).to_csv() + checkins_table(checkins).to_csv()
+        out["queue"] = queue_table(handoff_queue(s, as_of=AS_OF)).to_csv()
+        high = Filters(since=FILTERS.since, until=FILTERS.until, segments=("high",))
+        out["high"] = dashboard_tables(load_dashboard(s, high, as_of=AS_OF))["kpis"].to_csv()
+        out["default"] = repr(default_filters(s, today=date(2027, 6, 1)))
     return out
 
 
@@ -620,12 +648,12 @@ def test_same_figures_on_postgresql(dataset: tuple[str, str, dict[str, Any]]) ->
 
 
 def test_identity_answers_are_not_counted_as_nlu_fallbacks(tmp_path: Path) -> None:
-    from analytics import demo_data
+    from analytics import demo_rows
 
     url = f"sqlite:///{tmp_path / 'tracker.db'}"
-    tracker = demo_data.writable_tracker(url)
-    demo_data.write_events(tracker, [
+    tracker = demo_rows.writable_tracker(url)
+    demo_rows.write_events(tracker, [
         ("c-1", "user", 1767225600.0 + i, "nlu_fallback", None, json.dumps({"text": text}))
         for i, text in enumerate(["C00042", "ce cero cero cero cuatro dos", "28013", "zzz grmbl"])])
-    stats = m.nlu_stats(m.tracker_engine(url), m.Filters())
+    stats = nlu_stats(tracker_engine(url), Filters())
     assert (stats.user_messages, stats.fallbacks) == (4, 1)

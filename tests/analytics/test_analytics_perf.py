@@ -28,8 +28,11 @@ import pytest
 from sqlalchemy import event
 
 from analytics import app as dashboard
-from analytics import demo_data, users
-from analytics import metrics as m
+from analytics import demo_rows, users
+from analytics.config import CSRF_COOKIE
+from analytics.figures import load_dashboard
+from analytics.filters import default_filters
+from analytics.tracker_store import tracker_engine
 from bot.storage.db import get_engine, session_factory
 from tests.support.db_fixtures import make_database
 
@@ -46,9 +49,9 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     started = time.perf_counter()
     url = make_database(directory, customers=1000)
     tracker_url = f"sqlite:///{directory / 'tracker.db'}"
-    tracker = demo_data.writable_tracker(tracker_url)
+    tracker = demo_rows.writable_tracker(tracker_url)
     with session_factory(url)() as s:
-        summary = demo_data.generate(s, CASES, end=date.today(), weeks=26, tracker=tracker)
+        summary = demo_rows.generate(s, CASES, end=date.today(), weeks=26, tracker=tracker)
         users.create_user(s, "perf", "a perf password", "supervisor")
         s.commit()
     tracker.dispose()
@@ -74,14 +77,14 @@ def test_dataset(big: dict[str, Any]) -> None:
 
 
 def test_default_view_on_100k_cases_is_measured(big: dict[str, Any]) -> None:
-    tracker = m.tracker_engine(big["tracker_url"])
+    tracker = tracker_engine(big["tracker_url"])
     with session_factory(big["url"])() as s:
-        filters = m.default_filters(s)
+        filters = default_filters(s)
     walls, cpus = [], []
     for _ in range(RUNS):
         with session_factory(big["url"])() as s:
             wall, cpu = time.perf_counter(), time.process_time()
-            d = m.load_dashboard(s, filters, tracker=tracker)
+            d = load_dashboard(s, filters, tracker=tracker)
             walls.append(round(time.perf_counter() - wall, 3))
             cpus.append(round(time.process_time() - cpu, 3))
     assert d.counts.requests == CASES  # the default view holds every case
@@ -104,7 +107,7 @@ def test_queries_use_the_analytics_indexes(big: dict[str, Any]) -> None:
     event.listen(engine, "before_cursor_execute", capture)
     try:
         with session_factory(big["url"])() as s:
-            m.load_dashboard(s, m.default_filters(s))
+            load_dashboard(s, default_filters(s))
     finally:
         event.remove(engine, "before_cursor_execute", capture)
     con = sqlite3.connect(big["url"][len("sqlite:///"):])
@@ -126,9 +129,9 @@ def test_overview_page_renders(big: dict[str, Any]) -> None:
         page = client.get("/login").get_data(as_text=True)
         token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
         client.post("/login", data={"username": "perf", "password": "a perf password", "csrf": token})
-        csrf = client.get_cookie(dashboard.CSRF_COOKIE).value  # type: ignore[union-attr]
+        csrf = client.get_cookie(CSRF_COOKIE).value  # type: ignore[union-attr]
         with session_factory(big["url"])() as s:
-            filters = m.default_filters(s)
+            filters = default_filters(s)
         body = {"output": "page.children", "outputs": {"id": "page", "property": "children"},
                 "inputs": [{"id": "url", "property": "pathname", "value": "/"},
                            {"id": "f-dates", "property": "start_date", "value": filters.since.isoformat()},

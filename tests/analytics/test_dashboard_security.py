@@ -20,6 +20,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from analytics import app as dashboard
+from analytics.config import SESSION_COOKIE
 from tests.analytics import test_analytics_app as shared
 from tests.analytics.test_analytics_app import PASSWORD, Clock, callback_body, csrf, log_out, login, page_values
 
@@ -151,9 +152,9 @@ def test_login_still_returns_to_a_local_page(client: FlaskClient, target: str) -
 
 
 def _copy_session(source: FlaskClient, target: FlaskClient) -> None:
-    cookie = source.get_cookie(dashboard.SESSION_COOKIE)
+    cookie = source.get_cookie(SESSION_COOKIE)
     assert cookie is not None
-    target.set_cookie(dashboard.SESSION_COOKIE, cookie.value)
+    target.set_cookie(SESSION_COOKIE, cookie.value)
 
 
 def test_a_copied_cookie_stops_working_after_logout(app: Any, client: FlaskClient) -> None:

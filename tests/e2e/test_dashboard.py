@@ -20,8 +20,9 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
 from analytics import app as dashboard
-from analytics import demo_data, users
-from analytics import metrics as m
+from analytics import demo_rows, users
+from analytics.figures import load_dashboard
+from analytics.filters import Filters, default_filters
 from bot.storage.db import session_factory
 from tests.support.db_fixtures import make_database
 
@@ -47,9 +48,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     directory = tmp_path_factory.mktemp("dashboard-e2e")
     url = make_database(directory, customers=80)
     tracker_url = f"sqlite:///{directory / 'tracker.db'}"
-    tracker = demo_data.writable_tracker(tracker_url)
+    tracker = demo_rows.writable_tracker(tracker_url)
     with session_factory(url)() as s:
-        demo_data.generate(s, 800, end=date.today(), tracker=tracker)
+        demo_rows.generate(s, 800, end=date.today(), tracker=tracker)
         from bot.core.alerts import ingest, parse_event
 
         ingest(s, parse_event({"id": "NET-E2E", "type": "outage", "postcodes": ["28013"],
@@ -110,9 +111,9 @@ def test_supervisor_sees_kpis_and_charts(server: tuple[str, str], page: Page) ->
     _log_in(page, base)
     expect(page.locator("#kpi-hot_save_rate")).to_be_visible(timeout=TIMEOUT_MS)
 
-    # The cards show the figures of analytics.metrics for the default view.
+    # The cards show the figures of analytics.figures for the default view.
     with session_factory(db_url)() as s:
-        expected = m.load_dashboard(s, m.default_filters(s))
+        expected = load_dashboard(s, default_filters(s))
     assert expected.counts.requests > 100
     expect(page.locator("#kpi-requests .kpi-value")).to_have_text(str(expected.counts.requests))
     expect(page.locator("#kpi-hot_save_rate .kpi-value")).to_have_text(str(expected.hot_save_rate))
@@ -137,8 +138,8 @@ def test_supervisor_sees_kpis_and_charts(server: tuple[str, str], page: Page) ->
     page.get_by_role("option", name="price", exact=True).click()
     page.keyboard.press("Escape")
     with session_factory(db_url)() as s:
-        default = m.default_filters(s)
-        price = m.load_dashboard(s, m.Filters(since=default.since, until=default.until, reasons=("price",)))
+        default = default_filters(s)
+        price = load_dashboard(s, Filters(since=default.since, until=default.until, reasons=("price",)))
     expect(page.locator("#kpi-requests .kpi-value")).to_have_text(str(price.counts.requests), timeout=TIMEOUT_MS)
 
 
