@@ -40,7 +40,6 @@ _REF = re.compile(r"^C\d{5}$")
 _AMOUNT = re.compile(r"^\d{1,5}(\.\d{1,2})?$")
 MAX_POSTCODES = 500
 MAX_AGE_DAYS = 90  # an event older than this is history, not something to act on
-LIVE = LIVE_SUBSCRIPTION
 
 
 class EventError(ValueError):
@@ -164,7 +163,7 @@ def parse_event(raw: Any, config: KeyEventsConfig | None = None, now: datetime |
 def affected_customers(session: Session, event: EventIn) -> list[Customer]:
     """The customers the event hits: an area's customers with a live subscription, or the one named."""
     if event.postcodes:
-        live = select(Subscription.customer_id).where(Subscription.status.in_(LIVE))
+        live = select(Subscription.customer_id).where(Subscription.status.in_(LIVE_SUBSCRIPTION))
         return list(session.scalars(select(Customer).where(
             Customer.postcode.in_(event.postcodes), Customer.id.in_(live)).order_by(Customer.id)))
     customer = session.scalar(select(Customer).where(Customer.ref == event.customer_ref))

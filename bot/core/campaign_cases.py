@@ -48,12 +48,8 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from bot.core.vocabulary import OPEN_COLD_STATUSES, WAITING_COLD_STATUSES, ColdStatus
 from bot.storage.models import ColdCase, utcnow
 
-STATUSES: tuple[str, ...] = ColdStatus.values()
-WAITING_STATUSES = WAITING_COLD_STATUSES
-OPEN_STATUSES = OPEN_COLD_STATUSES  # no outcome yet
 SKIP_KEY = "_skip_reason"  # in ColdCase.offer_params: why the case was skipped
 INTERNAL_KEYS = (SKIP_KEY, "_kind", "_expected_value", "_priced_on")
 

@@ -11,7 +11,6 @@ from typing import IO
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.core.campaign_cases import STATUSES
 from bot.core.campaign_config import CampaignConfig, load_campaigns
 from bot.core.campaign_messages import choose_cold_offer, message_language
 from bot.core.campaign_scheduling import refresh
@@ -70,4 +69,4 @@ def export_due_csv(session: Session, path_or_file: str | Path | IO[str], today: 
 
 def status_counts(session: Session) -> dict[str, int]:
     counts = dict(session.execute(select(ColdCase.status, func.count()).group_by(ColdCase.status)).all())
-    return {status: int(counts.get(status, 0)) for status in STATUSES}
+    return {status: int(counts.get(status, 0)) for status in ColdStatus.values()}

@@ -9,11 +9,11 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot.core.campaign_cases import OPEN_STATUSES, WAITING_STATUSES, CampaignError, move_case
+from bot.core.campaign_cases import CampaignError, move_case
 from bot.core.campaign_config import CampaignConfig, load_campaigns
 from bot.core.process import Policy, load_policy
 from bot.core.reasons import REASONS
-from bot.core.vocabulary import CaseStatus, ColdStatus
+from bot.core.vocabulary import OPEN_COLD_STATUSES, WAITING_COLD_STATUSES, CaseStatus, ColdStatus
 from bot.storage.models import ColdCase, Incident, RetentionCase, utcnow
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def schedule_cold_case(session: Session, case: RetentionCase, today: date | None
     if existing is not None:
         return existing
     pending = session.scalar(select(ColdCase).where(ColdCase.customer_id == case.customer_id,
-                                                    ColdCase.status.in_(OPEN_STATUSES)).limit(1))
+                                                    ColdCase.status.in_(OPEN_COLD_STATUSES)).limit(1))
     if pending is not None:  # cancelled again while already waiting for a cold contact: one is enough
         logger.info("Case #%s: customer already has open cold case #%s.", case.id, pending.id)
         return pending
@@ -104,7 +104,7 @@ def refresh(session: Session, today: date, policy: Policy | None = None,
     how many became due."""
     policy = policy or load_policy()
     config = config or load_campaigns()
-    waiting = session.scalars(select(ColdCase).where(ColdCase.status.in_(WAITING_STATUSES))
+    waiting = session.scalars(select(ColdCase).where(ColdCase.status.in_(WAITING_COLD_STATUSES))
                               .order_by(ColdCase.id)).all()
     became_due = 0
     for cold in waiting:

@@ -21,8 +21,6 @@ from bot.core.vocabulary import LIVE_SUBSCRIPTION, OfferOutcome
 from bot.risk.features import HORIZON_DAYS, Snapshot, lifecycle_stage, usage_trend, window
 from bot.storage.models import Alert, CaseOffer, Customer, Incident, RetentionCase, Subscription, UsageMonth
 
-LIVE = LIVE_SUBSCRIPTION
-
 
 def _counts(rows: Iterable[tuple[int, object]]) -> dict[int, int]:
     out: dict[int, int] = defaultdict(int)
@@ -83,7 +81,7 @@ def snapshots(session: Session, as_of: date, labelled: bool = False,
 def _live_on(customer: Customer, day: date) -> bool:
     for sub in customer.subscriptions:
         cancelled = sub.cancel_requested_at.date() if sub.cancel_requested_at else None
-        if sub.started_at <= day and (sub.status in LIVE or (cancelled is not None and cancelled >= day)):
+        if sub.started_at <= day and (sub.status in LIVE_SUBSCRIPTION or (cancelled is not None and cancelled >= day)):
             return True
     return False
 
