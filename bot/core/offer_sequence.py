@@ -39,7 +39,8 @@ def sensible(case: RetentionCase, ranked: list[RankedOffer]) -> list[RankedOffer
 
     A pause shorter than the time the customer said they will be away does not solve
     their problem, nor does taking the service to the new home of someone who leaves the
-    country; an offer of the kind they declined must be at least as good for them.
+    country, nor a pause for someone who moves abroad for good (no stated duration); an offer
+    of the kind they declined must be at least as good for them.
     """
     months = stated_months(case.reason_verbatim or "")
     abroad = moving_abroad(case.reason_verbatim or "")
@@ -50,6 +51,8 @@ def sensible(case: RetentionCase, ranked: list[RankedOffer]) -> list[RankedOffer
             return False
         if abroad and offer.kind == "transfer":
             return False
+        if abroad and not months and case.reason == "relocation" and offer.kind == "pause":
+            return False  # leaving the country for good: a month's pause only delays the cancellation
         return all(offer.kind != d.kind or customer_benefit(offer.kind, offer.params)
                    >= customer_benefit(d.kind, d.params) for d in declined)
     return [offer for offer in ranked if ok(offer)]

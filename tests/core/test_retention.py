@@ -331,6 +331,13 @@ def test_no_move_to_the_new_home_for_someone_leaving_the_country(svc: RetentionS
     assert all(o.kind != "transfer" for o in case.offers), [o.offer_id for o in case.offers]
 
 
+def test_no_pause_for_someone_moving_abroad_for_good(svc: RetentionService, db_session: Session) -> None:
+    """Walk finding: "me voy a vivir al extranjero" was offered a one-month pause "at the new home"."""
+    turn = svc.start(conv(db_session, "C00004"), reason="relocation", verbatim="me voy a vivir al extranjero")
+    case = db_session.scalar(select(RetentionCase))
+    assert case.offers == [] and turn.stage == "confirm_cancel", [o.offer_id for o in case.offers]
+
+
 def test_moving_house_in_the_country_still_gets_the_move(svc: RetentionService, db_session: Session) -> None:
     svc.start(conv(db_session, "C00007"), reason="relocation", verbatim="me mudo a Valencia el mes que viene")
     case = db_session.scalar(select(RetentionCase))
