@@ -9,13 +9,13 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.core.answers import signals
 from bot.core.cases import OPEN, case_customer, current_case, decline_pending, latest_cancelled_case, open_case
 from bot.core.conversation import Conversation, Turn, ask_identity
 from bot.core.customers import profile_of
 from bot.core.process import Policy
 from bot.core.subscriptions import reference as new_reference
 from bot.core.vocabulary import LIVE_SUBSCRIPTION, CaseStatus, ColdStatus, Stage, SubscriptionStatus
-from bot.nlu.answers import signals
 from bot.storage.models import ColdCase, Customer, utcnow
 
 CANCEL_NOTICE_DAYS = 2  # Spain: the operator must end the service within two working days

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from bot.core import cancellation, cases, offer_sequence, plan_changes, sms_replies
 from bot.core.alerts import Remedy, remedy_for
+from bot.core.answers import Answer, Question, firm_request, mentioned_reason, normalise, read
 from bot.core.cases import OPEN
 from bot.core.conversation import QUESTION_OF_STAGE, Conversation, Turn, ask_identity, merge_turns, reason_of_intent
 from bot.core.offer_loader import load_catalogue
@@ -37,7 +38,6 @@ from bot.core.process import Policy, load_policy
 from bot.core.subscriptions import accept_offer
 from bot.core.tariffs import load_plans
 from bot.core.vocabulary import CaseStatus, OfferOutcome, Stage
-from bot.nlu.answers import Answer, Question, firm_request, mentioned_reason, normalise, read
 from bot.storage.models import CaseOffer, RetentionCase, utcnow
 
 # Requests with their own answer that a customer we texted may make instead of replying to the offer.
