@@ -16,7 +16,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
-from bot.core.answers import signals
+from bot.core.answer_signals import signals
 from bot.core.conversation import Conversation, Turn
 from bot.core.offer_loader import load_catalogue
 from bot.core.offer_model import Catalogue

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.core.answers import signals
+from bot.core.answer_signals import signals
 from bot.core.cases import OPEN, case_customer, current_case, decline_pending, latest_cancelled_case, open_case
 from bot.core.conversation import Conversation, Turn, ask_identity
 from bot.core.customers import profile_of

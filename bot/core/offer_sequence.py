@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.core.alerts import Remedy, credited_for
-from bot.core.answers import moving_abroad, stated_months
 from bot.core.cases import case_customer
+from bot.core.customer_statements import moving_abroad, stated_months
 from bot.core.customers import customer_context
 from bot.core.offer_engine import rank_offers
 from bot.core.offer_kinds import customer_benefit

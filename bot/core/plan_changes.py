@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.core.answers import normalise
 from bot.core.conversation import Conversation, Turn, ask_identity
+from bot.core.customer_text import normalise
 from bot.core.i18n import format_eur
 from bot.core.subscriptions import reference as new_reference
 from bot.core.tariffs import load_plans

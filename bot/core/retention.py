@@ -28,9 +28,11 @@ from sqlalchemy.orm import Session
 
 from bot.core import cancellation, cases, offer_sequence, plan_changes, sms_replies
 from bot.core.alerts import Remedy, remedy_for
-from bot.core.answers import Answer, Question, firm_request, mentioned_reason, normalise, read
+from bot.core.answers import Answer, Question, read
 from bot.core.cases import OPEN
 from bot.core.conversation import QUESTION_OF_STAGE, Conversation, Turn, ask_identity, merge_turns, reason_of_intent
+from bot.core.customer_statements import firm_request, mentioned_reason
+from bot.core.customer_text import normalise
 from bot.core.offer_loader import load_catalogue
 from bot.core.offer_model import Catalogue
 from bot.core.offer_sequence import MAX_SAVE_ATTEMPTS
