@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from bot.core import cancellation, cases, offer_sequence, plan_changes, sms_replies
 from bot.core.alerts import Remedy, remedy_for
-from bot.core.cases import OPEN
 from bot.core.conversation import Conversation, Turn, ask_identity, merge_turns
 from bot.core.offer_loader import load_catalogue
 from bot.core.offer_model import Catalogue
@@ -125,7 +124,7 @@ class RetentionTurns:
     def cancel_requested(self, conv: Conversation) -> bool:
         """The open case holds a request to cancel at once, waiting for the verification."""
         case = self.current_case(conv)
-        return case is not None and case.status == OPEN and case.cancel_requested_at is not None
+        return case is not None and case.status == CaseStatus.OPEN and case.cancel_requested_at is not None
 
     def after_verification(self, conv: Conversation) -> Turn:
         """Continue the flow once an anonymous visitor proved who they are.
@@ -218,7 +217,7 @@ class RetentionTurns:
     def keep(self, conv: Conversation) -> Turn:
         """The customer decided to stay without an offer."""
         case = self.current_case(conv)
-        if case is not None and case.status == OPEN:
+        if case is not None and case.status == CaseStatus.OPEN:
             cases.decline_pending(case)
             case.status, case.closed_at = CaseStatus.RETAINED, utcnow()
         return Turn(stage=Stage.CLOSED).say("utter_keep_service")
