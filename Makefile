@@ -25,7 +25,7 @@ GATE_REASON_F1 ?= 0.93
 GATE_SHARED_F1 ?= 0.90
 
 NLU_DATA := $(shell find data -name '*.yml' 2>/dev/null)
-TRAIN_INPUTS := $(NLU_DATA) domain.yml config.yml bot/nlu/components.py bot/nlu/model.py bot/nlu/typos.py bot/core/language.py
+TRAIN_INPUTS := $(NLU_DATA) domain.yml config.yml bot/nlu/components.py bot/nlu/featurizers.py bot/nlu/classifiers.py bot/nlu/model.py bot/nlu/typos.py bot/core/language.py
 
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 3

@@ -16,11 +16,11 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
+from bot.core.answer_signals import signals
 from bot.core.conversation import Conversation, Turn
 from bot.core.offer_loader import load_catalogue
 from bot.core.offer_model import Catalogue
 from bot.core.retention import RetentionService
-from bot.nlu.answers import signals
 from bot.nlu.model import reason_part
 from bot.storage import outbox
 from bot.storage.db import session_scope

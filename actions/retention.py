@@ -10,9 +10,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import Action, conversation_of, emit, latest_text, reason_from_intent, service
 from actions.handoff import follow_up_if_angry, hand_off, handoff_instead, opening_events
+from bot.core.customer_statements import mentioned_reason
 from bot.core.handoff import person_available_now
 from bot.core.vocabulary import Stage
-from bot.nlu.answers import mentioned_reason
 
 
 class ActionStartRetention(Action):

@@ -40,7 +40,7 @@ from analytics import session as logins
 from analytics.lists import QueueRow
 from analytics.tables import redact_contacts
 from bot.cli.run_rasa import rasa_api_token
-from bot.core.handoff import OPEN_STATUSES
+from bot.core.vocabulary import OPEN_TICKET_STATUSES
 from bot.messaging.rasa_api import MAX_REPLY_CHARS, AgentApiError
 from bot.messaging.rasa_api import reply as rasa_reply
 from bot.messaging.rasa_api import resume as rasa_resume
@@ -147,7 +147,7 @@ def _open_ticket(session_: Session, conversation_id: str) -> HandoffTicket:
                              .order_by(HandoffTicket.id.desc()).limit(1))
     if ticket is None:
         raise AgentRequestError(400, "Unknown conversation: it has no handoff ticket.")
-    if ticket.status not in OPEN_STATUSES:
+    if ticket.status not in OPEN_TICKET_STATUSES:
         raise AgentRequestError(400, f"Ticket #{ticket.id} is {ticket.status}: the conversation was handed back "
                                      "to the assistant already.")
     return ticket

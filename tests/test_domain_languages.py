@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.core.answers import Answer, Question, read
 from bot.core.language import detect
-from bot.nlu.answers import Answer, Question, read
 
 DOMAIN = yaml.safe_load((Path(__file__).resolve().parent.parent / "domain.yml").read_text())
 RESPONSES = DOMAIN["responses"]

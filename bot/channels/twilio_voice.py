@@ -20,6 +20,9 @@ Compared with Rasa's own ``twilio_voice`` channel, this one
 * processes each turn once (``CallSid`` + turn number in the ``action`` URL): a retried
   request gets the same TwiML again, not a second turn.
 
+What the line says besides the bot's replies is in ``bot.channels.twilio_voice_texts``; a
+call's state and the caller check in ``bot.channels.twilio_voice_calls``.
+
 Turns are numbered in the ``action`` URL (``?turn=N&silence=S``), so the state that matters
 for correctness travels with the call; the last choices and words said are kept in memory
 for reprompts (bounded).
@@ -30,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -43,7 +46,6 @@ from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 from bot.channels import faults
 from bot.channels.twilio_common import (
     BoundedTTLStore,
-    Choice,
     CollectingOutput,
     FormParams,
     base_url_of,
@@ -63,6 +65,8 @@ from bot.channels.twilio_common import (
     turn_language,
     voice_choice_prompt,
 )
+from bot.channels.twilio_voice_calls import CallState, caller_vouched_for
+from bot.channels.twilio_voice_texts import DEFAULT_HINTS, TEXTS, other_language
 from bot.config import settings
 
 logger = logging.getLogger(__name__)
@@ -75,77 +79,6 @@ ASK_HUMAN = "/ask_human"
 SWITCH_LANGUAGE_KEY = "9"
 HUMAN_KEY = "0"
 
-DEFAULT_HINTS = {
-    "es": ("darme de baja, baja, cancelar el contrato, tramita la baja, es muy caro, precio, "
-           "factura, tarifa, oferta, descuento, fibra, móvil, televisión, router, cortes, "
-           "mudanza, me mudo, hablar con una persona, agente, sí, no, número de cliente, "
-           "código postal, Nubia"),
-    "en": ("cancel, cancel my contract, end my contract, too expensive, price, bill, plan, "
-           "offer, discount, broadband, fibre, mobile, TV, router, outage, moving, "
-           "talk to a person, agent, yes, no, customer number, postcode, Nubia"),
-}
-
-TEXTS: dict[str, dict[str, str]] = {
-    "es": {
-        "didnt_hear": "Perdona, no te he oído.",
-        "how_can_i_help": "¿En qué puedo ayudarte?",
-        "anything_else": "¿Puedo ayudarte en algo más?",
-        "keypad": "Si te resulta más cómodo, también puedes usar el teclado del teléfono.",
-        "keypad_human": "Pulsa 0 para hablar con una persona del equipo.",
-        "or_say": "O dime en pocas palabras qué necesitas.",
-        "transfer": "Te paso con una persona del equipo. Un momento, por favor.",
-        "no_agent": ("Ahora mismo no puedo pasarte con nadie del equipo, pero tu caso ya está "
-                     "anotado y una persona te devolverá la llamada. Mientras tanto sigo contigo "
-                     "y puedo ayudarte yo, también con la baja si la quieres."),
-        "agent_unavailable": ("No ha sido posible pasarte con nadie ahora mismo. Tu caso ya está "
-                              "anotado y una persona te devolverá la llamada. Sigo aquí para "
-                              "ayudarte."),
-        "case_noted": ("No ha sido posible pasarte con nadie ahora mismo. Tu caso ya está anotado "
-                       "con un resumen para el equipo, así que no tendrás que repetirlo. "
-                       "Gracias por llamar."),
-        "give_up": ("Parece que no te oigo bien. Si quieres, escríbenos por SMS a este mismo número "
-                    "o por el chat de la web y seguimos por ahí. ¡Hasta pronto!"),
-        "error": "Lo siento, he tenido un problema. ¿Me lo repites, por favor?",
-        "other_language": "Para español, pulsa 9.",
-    },
-    "en": {
-        "didnt_hear": "Sorry, I didn't hear you.",
-        "how_can_i_help": "How can I help you?",
-        "anything_else": "Is there anything else I can help you with?",
-        "keypad": "If it's easier, you can also use your phone's keypad.",
-        "keypad_human": "Press 0 to talk to a person on our team.",
-        "or_say": "Or tell me in a few words what you need.",
-        "transfer": "I'm putting you through to a person on our team. One moment, please.",
-        "no_agent": ("I can't put you through to anyone on the team right now, but your case is "
-                     "logged and a person will call you back. Meanwhile I'm still with you and "
-                     "can help, with a cancellation too if that's what you want."),
-        "agent_unavailable": ("I couldn't put you through to anyone right now. Your case is logged "
-                              "and a person will call you back. I'm still here to help."),
-        "case_noted": ("I couldn't put you through to anyone right now. Your case is already logged "
-                       "with a summary for the team, so you won't have to repeat yourself. "
-                       "Thanks for calling."),
-        "give_up": ("I can't seem to hear you. If you like, text us at this same number or use the "
-                    "chat on our website and we'll carry on there. Goodbye!"),
-        "error": "Sorry, something went wrong on my side. Could you say that again?",
-        "other_language": "For English, press 9.",
-    },
-}
-
-
-def other_language(language: str) -> str:
-    return "es" if language == "en" else "en"
-
-
-@dataclass
-class CallState:
-    """What one call needs between requests (kept in memory, bounded)."""
-
-    language: str
-    said: list[str] = field(default_factory=list)
-    choices: list[Choice] = field(default_factory=list)
-    #: the carrier's STIR/SHAKEN verdict on the caller's number, as first reported for the call
-    stir_verstat: str | None = None
-
 
 def twiml_reply(xml: str) -> HTTPResponse:
     return response.text(xml, content_type="text/xml; charset=utf-8")
@@ -156,23 +89,6 @@ def _int_arg(request: Request, name: str) -> int:
         return max(0, int(request.args.get(name, "0")))
     except (TypeError, ValueError):
         return 0
-
-
-def caller_vouched_for(phone: str | None, stir_verstat: str | None, trust_caller_id: bool) -> bool:
-    """Whether the caller's number identifies the customer without the identity check.
-
-    STIR/SHAKEN (``StirVerstat``) decides whenever the carrier reports on the call: only a full
-    attestation ("TN-Validation-Passed-A") vouches for the number; a failed one
-    ("TN-Validation-Failed...", likely spoofed), a partial or gateway one (B, C) and
-    "No-TN-Validation" never do, whatever ``trust_caller_id`` says. With no report at all (most
-    calls outside the US) ``trust_caller_id`` decides.
-    """
-    if phone is None:
-        return False
-    verstat = (stir_verstat or "").strip()
-    if verstat:
-        return verstat.startswith("TN-Validation-Passed-A")
-    return trust_caller_id
 
 
 class TwilioVoiceInput(InputChannel):

@@ -12,6 +12,7 @@ import secrets
 import stat
 import time
 from pathlib import Path
+from typing import Callable, TypeVar
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 VAR_DIR = PROJECT_ROOT / "var"
@@ -21,6 +22,7 @@ EVENTS_API_SECRET_FILE = VAR_DIR / "events_api_secret"
 PRIVATE_UMASK = 0o077  # files 0600, directories 0700
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def env(name: str) -> str | None:
@@ -45,13 +47,22 @@ def action_timeout_seconds() -> float:
 
 
 def _env_int(name: str, default: int) -> int:
+    return _env_parsed(name, default, int, "an integer")
+
+
+def _env_float(name: str, default: float) -> float:
+    return _env_parsed(name, default, float, "a number")
+
+
+def _env_parsed(name: str, default: T, parse: Callable[[str], T], what: str) -> T:
+    """The variable read by ``parse``, ``default`` when unset; a clear error when it does not parse."""
     value = _env(name)
     if value is None:
         return default
     try:
-        return int(value)
+        return parse(value)
     except ValueError as exc:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from exc
+        raise ValueError(f"{name} must be {what}, got {value!r}") from exc
 
 
 def persistent_secret(env_name: str, path: Path) -> str:
@@ -306,3 +317,27 @@ def handoff_webhook_url() -> str:
 def retention_now() -> str | None:
     """``RETENTION_NOW``: an ISO date-time that freezes the clock (demos, tests of office hours)."""
     return env("RETENTION_NOW")
+
+
+def retention_holdout_share(default: float) -> float:
+    """``RETENTION_HOLDOUT_SHARE``: the control group's share of cases (0 disables it), instead of
+    ``default`` (``holdout.share`` of data/retention.yml; the range is checked there)."""
+    return _env_float("RETENTION_HOLDOUT_SHARE", default)
+
+
+def retention_high_value_eur(default: float) -> float:
+    """``RETENTION_HIGH_VALUE_EUR``: the monthly revenue from which a case goes to a person, instead
+    of ``default`` (``handoff.high_value_monthly_revenue`` of data/retention.yml)."""
+    return _env_float("RETENTION_HIGH_VALUE_EUR", default)
+
+
+def verify_one_time_code(default: str) -> str:
+    """``VERIFY_ONE_TIME_CODE``: when the chat identity check texts a code, instead of ``default``
+    (``verification.one_time_code`` of data/retention.yml)."""
+    return env("VERIFY_ONE_TIME_CODE") or default
+
+
+def verification_limit(name: str, default: int) -> int:
+    """``VERIFY_<NAME>`` (e.g. ``VERIFY_MAX_FAILURES_PER_SOURCE``): one limit of the identity check,
+    instead of ``default`` (``verification.<name>`` of data/retention.yml)."""
+    return _env_int(f"VERIFY_{name.upper()}", default)

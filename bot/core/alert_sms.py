@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.config import settings
-from bot.core.alerts import claim_sms, render
+from bot.core.alerts import claim_sms, key_event_sms_sent, render
 from bot.core.campaign_claiming import in_quiet_hours
 from bot.core.campaign_config import load_campaigns
 from bot.core.key_events import KeyEventsConfig, load_key_events
@@ -55,9 +55,8 @@ def _pending(session: Session) -> list[int]:
 def _texted_today(session: Session, customer_id: int, now: datetime) -> int:
     """Key-event SMS sent to this customer in the last 24 hours (three outages in a day are not
     three texts: ``settings.max_sms_per_day``)."""
-    return session.scalar(select(func.count()).select_from(AlertAction).join(Alert).where(
-        Alert.customer_id == customer_id, AlertAction.action == "sms", AlertAction.status == AlertActionStatus.SENT,
-        AlertAction.done_at >= now - timedelta(hours=24))) or 0
+    sent = key_event_sms_sent(now - timedelta(hours=24)).where(Alert.customer_id == customer_id)
+    return session.scalar(select(func.count()).select_from(sent.subquery())) or 0
 
 
 def _prepare(session: Session, action_id: int, now: datetime, policy: Policy, config: KeyEventsConfig,

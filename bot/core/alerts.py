@@ -25,6 +25,7 @@ from typing import Any, Mapping
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
 
 from bot.core.customers import monthly_margin, sms_block
 from bot.core.i18n import format_day, format_eur
@@ -367,3 +368,11 @@ def claim_sms(session: Session, action_id: int) -> bool:
                                                      AlertAction.status == AlertActionStatus.PENDING)
                            .values(status=AlertActionStatus.SENDING, attempts=AlertAction.attempts + 1))
     return bool(done.rowcount)
+
+
+def key_event_sms_sent(since: datetime) -> Select:
+    """The key-event SMS sent since ``since``, one row (the customer's id) per SMS: the one rule of
+    which texts count as sent to a customer (the daily limit of ``bot.core.alert_sms``, the quiet
+    days before a proactive SMS of ``bot.core.proactive``)."""
+    return select(Alert.customer_id).join(AlertAction).where(
+        AlertAction.action == "sms", AlertAction.status == AlertActionStatus.SENT, AlertAction.done_at >= since)

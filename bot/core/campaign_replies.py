@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 def reply_word(text: str, config: CampaignConfig | None = None) -> bool | None:
     """True when a reply is just the win-back SMS's accept word (``reply_words``), False for its
-    decline word, None for anything else (read by ``bot.nlu.answers`` instead)."""
+    decline word, None for anything else (read by ``bot.core.answers`` instead)."""
     config = config or load_campaigns()
     said = fold(" ".join(re.sub(r"[^\w]+", " ", text or "").split()))
     for accept, decline in config.reply_words.values():

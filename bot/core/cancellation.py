@@ -9,13 +9,13 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.core.cases import OPEN, case_customer, current_case, decline_pending, latest_cancelled_case, open_case
+from bot.core.answer_signals import signals
+from bot.core.cases import case_customer, current_case, decline_pending, latest_cancelled_case, open_case
 from bot.core.conversation import Conversation, Turn, ask_identity
 from bot.core.customers import profile_of
 from bot.core.process import Policy
 from bot.core.subscriptions import reference as new_reference
 from bot.core.vocabulary import LIVE_SUBSCRIPTION, CaseStatus, ColdStatus, Stage, SubscriptionStatus
-from bot.nlu.answers import signals
 from bot.storage.models import ColdCase, Customer, utcnow
 
 CANCEL_NOTICE_DAYS = 2  # Spain: the operator must end the service within two working days
@@ -57,7 +57,7 @@ def firm_cancel(session: Session, policy: Policy, today: date, conv: Conversatio
     A ``pressed`` button is the customer's explicit choice and is processed at once.
     """
     case = current_case(session, conv)
-    opened = case is not None and case.status in (OPEN, CaseStatus.CANCELLED)
+    opened = case is not None and case.status in (CaseStatus.OPEN, CaseStatus.CANCELLED)
     if text is not None and not pressed and not signals(text) & {"cancel_word", "leave"}:
         # the intent model says "cancel" but the words do not: never at once
         opened = False

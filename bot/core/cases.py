@@ -9,11 +9,8 @@ from sqlalchemy.orm import Session
 from bot.core.conversation import Conversation
 from bot.core.process import Policy
 from bot.core.reasons import REASONS
-from bot.core.vocabulary import FINAL_CASE_STATUSES, CaseStatus, OfferOutcome
+from bot.core.vocabulary import CaseStatus, OfferOutcome
 from bot.storage.models import CaseOffer, Customer, RetentionCase, utcnow
-
-OPEN = CaseStatus.OPEN
-FINAL_STATUSES = FINAL_CASE_STATUSES
 
 
 def current_case(session: Session, conv: Conversation) -> RetentionCase | None:
@@ -28,14 +25,14 @@ def open_case(session: Session, policy: Policy, conv: Conversation) -> Retention
     case = current_case(session, conv)
     if case is not None and case.status != CaseStatus.CANCELLED:
         # One conversation is one case: talking about leaving again reopens it.
-        if case.status != OPEN:
-            case.status, case.closed_at = OPEN, None
+        if case.status != CaseStatus.OPEN:
+            case.status, case.closed_at = CaseStatus.OPEN, None
         if case.customer_id is None and conv.customer_id is not None and conv.verified:
             case.customer_id = conv.customer_id
             set_revenue(session, case)
         return case
     case = RetentionCase(conversation_id=conv.conversation_id, channel=conv.channel,
-                         language=conv.language, status=OPEN,
+                         language=conv.language, status=CaseStatus.OPEN,
                          customer_id=conv.customer_id if conv.verified else None,
                          holdout=policy.in_holdout(conv.conversation_id))
     set_revenue(session, case)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from bot.core.answers import Question
 from bot.core.reasons import REASONS
 from bot.core.vocabulary import Stage
-from bot.nlu.answers import Question
 
 #: the question each stage has asked, so that the answer is read against it; a ``clarify_``
 #: stage is the one follow-up question after an unsure answer, read against the same question

@@ -30,13 +30,12 @@ from bot.config import settings
 from bot.core.customers import profile_of
 from bot.core.language import fold
 from bot.core.process import HandoffPolicy, Policy, load_policy
-from bot.core.vocabulary import CaseStatus, TicketStatus
+from bot.core.vocabulary import OPEN_TICKET_STATUSES, CaseStatus, TicketStatus
 from bot.storage.models import Customer, HandoffTicket, RetentionCase, utcnow
 
 logger = logging.getLogger(__name__)
 
 TRIGGERS = ("asked", "not_understood", "angry", "high_value", "partial", "sim_block", "fault")
-OPEN_STATUSES = (TicketStatus.WAITING, TicketStatus.IN_PROGRESS, TicketStatus.CALLBACK)
 MAX_NOTIFY_ATTEMPTS = 8
 
 _ANGRY_WORDS = {
@@ -161,7 +160,7 @@ def open_ticket(session: Session, *, conversation_id: str, trigger: str, channel
     office = in_office_hours(policy.handoff, now)
     opening = next_opening(policy.handoff, now)
     existing = session.scalar(select(HandoffTicket).where(
-        HandoffTicket.conversation_id == conversation_id, HandoffTicket.status.in_(OPEN_STATUSES)))
+        HandoffTicket.conversation_id == conversation_id, HandoffTicket.status.in_(OPEN_TICKET_STATUSES)))
     if existing is not None:
         return HandoffDecision(existing, office, opening)
     customer = session.get(Customer, customer_id) if customer_id else None
@@ -228,7 +227,7 @@ def retry_pending(session: Session, webhook_url: str | None = None, limit: int |
     if not url:
         return 0, 0
     query = select(HandoffTicket).where(
-        HandoffTicket.notified_at.is_(None), HandoffTicket.status.in_(OPEN_STATUSES),
+        HandoffTicket.notified_at.is_(None), HandoffTicket.status.in_(OPEN_TICKET_STATUSES),
         HandoffTicket.notify_attempts > 0, HandoffTicket.notify_attempts < MAX_NOTIFY_ATTEMPTS
     ).order_by(HandoffTicket.id).limit(limit)
     pending = session.scalars(query).all()
@@ -249,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             ok, failing = retry_pending(session)
             print(f"delivered: {ok}; still failing: {failing}")
             return 0 if failing == 0 else 1
-        for t in session.scalars(select(HandoffTicket).where(HandoffTicket.status.in_(OPEN_STATUSES))):
+        for t in session.scalars(select(HandoffTicket).where(HandoffTicket.status.in_(OPEN_TICKET_STATUSES))):
             print(f"#{t.id} {t.status} {t.trigger} {t.channel} {t.conversation_id} {t.summary.get('customer')}")
     return 0
 

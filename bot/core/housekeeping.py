@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.core.cases import OPEN
 from bot.core.process import Policy
 from bot.core.subscriptions import expire_offers
 from bot.core.vocabulary import CaseStatus
@@ -35,7 +34,7 @@ def abandon_stale_cases(session: Session, now: datetime, after: timedelta) -> in
                     .where(CaseOffer.case_id == RetentionCase.id,
                            func.coalesce(CaseOffer.decided_at, CaseOffer.presented_at) >= cutoff)
                     .exists())
-    stale = session.scalars(select(RetentionCase).where(RetentionCase.status == OPEN,
+    stale = session.scalars(select(RetentionCase).where(RetentionCase.status == CaseStatus.OPEN,
                                                         RetentionCase.opened_at < cutoff, ~recent_offer)).all()
     for case in stale:
         case.status, case.closed_at = CaseStatus.ABANDONED, now

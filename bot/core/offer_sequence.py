@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session
 
 from bot.core.alerts import Remedy, credited_for
 from bot.core.cases import case_customer
+from bot.core.customer_statements import moving_abroad, stated_months
 from bot.core.customers import customer_context
 from bot.core.offer_engine import rank_offers
 from bot.core.offer_kinds import customer_benefit
 from bot.core.offer_model import Catalogue, RankedOffer
 from bot.core.vocabulary import OfferOutcome
-from bot.nlu.answers import moving_abroad, stated_months
 from bot.storage.models import CaseOffer, RetentionCase
 
 MAX_SAVE_ATTEMPTS = 2

@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.core.conversation import Conversation, Turn, ask_identity
+from bot.core.customer_text import normalise
 from bot.core.i18n import format_eur
 from bot.core.subscriptions import reference as new_reference
 from bot.core.tariffs import load_plans
 from bot.core.vocabulary import Stage, SubscriptionStatus
-from bot.nlu.answers import normalise
 from bot.storage.models import Customer
 
 #: words that name a plan of data/plans.yml in what customers say, by plan code

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from bot.config.errors import ConfigError, read_yaml
 from bot.config.settings import PROJECT_ROOT
+from bot.core.alerts import key_event_sms_sent
 from bot.core.customers import customer_context, sms_block
 from bot.core.language import LANGUAGES
 from bot.core.offer_engine import rank_offers
@@ -177,8 +178,7 @@ def texted_lately(session: Session, today: date, days: int) -> set[int]:
     if days <= 0:
         return set()
     since = datetime.combine(today - timedelta(days=days), datetime.min.time())
-    alerts = session.scalars(select(Alert.customer_id).join(AlertAction).where(
-        AlertAction.action == "sms", AlertAction.status == AlertActionStatus.SENT, AlertAction.done_at >= since))
+    alerts = session.scalars(key_event_sms_sent(since))
     cold = session.scalars(select(ColdCase.customer_id).where(ColdCase.sent_at >= since))
     return set(alerts) | set(cold)
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.config import settings
 from bot.config.errors import ConfigError, read_yaml
 from bot.config.settings import PROJECT_ROOT
 from bot.core.reasons import REASONS
@@ -105,17 +105,21 @@ def _number(path: Path, value: Any, entry: str, low: float, high: float) -> floa
     return float(value)
 
 
+def _from_env(read: Callable[..., Any], *args: Any) -> Any:
+    """A setting of data/retention.yml as the environment overrides it (``bot.config.settings``
+    reads the variable): a value that does not parse is a ConfigError."""
+    try:
+        return read(*args)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
 def parse_policy(raw: Any, path: Path = DEFAULT_POLICY) -> Policy:
     holdout = _section(path, raw, "holdout")
     share = _number(path, holdout.get("share"), "holdout.share", 0.0, 0.5)
-    env = os.environ.get("RETENTION_HOLDOUT_SHARE")
-    if env not in (None, ""):
-        try:
-            share = float(env)
-        except ValueError as exc:
-            raise ConfigError(f"RETENTION_HOLDOUT_SHARE must be a number, got {env!r}") from exc
-        if not 0 <= share <= 0.5:
-            raise ConfigError(f"RETENTION_HOLDOUT_SHARE must be between 0 and 0.5, got {share}")
+    share = _from_env(settings.retention_holdout_share, share)
+    if not 0 <= share <= 0.5:  # only a RETENTION_HOLDOUT_SHARE can be out of range here
+        raise ConfigError(f"RETENTION_HOLDOUT_SHARE must be between 0 and 0.5, got {share}")
 
     cold = _section(path, raw, "cold")
     cooldowns = cold.get("cooldown_days")
@@ -152,12 +156,7 @@ def parse_policy(raw: Any, path: Path = DEFAULT_POLICY) -> Policy:
         raise ConfigError.at(path, f"must be a list of {', '.join(DAYS)}", "handoff.office_hours.days")
     high_value = _number(path, handoff.get("high_value_monthly_revenue"), "handoff.high_value_monthly_revenue",
                          0, 100000)
-    env_high = os.environ.get("RETENTION_HIGH_VALUE_EUR")
-    if env_high not in (None, ""):
-        try:
-            high_value = float(env_high)
-        except ValueError as exc:
-            raise ConfigError(f"RETENTION_HIGH_VALUE_EUR must be a number, got {env_high!r}") from exc
+    high_value = _from_env(settings.retention_high_value_eur, high_value)
     handoff_policy = HandoffPolicy(
         high_value_monthly_revenue=high_value,
         not_understood_turns=int(_number(path, handoff.get("not_understood_turns", 2),
@@ -179,23 +178,14 @@ def parse_policy(raw: Any, path: Path = DEFAULT_POLICY) -> Policy:
 def _verification(path: Path, raw: Any) -> VerificationPolicy:
     section = _optional_section(path, raw, "verification")
     default = VerificationPolicy()
-    mode = section.get("one_time_code", default.one_time_code)
-    env_mode = os.environ.get("VERIFY_ONE_TIME_CODE")
-    if env_mode not in (None, ""):
-        mode = env_mode.strip()
+    mode = settings.verify_one_time_code(section.get("one_time_code", default.one_time_code))
     if mode not in ONE_TIME_CODE_MODES:
         raise ConfigError.at(path, f"must be one of {', '.join(ONE_TIME_CODE_MODES)}, got {mode!r}",
                              "verification.one_time_code")
 
     def count(name: str, fallback: int, high: int) -> int:
         value = int(_number(path, section.get(name, fallback), f"verification.{name}", 1, high))
-        env = os.environ.get(f"VERIFY_{name.upper()}")  # e.g. VERIFY_MAX_FAILURES_PER_SOURCE
-        if env not in (None, ""):
-            try:
-                value = int(env)
-            except ValueError as exc:
-                raise ConfigError(f"VERIFY_{name.upper()} must be an integer, got {env!r}") from exc
-        return value
+        return _from_env(settings.verification_limit, name, value)  # e.g. VERIFY_MAX_FAILURES_PER_SOURCE
 
     def minutes(name: str, fallback: timedelta) -> timedelta:
         value = _number(path, section.get(name, fallback.total_seconds() / 60),

@@ -124,6 +124,8 @@ class ContactStatus(StrEnum):
 LIVE_SUBSCRIPTION = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAUSED)
 #: a retention case that has its outcome
 FINAL_CASE_STATUSES = (CaseStatus.RETAINED, CaseStatus.CANCELLED, CaseStatus.HANDED_OFF, CaseStatus.ABANDONED)
+#: a handoff ticket a person has still to deal with (waiting, taken, or promised a callback)
+OPEN_TICKET_STATUSES = (TicketStatus.WAITING, TicketStatus.IN_PROGRESS, TicketStatus.CALLBACK)
 #: a cold case still waiting to be texted, and one without an outcome yet
 WAITING_COLD_STATUSES = (ColdStatus.COOLING, ColdStatus.WAITING_FIX)
 OPEN_COLD_STATUSES = (*WAITING_COLD_STATUSES, ColdStatus.DUE, ColdStatus.CLAIMED, ColdStatus.SENT)

@@ -3,7 +3,7 @@
 While the assistant waits for the answer to a question (``retention_stage`` is set to one of a
 flow's stages), whatever the intent model makes of the message, the message goes to that flow's
 reading action: "no, I'll stay" to the read-back is staying even when the model reads it as
-"cancel_firm" (``action_read_answer``, ``bot.nlu.answers``); "no sé" to "your customer number?"
+"cancel_firm" (``action_read_answer``, ``bot.core.answers``); "no sé" to "your customer number?"
 is an identity answer (``action_verify_identity``); anything said to an action-plan question is
 its answer (``action_plan_answer``). These are Rasa's own slot-conditioned rules, one per stage
 and intent, generated so that none is forgotten, one file per flow:

@@ -21,7 +21,8 @@ from twilio.request_validator import RequestValidator
 
 from bot.channels.faults import FAULT_TEXT
 from bot.channels.twilio_rendering import BotMessage, render_voice, speakable, voice_choice_prompt
-from bot.channels.twilio_voice import TEXTS, TwilioVoiceInput
+from bot.channels.twilio_voice import TwilioVoiceInput
+from bot.channels.twilio_voice_texts import TEXTS
 from bot.storage import outbox
 from tests.support.twilio_standin import (
     AGENT_NUMBER,

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.cli import campaigns as campaigns_cli
 from bot.config.errors import PROJECT_ROOT, ConfigError, read_yaml
 from bot.core import campaign_cases, campaign_config, campaign_export, campaign_messages
+from bot.core.answers import Answer, Question, read
 from bot.core.campaign_cases import NO_CONSENT, OPTED_OUT, SKIP_KEY, UNPROFITABLE, CampaignError
 from bot.core.campaign_claiming import claim_due
 from bot.core.campaign_config import load_campaigns, parse_campaigns
@@ -48,7 +49,6 @@ from bot.core.reasons import REASONS
 from bot.core.retention import RetentionService
 from bot.core.spreadsheet import defused
 from bot.messaging.sms import SmsSender
-from bot.nlu.answers import Answer, Question, read
 from bot.storage.db import session_factory
 from bot.storage.models import CaseOffer, ColdCase, Customer, Incident, RetentionCase, Subscription
 from tests.support.twilio_standin import TWILIO_NUMBER, TwilioApiStandIn, send_sms_through

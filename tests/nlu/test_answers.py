@@ -1,10 +1,11 @@
-"""Answers read against the question just asked (bot.nlu.answers), in both languages."""
+"""Answers read against the question just asked (bot.core.answers), in both languages."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.nlu.answers import Answer, Question, read, stated_months
+from bot.core.answers import Answer, Question, read
+from bot.core.customer_statements import stated_months
 
 CONFIRM = Question.CONFIRM_CANCEL
 OFFER = Question.OFFER
@@ -84,7 +85,7 @@ def test_stated_absence_in_months() -> None:
 
 
 def test_leaving_the_country() -> None:
-    from bot.nlu.answers import moving_abroad
+    from bot.core.customer_statements import moving_abroad
 
     assert moving_abroad("I'm moving abroad for six months") and moving_abroad("me voy al extranjero")
     assert moving_abroad("nos mudamos a otro país") and not moving_abroad("me mudo a Valencia")

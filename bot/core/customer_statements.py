@@ -1,0 +1,72 @@
+"""What a customer says besides answering the question: how long they will be away ("me voy
+seis meses"), that they are moving abroad, another operator by name, or that they just want
+to cancel at once ("solo quiero cancelar").
+
+Pure Python, no Rasa.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.core.answer_signals import signals
+from bot.core.customer_text import normalise, phrase_pattern
+
+_NUMBER_WORDS = {
+    "un": 1, "una": 1, "uno": 1, "a": 1, "an": 1, "one": 1, "dos": 2, "two": 2, "tres": 3,
+    "three": 3, "cuatro": 4, "four": 4, "cinco": 5, "five": 5, "seis": 6, "six": 6, "siete": 7,
+    "seven": 7, "ocho": 8, "eight": 8, "nueve": 9, "nine": 9, "diez": 10, "ten": 10, "once": 11,
+    "eleven": 11, "doce": 12, "twelve": 12, "un par de": 2, "a couple of": 2, "couple of": 2}
+_DURATION = re.compile(
+    r"(?<![a-z0-9])(\d{1,2}|" + "|".join(sorted(map(re.escape, _NUMBER_WORDS), key=len, reverse=True))
+    + r")\s+(mes|meses|month|months|semana|semanas|week|weeks|ano|anos|year|years)(?![a-z])")
+_HALF_YEAR = re.compile(r"medio ano|half a year|six-month|6-month")
+
+
+def stated_months(text: str) -> int | None:
+    """How long the customer says they will be away ("me voy seis meses", "for 3 months")."""
+    norm = normalise(text).replace("ñ", "n")
+    if _HALF_YEAR.search(norm):
+        return 6
+    best: int | None = None
+    for number, unit in _DURATION.findall(norm):
+        n = int(number) if number.isdigit() else _NUMBER_WORDS[number]
+        months = n * 12 if unit.startswith(("ano", "year")) else (
+            max(1, -(-n // 4)) if unit.startswith(("semana", "week")) else n)
+        best = max(best or 0, months)
+    return best
+
+
+_ABROAD = re.compile(phrase_pattern(
+    "al extranjero|en el extranjero|fuera de espana|a otro pais|otro pais|fuera del pais|emigro|me voy a vivir fuera|"
+    "abroad|overseas|another country|out of the country|leaving the country|leaving the uk|leaving spain"))
+
+
+def moving_abroad(text: str) -> bool:
+    """The customer is leaving the country ("me voy al extranjero", "moving abroad"): the service
+    cannot go with them to the new home."""
+    return bool(_ABROAD.search(normalise(text).replace("ñ", "n")))
+
+
+_OPERATORS = phrase_pattern(
+    "movistar|vodafone|orange|digi|o2|yoigo|masmovil|mas movil|pepephone|lowi|simyo|jazztel|"
+    "finetwork|euskaltel|telecable|r cable|adamo|avatel|bt|ee|sky|virgin|virgin media|talktalk|"
+    "plusnet|three|verizon|t-mobile|at&t|comcast|xfinity|spectrum|starlink|claro|telcel|tigo|"
+    "otra compania|otra operadora|otro operador|la competencia|otra empresa|another provider|"
+    "another company|another carrier|another network|a competitor|the competition|switching to|"
+    "me paso a|me cambio a|me voy a la competencia|me voy con")
+_COMPETITOR = re.compile(_OPERATORS)
+_FIRM = re.compile(phrase_pattern(
+    "solo|simplemente|directamente|sin mas|de una vez|ya mismo|ahora mismo|ahora|ya|"
+    "just|simply|straight away|right away|right now|now|asap|without offers|sin ofertas"))
+
+
+def mentioned_reason(text: str) -> str | None:
+    """A churn reason said in plain words the model may miss: another operator by name."""
+    return "competitor" if _COMPETITOR.search(normalise(text)) else None
+
+
+def firm_request(text: str) -> bool:
+    """ "Solo quiero cancelar", "just cancel my contract": leaving at once, no talk wanted."""
+    norm = normalise(text)
+    return bool(_FIRM.search(norm)) and "cancel" in signals(text) and "stay" not in signals(text)
