@@ -6,7 +6,9 @@ Guessing is limited beyond one conversation too: wrong answers are recorded per 
 number and per source (the visitor's IP address) and, past the limits of
 ``data/retention.yml`` ``verification:``, that number or source is locked out for a while.
 A postcode alone is weak (the seeded data has ten distinct ones), so the code is what proves
-that the visitor holds the customer's phone.
+that the visitor holds the customer's phone: an anonymous visitor is never verified without it,
+and when no SMS can be sent they are sent to the ways in that need no chat verification
+(the website login, an SMS from the phone on file).
 """
 
 from __future__ import annotations
@@ -83,7 +85,9 @@ class Attempt:
 
     source: str
     conversation_id: str
-    code_required: bool
+    #: whether an SMS can be sent at all (Twilio or the demo phone); without it nobody is
+    #: verified in chat, since the texted code is the only proof (``data/retention.yml``)
+    can_text: bool = True
     language: str = "es"
 
 
@@ -148,10 +152,14 @@ def answer(session: Session, stage: str, text: str, ref: Optional[str], attempts
            who: Attempt | None = None, policy: VerificationPolicy | None = None,
            now: datetime | None = None) -> IdentityStep:
     """Process the visitor's answer at ``stage`` (Stage.VERIFY_REF, Stage.VERIFY_POSTCODE or
-    "verify_code"). Without ``who`` the cross-conversation limits and the code are not used
-    (callers that already know the channel's proof)."""
+    "verify_code"). With ``who`` (every anonymous visitor) the right postcode only leads to a
+    code texted to the phone on file, and the limits across conversations apply; without it
+    neither is used (callers that already know the channel's proof)."""
     policy = policy or VerificationPolicy()
     now = now or utcnow()
+    if who is not None and not who.can_text:  # no code can reach the phone: no proof possible
+        return IdentityStep(responses=["utter_verify_code_unavailable"], stage=None,
+                            attempts=attempts, failed=True)
     if who is not None:
         until = locked_until(session, who.source, ref if stage != Stage.VERIFY_REF else None,
                              policy, now)
@@ -176,9 +184,8 @@ def answer(session: Session, stage: str, text: str, ref: Optional[str], attempts
     if customer is None or not postcode or customer.postcode != postcode:
         return _wrong(session, who, ref, now, attempts,
                       ["utter_verify_failed_retry", "utter_ask_verify_ref"], "verify_ref")
-    if who is not None and who.code_required:
+    if who is not None:
         return _send_code(session, who, customer, ref, attempts, policy, now)
-    _record(session, who, ref, now, succeeded=True)
     return _verified(customer, ref, attempts)
 
 
