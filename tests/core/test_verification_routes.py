@@ -128,3 +128,84 @@ def test_the_postcode_only_modes_are_refused_naming_file_and_entry(tmp_path: Pat
         parse_policy(raw, tmp_path / "retention.yml")
     assert "retention.yml" in str(error.value) and "verification.one_time_code" in str(error.value)
     assert "guessable" in str(error.value)
+
+
+# --- 2. an attacker's failures lock guessing, not the customer ---------------------------------
+
+
+def lock_the_number(ref: str, postcode: str, sources: int = 5) -> list[list[str]]:
+    """An attacker who knows only the customer number: wrong postcodes from rotating addresses,
+    a new conversation each time, until the number is locked."""
+    wrong = [p for p in WRONG_POSTCODES if p != postcode]
+    return [say(f"rest-attack-{i}", "verify_postcode", wrong[i], ref, f"rest:198.51.100.{i}")[0]
+            for i in range(sources)]
+
+
+def test_an_attackers_failures_do_not_stop_the_owner_typing_the_texted_code(demo_phone: str) -> None:
+    """The owner got the code on their phone; meanwhile someone locks the number with wrong
+    postcodes. The code still lets the owner in (before: "verification paused for 30 minutes")."""
+    lucia = customer(demo_phone, "C00001")
+    said, _ = say("web-anon-owner", "verify_postcode", lucia.postcode, "C00001", "web:192.0.2.10", "web")
+    assert said == ["utter_verify_code_sent"]
+    lock_the_number("C00001", lucia.postcode)
+    said, _ = say("rest-attack-late", "verify_postcode", lucia.postcode, "C00001", "rest:198.51.100.99")
+    assert said == ["utter_verify_locked"], "the number is locked for postcode answers"
+    said, slots = say("web-anon-owner", "verify_code", texted_code(lucia.phone), "C00001",
+                      "web:192.0.2.10", "web")
+    assert said[0] == "utter_verified" and slots["verified"] is True and slots["customer_id"] == lucia.id
+
+
+def test_while_the_number_is_locked_the_promised_ways_in_work_and_a_cancellation_goes_through(
+        demo_phone: str) -> None:
+    """utter_verify_locked promises the website login and an SMS from the customer's own phone:
+    both identify the customer by the channel (a signed chat token, a signed Twilio request from
+    the number on file), so the lock does not touch them, and a firm cancellation is processed."""
+    from actions.common import conversation_of
+    from actions.session import identity_slots
+    from bot.channels import issue_web_token
+    from bot.channels.twilio_common import server_metadata
+    from bot.channels.web import build_metadata, identity_from_handshake
+    from bot.core.retention import RetentionService
+
+    lucia = customer(demo_phone, "C00001")
+    assert all(said for said in lock_the_number("C00001", lucia.postcode))
+    said, _ = say("rest-locked-owner", "verify_ref", "C00001", None, "rest:192.0.2.11")
+    assert said == ["utter_verify_locked"]  # the chat check is locked for everyone...
+
+    secret = "a-test-secret-of-32-characters-at-least"
+    web = identity_from_handshake({}, {"token": issue_web_token("C00001", secret, 600)}, secret)
+    routes = {"web-C00001-s1": build_metadata({}, web),
+              f"sms-{lucia.phone}": server_metadata("twilio", lucia.phone, verified=True)}
+    for sender, metadata in routes.items():
+        slots = identity_slots(metadata)
+        tracker = Tracker(sender_id=sender, slots=slots,
+                          latest_message={"text": "quiero la baja ya", "metadata": metadata},
+                          events=[{"event": "user", "text": "quiero la baja ya, no quiero ofertas"}],
+                          paused=False, followup_action=None, active_loop={}, latest_action_name=None)
+        conv = conversation_of(tracker)
+        assert conv.verified and conv.customer_id == lucia.id, sender  # ...not for these ways in
+    with session_factory(demo_phone)() as session:
+        RetentionService(session).firm_cancel(conv, pressed=True)
+        session.commit()
+        assert find_customer(session, ref="C00001").current_subscription.status == "cancelled"
+
+
+def test_guessing_stays_bounded_per_customer_number_and_per_source(demo_phone: str) -> None:
+    """While the number is locked, even the right postcode texts no code (no oracle, no SMS
+    bombing); one source is stopped after ten failures whichever numbers it tries."""
+    from bot.messaging import demo_phone as phone
+
+    lucia = customer(demo_phone, "C00001")
+    lock_the_number("C00001", lucia.postcode)
+    said, _ = say("rest-attack-right", "verify_postcode", lucia.postcode, "C00001", "rest:198.51.100.50")
+    assert said == ["utter_verify_locked"] and not phone.texts_to([lucia.phone])
+    said, _ = say("rest-attack-code", "verify_code", "123456", "C00001", "rest:198.51.100.51")
+    assert said == ["utter_verify_locked"], "no code of its own: the attacker's code guesses are refused too"
+    refs = ["C00002", "C00003", "C00004", "C00005", "C00006"]
+    for i in range(10):  # one address, two wrong postcodes for each of five numbers
+        ref = refs[i % 5]
+        wrong = next(p for p in WRONG_POSTCODES if p != customer(demo_phone, ref).postcode)
+        say(f"rest-one-source-{i}", "verify_postcode", wrong, ref, "rest:203.0.113.200")
+    emma = customer(demo_phone, "C00007")
+    said, _ = say("rest-one-source-last", "verify_postcode", emma.postcode, "C00007", "rest:203.0.113.200")
+    assert said == ["utter_verify_locked"] and not phone.texts_to([emma.phone])
