@@ -22,19 +22,15 @@ from bot.messaging.sms import SmsError, SmsSender, sms_configured
 from bot.storage.db import session_scope
 
 logger = logging.getLogger(__name__)
-ANONYMOUS_CHANNELS = ("rest", "web", "socketio")
 
 
-def attempt_of(tracker: Tracker, policy: VerificationPolicy) -> Attempt:
-    """Who answers: the source the channel saw (never a client's claim) and whether a texted
-    code must follow the postcode."""
-    metadata = (tracker.latest_message or {}).get("metadata") or {}
-    channel = str(metadata.get("channel") or tracker.get_latest_input_channel() or "rest")
-    mode = policy.one_time_code
-    required = mode == "always" or (mode == "when_sms_configured" and sms_configured())
+def attempt_of(tracker: Tracker) -> Attempt:
+    """Who answers: the source the channel saw (never a client's claim) and whether a code can
+    be texted at all. Whatever the channel (REST, web chat, an SMS or call from a number on no
+    account), only the code texted to the phone on file proves the identity."""
     return Attempt(source=message_source(tracker),
                    conversation_id=tracker.sender_id,
-                   code_required=required and channel in ANONYMOUS_CHANNELS,
+                   can_text=sms_configured(),
                    language=tracker.get_slot("language") or "es")
 
 
@@ -66,7 +62,7 @@ class ActionVerifyIdentity(Action):
                   domain: Dict[Text, Any]) -> List[EventType]:
         conv = conversation_of(tracker)
         policy = load_policy().verification
-        who = attempt_of(tracker, policy)
+        who = attempt_of(tracker)
         with service() as (session, _):
             step = answer(session, conv.stage or Stage.VERIFY_REF, latest_text(tracker),
                           tracker.get_slot("verify_ref"),

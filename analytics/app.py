@@ -97,6 +97,7 @@ def create_app(db_url: str | None = None, tracker_db_url: str | None = None, *, 
                hours: float | None = None, clock: Callable[[], float] = time.time,
                cookie_secure: bool | None = None) -> Dash:
     """The Dash app (``app.server`` is the Flask WSGI app)."""
+    settings.trusted_proxies()  # a bad TRUSTED_PROXIES stops the dashboard at start-up, saying why
     server = Flask(__name__, static_folder=None)  # Dash serves its own files; nothing else is public
     lifetime = (hours if hours is not None else session_hours()) * 3600
     server.config.update(

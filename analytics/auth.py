@@ -5,8 +5,9 @@ process (``python -m analytics.app``, Flask's threaded server; the Procfile star
 the locks below make it safe across its threads. Run under several worker processes, the throttles
 would count per worker and a session would be known only to the worker that opened it (its user would
 be sent back to the login page, never let in elsewhere): move both to the database before doing that.
-Client addresses are ``request.remote_addr``; behind a reverse proxy every client would count as the
-proxy, so put werkzeug's ``ProxyFix`` in front of the app there.
+Client addresses are the TCP peer's (``request.remote_addr``) or, when the peer is one of
+``TRUSTED_PROXIES``, the client it names in ``X-Forwarded-For`` (``bot.config.network.source_address``,
+the one rule of every per-client limit); behind a reverse proxy set ``TRUSTED_PROXIES`` to its address.
 
 Sessions are an allow-list, not a deny-list: a signed cookie is accepted only while its session id is
 open here. Logging out closes it, so a copied cookie stops working on every route at once, and a

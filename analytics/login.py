@@ -22,6 +22,7 @@ from analytics import session as logins
 from analytics.config import CSRF_COOKIE
 from analytics.session import AGENT_HOME, SUPERVISOR_ROLES, AppState, app_state, password_fingerprint, same_secret
 from analytics.theme import BRAND
+from bot.config.network import source_address
 from bot.storage.models import DashboardUser, utcnow
 
 logger = logging.getLogger("analytics.app")  # the dashboard's log, named as before the split
@@ -105,7 +106,7 @@ def login() -> Response:
     expected = session.get("login_csrf")
     if not same_secret(expected, request.form.get("csrf", "")):
         return _login_page("Your login form expired. Please try again.", username, status=400)
-    address = request.remote_addr or "?"
+    address = source_address(request.remote_addr, request.headers.getlist("X-Forwarded-For")) or "?"
     wait = state.throttle.retry_after(address, username)
     if wait:
         logger.warning("dashboard login throttled for %r from %s", username[:80], address)

@@ -156,7 +156,7 @@ def conversation_detail(user: CurrentUser, case_id: int) -> list[Any]:
                           html.Span(f" [{ln.intent}]", className="intent") if ln.intent else None],
                          className=f"msg {ln.speaker}") for ln in lines]
     return [
-        html.Div([html.H3(f"Conversation {detail.conversation_id}"),
+        html.Div([html.H3(f"Conversation {txt(detail.conversation_id)}"),
                   html.A("Export transcript (CSV)", href=export_href("transcript", conversation=detail.conversation_id),
                          className="export", id="export-transcript")], className="card-head"),
         html.Div([

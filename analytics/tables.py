@@ -42,7 +42,8 @@ def redact_contacts(text: str | None) -> str:
 class TableColumn:
     key: str
     label: str
-    kind: str = "text"  # text | longtext | int | money | pct | ratio | number | date | datetime | bool | phone | email
+    #: text | longtext | conversation | int | money | pct | ratio | number | date | datetime | bool | phone | email
+    kind: str = "text"
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def _cell(value: Any, kind: str, show_contacts: bool) -> Any:
         return value if show_contacts else mask_phone(value)
     if kind == "email":
         return value if show_contacts else mask_email(value)
-    if kind == "longtext":
+    if kind in ("longtext", "conversation"):  # "sms-+447700900123" -> "sms-•••••••••123"
         return value if show_contacts else redact_contacts(value)
     if kind == "pct":
         return value.percent if isinstance(value, Rate) else value
@@ -172,7 +173,7 @@ def dashboard_tables(d: Dashboard) -> dict[str, Table]:
         Table("verbatims", "Verbatims (latest)", (
             T("opened_at", "Opened", "datetime"), T("reason", "Reason"), T("status", "Outcome"),
             T("channel", "Channel"), T("language", "Lang"), T("text", "In the customer's words", "longtext"),
-            T("conversation_id", "Conversation")),
+            T("conversation_id", "Conversation", "conversation")),
             [{"opened_at": v.opened_at, "reason": v.reason, "status": v.status, "channel": v.channel,
               "language": v.language, "text": v.text, "conversation_id": v.conversation_id} for v in d.verbatims]),
         Table("returns_by_reason", "Return of retention by reason", _return_columns(with_offer=False),
@@ -242,7 +243,8 @@ def _offer_record(o: OfferRow) -> dict[str, Any]:
 def conversations_table(rows: Sequence[ConversationRow]) -> Table:
     T = TableColumn  # noqa: N806
     return Table("conversations", "Conversations", (
-        T("opened_at", "Opened", "datetime"), T("conversation_id", "Conversation"), T("case_id", "Case", "int"),
+        T("opened_at", "Opened", "datetime"), T("conversation_id", "Conversation", "conversation"),
+        T("case_id", "Case", "int"),
         T("customer_ref", "Customer"), T("customer_name", "Name"), T("phone", "Phone", "phone"),
         T("email", "E-mail", "email"), T("channel", "Channel"), T("language", "Lang"), T("reason", "Reason"),
         T("status", "Outcome"), T("holdout", "Holdout", "bool"), T("offers", "Offers"),
@@ -263,7 +265,7 @@ def case_offers_table(detail: CaseDetail | None) -> Table:
 
 def transcript_table(conversation_id: str, lines: Sequence[TranscriptLine] | None) -> Table:
     T = TableColumn  # noqa: N806
-    return Table("transcript", f"Transcript of {conversation_id}", (
+    return Table("transcript", f"Transcript of {redact_contacts(conversation_id)}", (
         T("at", "Time", "datetime"), T("speaker", "Speaker"), T("text", "Text", "longtext"), T("intent", "Intent")),
         [ln.__dict__.copy() for ln in lines or []])
 
@@ -297,5 +299,5 @@ def queue_table(rows: Sequence[QueueRow]) -> Table:
         T("customer_ref", "Customer"), T("customer_name", "Name"), T("phone", "Phone", "phone"),
         T("email", "E-mail", "email"), T("channel", "Channel"), T("language", "Lang"), T("reason", "Reason"),
         T("sentiment", "Sentiment"), T("out_of_hours", "Out of hours", "bool"), T("assigned_to", "Assigned to"),
-        T("summary", "Summary", "longtext"), T("conversation_id", "Conversation")),
+        T("summary", "Summary", "longtext"), T("conversation_id", "Conversation", "conversation")),
         [r.__dict__.copy() for r in rows])

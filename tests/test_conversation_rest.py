@@ -45,8 +45,7 @@ def test_spanish_cancel_with_reason_verify_and_accept(stack: Any) -> None:
     first = stack.rest("rest-es-1", "quiero darme de baja porque me cobrasteis dos veces la factura")
     assert_language(first, "es")
     assert "número de cliente" in texts(first)  # anonymous over REST: must verify first
-    stack.rest("rest-es-1", "C00006")
-    offer = stack.rest("rest-es-1", "29001")
+    offer = stack.verify_rest("rest-es-1", "C00006", "29001")
     assert_language(offer, "es")
     assert "Elena" in texts(offer) and "€" in texts(offer)
     done = stack.rest("rest-es-1", "sí, acepto")
@@ -61,8 +60,7 @@ def test_spanish_cancel_with_reason_verify_and_accept(stack: Any) -> None:
 
 def test_english_decline_twice_then_cancelled(stack: Any) -> None:
     assert_language(stack.rest("rest-en-1", "I want to cancel my subscription, it's way too expensive"), "en")
-    stack.rest("rest-en-1", "C00002")
-    offer = stack.rest("rest-en-1", "08002")
+    offer = stack.verify_rest("rest-en-1", "C00002", "08002")
     assert_language(offer, "en")
     alternative = stack.rest("rest-en-1", "no thanks")
     assert_language(alternative, "en")
@@ -77,8 +75,7 @@ def test_english_decline_twice_then_cancelled(stack: Any) -> None:
 
 def test_firm_cancel_at_once(stack: Any) -> None:
     stack.rest("rest-firm", "quiero la baja")
-    stack.rest("rest-firm", "C00001")
-    stack.rest("rest-firm", "28013")
+    stack.verify_rest("rest-firm", "C00001", "28013")
     done = stack.rest("rest-firm", "no quiero ofertas, tramita la baja ya")
     assert re.search(r"BAJA-[0-9A-F]{8}", texts(done)), texts(done)
 
@@ -86,8 +83,7 @@ def test_firm_cancel_at_once(stack: Any) -> None:
 def test_anonymous_just_cancel_it_is_verified_then_read_back_then_processed(stack: Any) -> None:
     asked = stack.rest("rest-firm-anon", "tramita mi baja ya, no quiero ofertas")
     assert "número de cliente" in texts(asked), texts(asked)  # whose account, first
-    stack.rest("rest-firm-anon", "C00004")
-    read_back = stack.rest("rest-firm-anon", "41001")
+    read_back = stack.verify_rest("rest-firm-anon", "C00004", "41001")
     assert "¿quieres que tramite ahora la baja" in texts(read_back), texts(read_back)
     with db(stack) as conn:  # nothing recorded or changed before the "sí"
         assert conn.execute(text("select count(*) from retention_cases "

@@ -357,12 +357,11 @@ def test_angry_demand_to_cancel_is_honoured_and_followed_up(running: Running, ca
         replies = run.say(sender, "sí" if case.language == "es" else "yes")
         answer = "\n".join(texts(replies))
     if "C00042" in answer and not handed_off(replies):
-        # anonymous over REST: verify first (customer number, then postcode); the confirmed
+        # anonymous over REST: verify first (customer number, postcode, texted code); the confirmed
         # demand is then processed at once, with no question about the reason
         # one customer per language: a customer already cancelled is only told it stands
         ref, postcode = ("C00001", "28013") if case.language == "es" else ("C00007", "48001")
-        run.say(sender, ref)
-        replies = run.say(sender, postcode)
+        replies = run.stack.verify_rest(sender, ref, postcode)  # and the code texted to the demo phone
         answer = "\n".join(texts(replies))
         if response_text("utter_confirm_cancel", case.language) in answer:
             # verified first, then the demand is read back once about their own account

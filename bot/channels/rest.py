@@ -18,6 +18,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels import faults, safe_text, valid_client_id
+from bot.config import settings
+from bot.config.network import source_address
 
 # Keys that identify a customer: only channels that verified the identity may set them.
 SERVER_OWNED_KEYS = frozenset({"channel", "customer_ref", "authenticated", "customer_phone",
@@ -41,6 +43,14 @@ def public_metadata(raw: Any, channel: str, source: str | None = None) -> Dict[T
     return clean
 
 
+def request_source(request: Request) -> str | None:
+    """The caller's address for the identity check's limits: the TCP peer, or the client a
+    trusted proxy names in ``X-Forwarded-For`` (``bot.config.network``)."""
+    headers = getattr(request, "headers", None)
+    forwarded = headers.getall("x-forwarded-for", []) if headers is not None else []
+    return source_address(getattr(request, "ip", None), forwarded)
+
+
 def conversation_id(sender: str) -> str:
     """The tracker's id of a REST ``sender``: always in the REST namespace."""
     return sender if sender.startswith(CONVERSATION_PREFIX) else CONVERSATION_PREFIX + sender
@@ -53,11 +63,11 @@ class PublicRestInput(RestInput):
 
     def get_metadata(self, request: Request) -> Optional[Dict[Text, Any]]:
         body = request.json if isinstance(request.json, dict) else {}
-        address = getattr(request, "remote_addr", None) or getattr(request, "ip", None)
-        return public_metadata(body.get("metadata"), "rest", str(address)[:64] if address else None)
+        return public_metadata(body.get("metadata"), "rest", request_source(request))
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         faults.install()
+        settings.trusted_proxies()  # a bad TRUSTED_PROXIES stops Rasa at start-up, saying why
         on_new_message = faults.guarded(on_new_message)
         inner = super().blueprint(on_new_message)
         bp = Blueprint("public_rest_webhook", url_prefix="/webhooks/rest")

@@ -41,8 +41,9 @@ from socketio import AsyncServer
 from socketio.exceptions import ConnectionRefusedError as SocketIOConnectionRefused
 
 from bot.channels import InvalidWebToken, engineio_guard, faults, safe_text, verify_web_token
-from bot.channels.rest import MAX_MESSAGE_CHARS, MAX_METADATA_CHARS, SERVER_OWNED_KEYS
-from bot.config.settings import web_jwt_secret
+from bot.channels.rest import MAX_MESSAGE_CHARS, MAX_METADATA_CHARS, SERVER_OWNED_KEYS, request_source
+from bot.config.network import source_address
+from bot.config.settings import trusted_proxies, web_jwt_secret
 
 logger = logging.getLogger(__name__)
 
@@ -123,17 +124,18 @@ def build_metadata(custom_data: Any, identity: WebIdentity) -> dict[str, Any]:
 
 
 def client_address(environ: Mapping[str, Any] | None) -> str | None:
-    """The peer address of the handshake (a proxy's own address unless it is trusted).
+    """The handshake's source: its TCP peer, or the client a trusted proxy names in
+    ``X-Forwarded-For`` (``bot.config.network``; a client's own header is ignored).
 
     python-engineio's Sanic driver writes ``REMOTE_ADDR: 127.0.0.1`` for every client, so the
     Sanic request it keeps is asked first: otherwise every visitor would share one source and
     one visitor's wrong answers would lock every anonymous visitor out.
     """
-    request = (environ or {}).get("sanic.request")
-    value = getattr(request, "remote_addr", None) or getattr(request, "ip", None)
-    if not value:
-        value = (environ or {}).get("REMOTE_ADDR")
-    return str(value)[:64] if isinstance(value, str) and value else None
+    environ = environ or {}
+    request = environ.get("sanic.request")
+    if request is not None and getattr(request, "ip", None):
+        return request_source(request)
+    return source_address(environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR"))
 
 
 def clean_text(message: Any, max_chars: int = DEFAULT_MAX_MESSAGE_CHARS) -> str | None:
@@ -291,6 +293,7 @@ class SignedSocketIOInput(SocketIOInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """The Sanic blueprint serving socket.io at ``socketio_path``."""
+        trusted_proxies()  # a bad TRUSTED_PROXIES stops Rasa at start-up, saying why
         # cors_allowed_origins=[]: engine.io leaves CORS to Sanic (``rasa run --cors``), as
         # Rasa's own socket.io channel does.
         sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[])

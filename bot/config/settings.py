@@ -6,6 +6,7 @@ the environment before calling it) and so that the default lives next to its nam
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import secrets
@@ -179,6 +180,26 @@ def web_token_ttl_seconds() -> int:
 def rasa_public_url() -> str:
     """Rasa's address as the visitor's browser reaches it (``RASA_PUBLIC_URL``)."""
     return (_env("RASA_PUBLIC_URL") or "http://localhost:5005").rstrip("/")
+
+
+def trusted_proxies() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Reverse proxies whose ``X-Forwarded-For`` is believed (``TRUSTED_PROXIES``: comma-separated
+    addresses or CIDR networks, e.g. ``127.0.0.1, 10.0.0.0/8``; empty by default: the header is
+    ignored and the source of a request is its TCP peer). See ``bot.config.network``.
+
+    An entry that is not an address or a network raises ``ValueError`` naming it.
+    """
+    networks = []
+    for item in (_env("TRUSTED_PROXIES") or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError as exc:
+            raise ValueError(f"TRUSTED_PROXIES: {item!r} is not an IP address or network "
+                             "(e.g. 10.0.0.1 or 10.0.0.0/8)") from exc
+    return tuple(networks)
 
 
 def web_host() -> str:

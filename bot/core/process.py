@@ -38,7 +38,12 @@ class HandoffPolicy:
     end: time
 
 
-ONE_TIME_CODE_MODES = ("always", "when_sms_configured", "never")
+ONE_TIME_CODE_MODES = ("always",)
+#: modes that let a postcode alone verify an anonymous visitor (guessable): refused, saying why
+RETIRED_ONE_TIME_CODE_MODES = {
+    "when_sms_configured": "a postcode alone is guessable: without SMS nobody is verified in chat now",
+    "never": "a postcode alone is guessable: an anonymous visitor is always sent a code",
+}
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,8 @@ class VerificationPolicy:
     max_failures_per_source: int = 10
     window: timedelta = timedelta(minutes=30)
     lockout: timedelta = timedelta(minutes=30)
-    one_time_code: str = "when_sms_configured"
+    #: "always" is the only mode: the code texted to the phone on file is the proof
+    one_time_code: str = "always"
     code_ttl: timedelta = timedelta(minutes=10)
     code_max_attempts: int = 3
     #: codes texted to one customer within ``window``, across conversations (no SMS bombing)
@@ -179,6 +185,9 @@ def _verification(path: Path, raw: Any) -> VerificationPolicy:
     section = _optional_section(path, raw, "verification")
     default = VerificationPolicy()
     mode = settings.verify_one_time_code(section.get("one_time_code", default.one_time_code))
+    if mode in RETIRED_ONE_TIME_CODE_MODES:
+        raise ConfigError.at(path, f"{mode!r} is no longer supported ({RETIRED_ONE_TIME_CODE_MODES[mode]}); "
+                             "use \"always\" or leave the entry out", "verification.one_time_code")
     if mode not in ONE_TIME_CODE_MODES:
         raise ConfigError.at(path, f"must be one of {', '.join(ONE_TIME_CODE_MODES)}, got {mode!r}",
                              "verification.one_time_code")

@@ -4,9 +4,15 @@ one-time code texted to the number on file.
 Three wrong answers end the attempt politely with a way forward (log in on the website).
 Guessing is limited beyond one conversation too: wrong answers are recorded per customer
 number and per source (the visitor's IP address) and, past the limits of
-``data/retention.yml`` ``verification:``, that number or source is locked out for a while.
+``data/retention.yml`` ``verification:``, postcode answers for that number or from that source
+are refused for a while. Nobody can lock a customer out with that: a visitor who already holds
+a live code of their conversation may still type it (the code's own tries are limited), and the
+ways in that the lock-out message offers (the website login, an SMS from the phone on file)
+never go through this check.
 A postcode alone is weak (the seeded data has ten distinct ones), so the code is what proves
-that the visitor holds the customer's phone.
+that the visitor holds the customer's phone: an anonymous visitor is never verified without it,
+and when no SMS can be sent they are sent to the ways in that need no chat verification
+(the website login, an SMS from the phone on file).
 """
 
 from __future__ import annotations
@@ -83,7 +89,9 @@ class Attempt:
 
     source: str
     conversation_id: str
-    code_required: bool
+    #: whether an SMS can be sent at all (Twilio or the demo phone); without it nobody is
+    #: verified in chat, since the texted code is the only proof (``data/retention.yml``)
+    can_text: bool = True
     language: str = "es"
 
 
@@ -148,11 +156,18 @@ def answer(session: Session, stage: str, text: str, ref: Optional[str], attempts
            who: Attempt | None = None, policy: VerificationPolicy | None = None,
            now: datetime | None = None) -> IdentityStep:
     """Process the visitor's answer at ``stage`` (Stage.VERIFY_REF, Stage.VERIFY_POSTCODE or
-    "verify_code"). Without ``who`` the cross-conversation limits and the code are not used
-    (callers that already know the channel's proof)."""
+    "verify_code"). With ``who`` (every anonymous visitor) the right postcode only leads to a
+    code texted to the phone on file, and the limits across conversations apply; without it
+    neither is used (callers that already know the channel's proof)."""
     policy = policy or VerificationPolicy()
     now = now or utcnow()
-    if who is not None:
+    if who is not None and not who.can_text:  # no code can reach the phone: no proof possible
+        return IdentityStep(responses=["utter_verify_code_unavailable"], stage=None,
+                            attempts=attempts, failed=True)
+    if who is not None and not (stage == Stage.VERIFY_CODE and _holds_code(session, who, ref, now)):
+        # A visitor who holds a live code of this conversation may type it even if others have
+        # since locked the number: the code reached the phone on file, and its own tries are
+        # limited (code_max_attempts, max_codes_per_customer).
         until = locked_until(session, who.source, ref if stage != Stage.VERIFY_REF else None,
                              policy, now)
         if until is not None:
@@ -176,9 +191,8 @@ def answer(session: Session, stage: str, text: str, ref: Optional[str], attempts
     if customer is None or not postcode or customer.postcode != postcode:
         return _wrong(session, who, ref, now, attempts,
                       ["utter_verify_failed_retry", "utter_ask_verify_ref"], "verify_ref")
-    if who is not None and who.code_required:
+    if who is not None:
         return _send_code(session, who, customer, ref, attempts, policy, now)
-    _record(session, who, ref, now, succeeded=True)
     return _verified(customer, ref, attempts)
 
 
@@ -216,16 +230,27 @@ def _send_code(session: Session, who: Attempt, customer: Customer, ref: Optional
                         params={"phone_end": customer.phone[-3:]})
 
 
+def _pending_code(session: Session, conversation_id: str, customer_id: int) -> Optional[VerificationCode]:
+    """The latest unused code of this conversation for this customer."""
+    return session.scalar(select(VerificationCode).where(
+        VerificationCode.conversation_id == conversation_id,
+        VerificationCode.customer_id == customer_id,
+        VerificationCode.used_at.is_(None)).order_by(VerificationCode.id.desc()))
+
+
+def _holds_code(session: Session, who: Attempt, ref: Optional[str], now: datetime) -> bool:
+    customer = find_customer(session, ref=ref) if ref else None
+    pending = _pending_code(session, who.conversation_id, customer.id) if customer else None
+    return pending is not None and pending.expires_at >= now
+
+
 def _code_answer(session: Session, who: Attempt | None, customer: Customer | None, text: str,
                  ref: Optional[str], attempts: int, policy: VerificationPolicy,
                  now: datetime) -> IdentityStep:
     if who is None or customer is None:
         return IdentityStep(responses=["utter_ask_verify_ref"], stage=Stage.VERIFY_REF,
                             attempts=attempts)
-    pending = session.scalar(select(VerificationCode).where(
-        VerificationCode.conversation_id == who.conversation_id,
-        VerificationCode.customer_id == customer.id,
-        VerificationCode.used_at.is_(None)).order_by(VerificationCode.id.desc()))
+    pending = _pending_code(session, who.conversation_id, customer.id)
     code = parse_code(text)
     if code is None and RESEND.search(_fold(text)):
         sent = session.scalar(select(func.count()).select_from(VerificationCode).where(

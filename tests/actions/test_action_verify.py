@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -22,23 +25,41 @@ from bot.storage.models import RetentionCase
 WEDNESDAY_NOON = datetime(2026, 11, 25, 11, 0)  # naive UTC, as stored: 12:00 in Madrid, office hours
 
 
-def verify(sender: str, ref: str, postcode: str) -> tuple[list[str], list[dict[str, Any]]]:
+def _run(sender: str, stage: str, ref: str, text: str,
+         said_before: list[str]) -> tuple[list[str], list[dict[str, Any]]]:
     tracker = Tracker(
-        sender_id=sender, slots={"language": "es", "retention_stage": "verify_postcode", "verify_ref": ref,
+        sender_id=sender, slots={"language": "es", "retention_stage": stage, "verify_ref": ref,
                                  "verify_attempts": 0.0},
-        latest_message={"text": postcode, "intent": {"name": "nlu_fallback", "confidence": 0.3}},
-        events=[{"event": "user", "text": "tramita mi baja ya"}, {"event": "user", "text": "sí"},
-                {"event": "user", "text": ref}, {"event": "user", "text": postcode}],
+        latest_message={"text": text, "intent": {"name": "nlu_fallback", "confidence": 0.3},
+                        "metadata": {"channel": "rest", "source": "rest:203.0.113.70"}},
+        events=[{"event": "user", "text": t} for t in ["tramita mi baja ya", "sí", ref, *said_before, text]],
         paused=False, followup_action=None, active_loop={}, latest_action_name=None)
     dispatcher = CollectingDispatcher()
     events = asyncio.run(ActionVerifyIdentity().run(dispatcher, tracker, {}))
     return [m.get("response") or "" for m in dispatcher.messages], events
 
 
+def verify(sender: str, ref: str, postcode: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """The right postcode, then the code the demo phone received (``make run`` without Twilio)."""
+    from bot.messaging import demo_phone
+
+    said, _ = _run(sender, "verify_postcode", ref, postcode, [])
+    assert said == ["utter_verify_code_sent"], said
+    with session_factory(os.environ["DATABASE_URL"])() as session:
+        phone = find_customer(session, ref=ref).phone
+    code = re.search(r"\b(\d{6})\b", demo_phone.texts_to([phone], limit=1)[0].body).group(1)
+    return _run(sender, "verify_code", ref, code, [postcode])
+
+
 @pytest.fixture
-def office_hours(monkeypatch: pytest.MonkeyPatch, db_url: str) -> Iterator[str]:
-    """Wednesday noon in Madrid, and Lucía (C00001, 72.90 EUR/month) counts as a high-value account."""
+def office_hours(monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Path) -> Iterator[str]:
+    """Wednesday noon in Madrid, Lucía (C00001, 72.90 EUR/month) counts as a high-value account,
+    and codes go to the demo phone, as in ``make run`` without Twilio."""
     monkeypatch.setenv("DATABASE_URL", db_url)
+    for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_NUMBER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SMS_DEMO_PHONE", "1")
+    monkeypatch.setenv("DEMO_PHONE_PATH", str(tmp_path / "demo_phone.db"))
     monkeypatch.setenv("RETENTION_HIGH_VALUE_EUR", "70")
     monkeypatch.setattr(bot.core.handoff, "now_utc", lambda: WEDNESDAY_NOON)
     load_policy.cache_clear()

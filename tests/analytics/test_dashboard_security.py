@@ -83,6 +83,43 @@ def test_spraying_usernames_from_one_client_is_throttled(app: Any, clock: Clock)
     assert attacker.get("/").status_code == 200
 
 
+def _behind(browser: FlaskClient, forwarded_for: str) -> FlaskClient:
+    browser.environ_base["HTTP_X_FORWARDED_FOR"] = forwarded_for
+    return browser
+
+
+def test_a_clients_own_forwarded_for_does_not_escape_the_throttle(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without TRUSTED_PROXIES a client naming another address in each request is still one source."""
+    monkeypatch.delenv("TRUSTED_PROXIES", raising=False)
+    attacker = _browser(app, "203.0.113.8")
+    token = _login_token(attacker)
+    statuses = [_post_login(_behind(attacker, f"198.51.100.{i}"), token, f"sprayed{i}", "x").status_code
+                for i in range(CLIENT_LIMIT + 1)]
+    assert statuses == [401] * CLIENT_LIMIT + [429]
+
+
+def test_behind_a_trusted_proxy_one_attacker_does_not_lock_everyone_out(app: Any,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every request comes from the proxy (127.0.0.1); it names each client in X-Forwarded-For."""
+    monkeypatch.setenv("TRUSTED_PROXIES", "127.0.0.1")
+    attacker = _behind(_browser(app, "127.0.0.1"), "203.0.113.9")
+    token = _login_token(attacker)
+    statuses = [_post_login(attacker, token, f"sprayed{i}", "x").status_code for i in range(CLIENT_LIMIT + 1)]
+    assert statuses == [401] * CLIENT_LIMIT + [429]
+    colleague = _behind(_browser(app, "127.0.0.1"), "198.51.100.40")  # through the same proxy
+    assert _post_login(colleague, _login_token(colleague), "sup", PASSWORD).status_code == 302
+    # the attacker's own header cannot make it someone else: the proxy's entry is the rightmost
+    _behind(attacker, "198.51.100.41, 203.0.113.9")
+    assert _post_login(attacker, token, "sup", PASSWORD).status_code == 429
+
+
+@pytest.mark.parametrize("garbage", ["not-an-ip", ",,,", "[::1", "1.2.3.4, nonsense", "9" * 4000])
+def test_a_malformed_forwarded_for_is_no_500(app: Any, monkeypatch: pytest.MonkeyPatch, garbage: str) -> None:
+    monkeypatch.setenv("TRUSTED_PROXIES", "127.0.0.1")
+    browser = _behind(_browser(app, "127.0.0.1"), garbage)
+    assert _post_login(browser, _login_token(browser), "nobody", "wrong").status_code == 401
+
+
 def test_guessing_one_user_from_many_addresses_is_throttled(app: Any, clock: Clock) -> None:
     """Five wrong passwords for one user, each from another address, lock that user for 15 minutes."""
     for i in range(USER_LIMIT):

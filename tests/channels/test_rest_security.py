@@ -135,6 +135,9 @@ def test_a_verified_rest_conversation_is_not_anyones_who_sends_its_id(stack: Sta
     for text_ in ("quiero darme de baja", "C00005", "50001"):
         status, replies = post_from(stack, "127.0.0.1", {"sender": sender, "message": text_})
         assert status == 200
+    code = stack.texted_code("C00005")  # the code texted to Carlos's (demo) phone
+    assert code, said(replies)
+    status, replies = post_from(stack, "127.0.0.1", {"sender": sender, "message": code})
     assert "Carlos" in said(replies), said(replies)  # verified: greeted by name
     # someone else sends the same id from another address: asked who they are, nothing changes
     status, replies = post_from(stack, "127.0.0.2", {"sender": sender, "message": "no, cancélalo ya"})

@@ -154,6 +154,9 @@ class Stack:
             "WEB_DEMO": "1",  # as the Procfile: the demo personas may log in (?customer=C00001)
             "PUBLIC_WEB_URL": self.web_url,  # links the assistant sends (action plans) point here
             "OUTBOX_PATH": str(self.tmp_dir / "outbox.db"),  # never the product's var/outbox.db
+            # as ``make run``: without Twilio, the identity check's codes go to the demo phone
+            "SMS_DEMO_PHONE": "1",
+            "DEMO_PHONE_PATH": str(self.tmp_dir / "demo_phone.db"),
             "RASA_API_TOKEN": self.rasa_api_token,
             "ACTION_SERVER_TOKEN": self.action_server_token,
             "ACTION_SERVER_HOST": "127.0.0.1",
@@ -243,6 +246,38 @@ class Stack:
             replies = json.loads(resp.read().decode("utf-8"))
         if not isinstance(replies, list):
             raise StackError(f"unexpected REST reply: {replies!r}")
+        return replies
+
+    def texted_code(self, ref: str) -> str | None:
+        """The latest 6-digit code the demo phone of customer ``ref`` received, or None."""
+        import re
+        import sqlite3
+
+        try:
+            with contextlib.closing(sqlite3.connect(self.database_url.removeprefix("sqlite:///"))) as db:
+                row = db.execute("SELECT phone FROM customers WHERE ref = ?", (ref,)).fetchone()
+            with contextlib.closing(sqlite3.connect(self.tmp_dir / "demo_phone.db")) as phone:
+                texts = phone.execute("SELECT body FROM texts WHERE to_number = ? ORDER BY rowid DESC",
+                                      (row[0] if row else "",)).fetchall()
+        except sqlite3.OperationalError:  # nothing texted yet
+            return None
+        for (body,) in texts:
+            found = re.search(r"\b(\d{6})\b", body)
+            if found:
+                return found.group(1)
+        return None
+
+    def verify_rest(self, sender: str, ref: str, postcode: str) -> list[dict[str, Any]]:
+        """An anonymous REST visitor's identity check: the customer number, the postcode, then the
+        code the customer's (demo) phone received; the replies to the last answer."""
+        self.rest(sender, ref)
+        replies = self.rest(sender, postcode)
+        if any("6 cifras" in (r.get("text") or "") or "6-digit" in (r.get("text") or "")
+               for r in replies):
+            code = self.texted_code(ref)
+            if code is None:
+                raise StackError(f"the assistant asked for a code but no text reached {ref}'s phone")
+            replies = self.rest(sender, code)
         return replies
 
     def logs(self, name: str, lines: int = 80) -> str:
