@@ -553,3 +553,24 @@ def test_stack_unknown_caller_switches_to_english_with_key_9(twilio_stack: Twili
     assert "Nubia Telecom" in said(gather) and "Hola" not in said(gather)
     follow_up = call.say("I want to cancel my contract")
     check_gather(follow_up, "en-US", "Polly.Joanna")
+
+
+@pytest.mark.parametrize(("language", "words"), [("es", "teclado"), ("en", "keypad")])
+@pytest.mark.parametrize("utter", ["utter_verify_code_sent", "utter_verify_code_format"])
+async def test_a_caller_is_asked_to_say_or_key_in_the_code_not_to_type_it(
+        utter: str, language: str, words: str) -> None:
+    """Unknown callers are verified by the texted code too: "¿Me lo escribes aquí?" made no
+    sense on a call."""
+    from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import SlotSet
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from tests.support.stack import PROJECT_ROOT
+
+    domain = Domain.load(str(PROJECT_ROOT / "domain.yml"))
+    tracker = DialogueStateTracker.from_events("voice-x", [SlotSet("language", language)], domain.slots)
+    nlg = TemplatedNaturalLanguageGenerator(domain.responses)
+    spoken = await nlg.generate(utter, tracker, "twilio_voice", phone_end="123")
+    written = await nlg.generate(utter, tracker, "twilio", phone_end="123")
+    assert words in spoken["text"] and words not in written["text"], (spoken, written)
