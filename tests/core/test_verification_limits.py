@@ -8,21 +8,18 @@ real ``twilio`` library against a loopback stand-in.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import datetime, timedelta
 from typing import Any, Iterator
 
 import pytest
-from rasa_sdk import Tracker
-from rasa_sdk.executor import CollectingDispatcher
 
-from actions.verify import ActionVerifyIdentity
 from bot.core.customers import find_customer
 from bot.core.process import VerificationPolicy, load_policy
 from bot.core.verification import Attempt, answer
 from bot.storage.db import session_factory
 from tests.support.twilio_standin import TwilioApiStandIn, send_sms_through
+from tests.support.verify_action import run_verify
 
 POLICY = VerificationPolicy(max_failures_per_customer=5, max_failures_per_source=10,
                             window=timedelta(minutes=30), lockout=timedelta(minutes=30),
@@ -142,21 +139,6 @@ def texting(monkeypatch: pytest.MonkeyPatch, db_url: str) -> Iterator[TwilioApiS
         load_policy.cache_clear()
         yield standin
     load_policy.cache_clear()
-
-
-def run_verify(sender: str, stage: str, text: str, ref: str | None,
-               source: str = "rest:203.0.113.20") -> tuple[list[str], dict[str, Any]]:
-    tracker = Tracker(
-        sender_id=sender, slots={"language": "es", "retention_stage": stage, "verify_ref": ref,
-                                 "verify_attempts": 0.0},
-        latest_message={"text": text, "intent": {"name": "nlu_fallback", "confidence": 0.3},
-                        "metadata": {"channel": "rest", "source": source}},
-        events=[{"event": "user", "text": "quiero darme de baja"}, {"event": "user", "text": text}],
-        paused=False, followup_action=None, active_loop={}, latest_action_name=None)
-    dispatcher = CollectingDispatcher()
-    events = asyncio.run(ActionVerifyIdentity().run(dispatcher, tracker, {}))
-    slots = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
-    return [m.get("response") or "" for m in dispatcher.messages], slots
 
 
 def test_the_action_texts_the_code_to_the_number_on_file(texting: TwilioApiStandIn,

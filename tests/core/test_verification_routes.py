@@ -8,19 +8,17 @@ loopback stand-in; nothing under test is mocked.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rasa_sdk import Tracker
-from rasa_sdk.executor import CollectingDispatcher
 
-from actions.verify import ActionVerifyIdentity
 from bot.core.customers import find_customer
 from bot.core.process import load_policy
 from bot.storage.db import session_factory
+from tests.support.verify_action import run_verify
 
 TWILIO_VARIABLES = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_NUMBER", "TWILIO_API_BASE_URL")
 WRONG_POSTCODES = ["28013", "08002", "46001", "41001", "50001", "29001", "48001", "15001", "07001",
@@ -30,22 +28,6 @@ WRONG_POSTCODES = ["28013", "08002", "46001", "41001", "50001", "29001", "48001"
 def customer(db_url: str, ref: str) -> Any:
     with session_factory(db_url)() as session:
         return find_customer(session, ref=ref)
-
-
-def say(sender: str, stage: str, text: str, ref: str | None, source: str,
-        channel: str = "rest") -> tuple[list[str], dict[str, Any]]:
-    """One answer of an anonymous visitor, as the REST or web channel hands it to the action."""
-    tracker = Tracker(
-        sender_id=sender, slots={"language": "es", "retention_stage": stage, "verify_ref": ref,
-                                 "verify_attempts": 0.0},
-        latest_message={"text": text, "intent": {"name": "nlu_fallback", "confidence": 0.3},
-                        "metadata": {"channel": channel, "source": source}},
-        events=[{"event": "user", "text": "quiero darme de baja"}, {"event": "user", "text": text}],
-        paused=False, followup_action=None, active_loop={}, latest_action_name=None)
-    dispatcher = CollectingDispatcher()
-    events = asyncio.run(ActionVerifyIdentity().run(dispatcher, tracker, {}))
-    slots = {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
-    return [m.get("response") or "" for m in dispatcher.messages], slots
 
 
 @pytest.fixture
@@ -88,10 +70,10 @@ def test_without_sms_the_right_postcode_does_not_verify(no_sms: str, channel: st
     """The finding: with no Twilio and no demo phone, customer number + the right postcode (one
     of ten in the seeded data) verified an anonymous visitor. Now they are sent another way."""
     lucia = customer(no_sms, "C00001")
-    said, slots = say(f"{channel}-nosms", "verify_ref", "C00001", None, f"{channel}:203.0.113.40",
+    said, slots = run_verify(f"{channel}-nosms", "verify_ref", "C00001", None, f"{channel}:203.0.113.40",
                       channel)
     if said == ["utter_ask_verify_postcode"]:  # the number may be asked for; never enough
-        said, slots = say(f"{channel}-nosms", "verify_postcode", lucia.postcode, "C00001",
+        said, slots = run_verify(f"{channel}-nosms", "verify_postcode", lucia.postcode, "C00001",
                           f"{channel}:203.0.113.40", channel)
     assert slots.get("verified") is not True and slots.get("customer_id") is None
     assert said == ["utter_verify_code_unavailable"], said
@@ -101,18 +83,18 @@ def test_without_sms_the_right_postcode_does_not_verify(no_sms: str, channel: st
 def test_without_sms_an_unknown_sms_number_is_not_verified_by_postcode(no_sms: str) -> None:
     """An SMS from a number that is on no account is as anonymous as a web visitor."""
     lucia = customer(no_sms, "C00001")
-    said, slots = say("sms-+34600000999", "verify_postcode", lucia.postcode, "C00001",
+    said, slots = run_verify("sms-+34600000999", "verify_postcode", lucia.postcode, "C00001",
                       "twilio:+34600000999", "twilio")
     assert slots.get("verified") is not True and said == ["utter_verify_code_unavailable"]
 
 
 def test_make_runs_demo_phone_still_verifies_with_the_code(demo_phone: str) -> None:
     lucia = customer(demo_phone, "C00001")
-    said, _ = say("rest-demo", "verify_ref", "C00001", None, "rest:203.0.113.41")
+    said, _ = run_verify("rest-demo", "verify_ref", "C00001", None, "rest:203.0.113.41")
     assert said == ["utter_ask_verify_postcode"]
-    said, slots = say("rest-demo", "verify_postcode", lucia.postcode, "C00001", "rest:203.0.113.41")
+    said, slots = run_verify("rest-demo", "verify_postcode", lucia.postcode, "C00001", "rest:203.0.113.41")
     assert said == ["utter_verify_code_sent"] and slots.get("verified") is not True
-    said, slots = say("rest-demo", "verify_code", texted_code(lucia.phone), "C00001",
+    said, slots = run_verify("rest-demo", "verify_code", texted_code(lucia.phone), "C00001",
                       "rest:203.0.113.41")
     assert said[0] == "utter_verified" and slots["verified"] is True
     assert slots["customer_id"] == lucia.id
@@ -137,7 +119,7 @@ def lock_the_number(ref: str, postcode: str, sources: int = 5) -> list[list[str]
     """An attacker who knows only the customer number: wrong postcodes from rotating addresses,
     a new conversation each time, until the number is locked."""
     wrong = [p for p in WRONG_POSTCODES if p != postcode]
-    return [say(f"rest-attack-{i}", "verify_postcode", wrong[i], ref, f"rest:198.51.100.{i}")[0]
+    return [run_verify(f"rest-attack-{i}", "verify_postcode", wrong[i], ref, f"rest:198.51.100.{i}")[0]
             for i in range(sources)]
 
 
@@ -145,12 +127,12 @@ def test_an_attackers_failures_do_not_stop_the_owner_typing_the_texted_code(demo
     """The owner got the code on their phone; meanwhile someone locks the number with wrong
     postcodes. The code still lets the owner in (before: "verification paused for 30 minutes")."""
     lucia = customer(demo_phone, "C00001")
-    said, _ = say("web-anon-owner", "verify_postcode", lucia.postcode, "C00001", "web:192.0.2.10", "web")
+    said, _ = run_verify("web-anon-owner", "verify_postcode", lucia.postcode, "C00001", "web:192.0.2.10", "web")
     assert said == ["utter_verify_code_sent"]
     lock_the_number("C00001", lucia.postcode)
-    said, _ = say("rest-attack-late", "verify_postcode", lucia.postcode, "C00001", "rest:198.51.100.99")
+    said, _ = run_verify("rest-attack-late", "verify_postcode", lucia.postcode, "C00001", "rest:198.51.100.99")
     assert said == ["utter_verify_locked"], "the number is locked for postcode answers"
-    said, slots = say("web-anon-owner", "verify_code", texted_code(lucia.phone), "C00001",
+    said, slots = run_verify("web-anon-owner", "verify_code", texted_code(lucia.phone), "C00001",
                       "web:192.0.2.10", "web")
     assert said[0] == "utter_verified" and slots["verified"] is True and slots["customer_id"] == lucia.id
 
@@ -169,7 +151,7 @@ def test_while_the_number_is_locked_the_promised_ways_in_work_and_a_cancellation
 
     lucia = customer(demo_phone, "C00001")
     assert all(said for said in lock_the_number("C00001", lucia.postcode))
-    said, _ = say("rest-locked-owner", "verify_ref", "C00001", None, "rest:192.0.2.11")
+    said, _ = run_verify("rest-locked-owner", "verify_ref", "C00001", None, "rest:192.0.2.11")
     assert said == ["utter_verify_locked"]  # the chat check is locked for everyone...
 
     secret = "a-test-secret-of-32-characters-at-least"
@@ -197,15 +179,15 @@ def test_guessing_stays_bounded_per_customer_number_and_per_source(demo_phone: s
 
     lucia = customer(demo_phone, "C00001")
     lock_the_number("C00001", lucia.postcode)
-    said, _ = say("rest-attack-right", "verify_postcode", lucia.postcode, "C00001", "rest:198.51.100.50")
+    said, _ = run_verify("rest-attack-right", "verify_postcode", lucia.postcode, "C00001", "rest:198.51.100.50")
     assert said == ["utter_verify_locked"] and not phone.texts_to([lucia.phone])
-    said, _ = say("rest-attack-code", "verify_code", "123456", "C00001", "rest:198.51.100.51")
+    said, _ = run_verify("rest-attack-code", "verify_code", "123456", "C00001", "rest:198.51.100.51")
     assert said == ["utter_verify_locked"], "no code of its own: the attacker's code guesses are refused too"
     refs = ["C00002", "C00003", "C00004", "C00005", "C00006"]
     for i in range(10):  # one address, two wrong postcodes for each of five numbers
         ref = refs[i % 5]
         wrong = next(p for p in WRONG_POSTCODES if p != customer(demo_phone, ref).postcode)
-        say(f"rest-one-source-{i}", "verify_postcode", wrong, ref, "rest:203.0.113.200")
+        run_verify(f"rest-one-source-{i}", "verify_postcode", wrong, ref, "rest:203.0.113.200")
     emma = customer(demo_phone, "C00007")
-    said, _ = say("rest-one-source-last", "verify_postcode", emma.postcode, "C00007", "rest:203.0.113.200")
+    said, _ = run_verify("rest-one-source-last", "verify_postcode", emma.postcode, "C00007", "rest:203.0.113.200")
     assert said == ["utter_verify_locked"] and not phone.texts_to([emma.phone])
