@@ -5,6 +5,11 @@ Routes (on the dashboard's Flask server, see :func:`register`)
         sends ``text`` to the customer as the logged-in agent; the ticket goes to ``in_progress``.
     ``POST /agent/conversations/<conversation_id>/resume``
         hands the conversation back to the assistant; the ticket is ``resolved``.
+    ``POST /agent/tickets/<ticket_id>/reply`` and ``/resume``
+        the same, addressed by the handoff ticket's number: what the queue page's forms use, so that
+        the page never carries an SMS or voice conversation id, which holds the caller's phone number.
+        An agent who may not see contact data cannot address a conversation whose id holds a number
+        (404): they cannot test a guessed number.
 
 Both go through Rasa's HTTP API (:mod:`bot.messaging.rasa_api`) at ``RASA_API_URL`` (default
 ``http://localhost:5005``) with the token ``make run`` gives Rasa (:func:`bot.cli.run_rasa.rasa_api_token`).
@@ -48,7 +53,7 @@ from bot.storage.models import HandoffTicket
 
 logger = logging.getLogger(__name__)
 
-ENDPOINTS = frozenset({"agent_reply", "agent_resume"})
+ENDPOINTS = frozenset({"agent_reply", "agent_resume", "agent_ticket_reply", "agent_ticket_resume"})
 AGENT_ROLES = frozenset({"agent", "supervisor", "admin"})
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRFToken"
@@ -79,6 +84,10 @@ def register(server: Flask) -> None:
                         methods=["POST"])
     server.add_url_rule("/agent/conversations/<path:conversation_id>/resume", "agent_resume", resume_view,
                         methods=["POST"])
+    server.add_url_rule("/agent/tickets/<int:ticket_id>/reply", "agent_ticket_reply", ticket_reply_view,
+                        methods=["POST"])
+    server.add_url_rule("/agent/tickets/<int:ticket_id>/resume", "agent_ticket_resume", ticket_resume_view,
+                        methods=["POST"])
     server.before_request_funcs.setdefault(None, []).insert(0, _dispatch_agent_routes)
 
 
@@ -97,18 +106,45 @@ def resume_view(conversation_id: str) -> Response:
     return _handle(conversation_id, "resume")
 
 
-def _handle(conversation_id: str, action: str) -> Response:
+def ticket_reply_view(ticket_id: int) -> Response:
+    return _handle(None, "reply", ticket_id)
+
+
+def ticket_resume_view(ticket_id: int) -> Response:
+    return _handle(None, "resume", ticket_id)
+
+
+def _handle(conversation_id: str | None, action: str, ticket_id: int | None = None) -> Response:
     try:
         user = _authorised_user()
+        if conversation_id is None:
+            conversation_id = _conversation_of_ticket(ticket_id)
+        elif (not user.is_supervisor and not user.can_see_contact
+              and redact_contacts(conversation_id) != conversation_id):
+            raise AgentRequestError(404, "Unknown conversation.")
         text = _reply_text() if action == "reply" else ""
         ticket = _act(conversation_id, action, text, user.username)
     except AgentRequestError as exc:
         return _refusal(exc)
-    logger.info("agent %s: %s on conversation %s (ticket %s is %s)", user.username, action, conversation_id,
-                ticket["id"], ticket["status"])
+    logger.info("agent %s: %s on conversation %s (ticket %s is %s)", user.username, action,
+                redact_contacts(conversation_id), ticket["id"], ticket["status"])
     if _wants_html():
         return Response(status=303, headers={"Location": logins.AGENT_HOME})
-    return jsonify({"ok": True, "action": action, "conversation_id": conversation_id, "ticket": ticket})
+    shown = conversation_id if user.can_see_contact else redact_contacts(conversation_id)
+    return jsonify({"ok": True, "action": action, "conversation_id": shown, "ticket": ticket})
+
+
+def _conversation_of_ticket(ticket_id: int | None) -> str:
+    if ticket_id is None or not 0 < ticket_id < 2**63:
+        raise AgentRequestError(400, "Unknown ticket.")
+    try:
+        with logins.app_state().session() as s:
+            ticket = s.get(HandoffTicket, ticket_id)
+            if ticket is None:
+                raise AgentRequestError(400, "Unknown ticket.")
+            return ticket.conversation_id
+    except SQLAlchemyError as exc:
+        raise AgentRequestError(503, "The database is not available; try again in a moment.") from exc
 
 
 def _authorised_user() -> logins.CurrentUser:
@@ -168,7 +204,8 @@ def _act(conversation_id: str, action: str, text: str, agent: str) -> dict[str, 
                 else:
                     ticket = rasa_resume(s, conversation_id, agent, token)
             except AgentApiError as exc:
-                logger.warning("agent %s could not %s conversation %s: %s", agent, action, conversation_id, exc)
+                logger.warning("agent %s could not %s conversation %s: %s", agent, action,
+                               redact_contacts(conversation_id), exc)
                 raise AgentRequestError(502, f"Not delivered: the assistant's server did not take it ({exc}). "
                                              "Try again in a moment.") from exc
             except ValueError as exc:
@@ -178,7 +215,7 @@ def _act(conversation_id: str, action: str, text: str, agent: str) -> dict[str, 
             s.commit()
             return {"id": ticket.id, "status": ticket.status, "assigned_to": ticket.assigned_to}
     except SQLAlchemyError as exc:
-        logger.exception("agent %s: database error on conversation %s", agent, conversation_id)
+        logger.exception("agent %s: database error on conversation %s", agent, redact_contacts(conversation_id))
         raise AgentRequestError(503, "The database is not available; try again in a moment.") from exc
 
 
@@ -216,6 +253,10 @@ def conversation_url(conversation_id: str, action: str) -> str:
     return f"/agent/conversations/{quote(conversation_id, safe='')}/{action}"
 
 
+def ticket_url(ticket_id: int, action: str) -> str:
+    return f"/agent/tickets/{int(ticket_id)}/{action}"
+
+
 def _csrf_input(token: str) -> dcc.Input:
     return dcc.Input(type="hidden", name=CSRF_FIELD, value=token)
 
@@ -248,12 +289,12 @@ def ticket_controls(rows: Sequence[QueueRow], user: logins.CurrentUser) -> html.
                           placeholder="Reply in English" if row.language == "en" else "Reply in Spanish",
                           persistence=True, persistence_type="memory", style={"flex": "1", "padding": "6px"}),
                 html.Button("Send", type="submit", id=f"agent-send-{key}"),
-            ], action=conversation_url(row.conversation_id, "reply"), method="post", id=f"agent-reply-{key}",
+            ], action=ticket_url(row.ticket_id, "reply"), method="post", id=f"agent-reply-{key}",
                 style={"display": "flex", "gap": "8px", "margin": "6px 0"}),
             html.Form([
                 _csrf_input(token),
                 html.Button("Hand back to the assistant", type="submit", id=f"agent-resume-{key}"),
-            ], action=conversation_url(row.conversation_id, "resume"), method="post", id=f"agent-handback-{key}"),
+            ], action=ticket_url(row.ticket_id, "resume"), method="post", id=f"agent-handback-{key}"),
         ], className="agent-ticket", id=f"agent-ticket-{key}",
             style={"borderTop": "1px solid #e4e0f2", "padding": "8px 0"}))
     if not items:

@@ -46,6 +46,7 @@ import warnings
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, dcc, html
@@ -61,13 +62,14 @@ from analytics.config import (
     secret_key,
     session_hours,
 )
-from analytics.exports import conversation_view, export, int_arg
+from analytics.exports import conversation_view, export, int_arg, ticket_view
 from analytics.filters import Filters
 from analytics.guards import check_value_rules, guard, security_headers
 from analytics.layout import INDEX, serve_layout
 from analytics.login import healthz, login, logout
 from analytics.pages import PAGE_BUILDERS, conversation_detail, queue_body
 from analytics.session import AGENT_HOME, AppState, current_user
+from analytics.tables import redact_contacts
 from bot.config import settings
 from bot.storage.db import database_url
 from bot.storage.models import DashboardUser
@@ -115,6 +117,7 @@ def create_app(db_url: str | None = None, tracker_db_url: str | None = None, *, 
     server.add_url_rule("/healthz", "healthz", healthz)
     server.add_url_rule("/export/<name>.csv", "export", export)
     server.add_url_rule("/conversations/<path:conversation_id>", "conversation", conversation_view)
+    server.add_url_rule("/tickets/<int:ticket_id>", "ticket", ticket_view)
     agent_desk.register(server)  # POST /agent/conversations/<id>/reply|resume
     # Dash raises DependencyException for a component file or library it does not have: a 404
     server.register_error_handler(DependencyException, _no_such_file)
@@ -173,6 +176,18 @@ def _register_callbacks(app: Dash) -> None:
         return conversation_detail(user, int_arg(active_cell["row_id"]))
 
 
+class MaskedContacts(logging.Filter):
+    """Log lines with phone numbers and e-mail addresses masked (a transcript path of an SMS
+    conversation holds the caller's number)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = unquote(record.getMessage())  # "sms-%2B4477..." as a browser asks for it
+        masked = redact_contacts(message)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        return True
+
+
 def main(argv: list[str] | None = None) -> int:
     from bot.config.settings import protect_data_files
 
@@ -184,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="port (ANALYTICS_PORT, default 8050)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").addFilter(MaskedContacts())  # its access log writes the raw path
     app = create_app()
     try:
         with app.server.extensions["nubia_analytics"].session() as s:

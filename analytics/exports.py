@@ -113,7 +113,27 @@ def int_arg(value: Any) -> int:
 
 
 def conversation_view(conversation_id: str) -> Response:
-    """The transcript a handoff ticket links to (404 when the conversation is unknown)."""
+    """A conversation's transcript (404 when the conversation is unknown). An agent who may not see
+    contact data cannot open a conversation whose id holds a phone number (SMS, voice) by that id,
+    so a guessed number tells nothing: they open it by its ticket, ``/tickets/<id>``."""
+    user = current_user()
+    if user is None or (not user.is_supervisor and not user.can_see_contact
+                        and redact_contacts(conversation_id) != conversation_id):
+        return Response("no such conversation\n", status=404, mimetype="text/plain")
+    return _transcript(conversation_id)
+
+
+def ticket_view(ticket_id: int) -> Response:
+    """The transcript of a handoff ticket's conversation, the link its notification carries."""
+    with app_state().session() as session:
+        ticket = session.get(HandoffTicket, ticket_id) if 0 < ticket_id < 2**63 else None
+        conversation_id = ticket.conversation_id if ticket is not None else None
+    if conversation_id is None:
+        return Response("no such ticket\n", status=404, mimetype="text/plain")
+    return _transcript(conversation_id)
+
+
+def _transcript(conversation_id: str) -> Response:
     lines = tracker_store.transcript(app_state().tracker(), conversation_id) if len(conversation_id) <= 255 else None
     if not lines:
         return Response("no such conversation\n", status=404, mimetype="text/plain")

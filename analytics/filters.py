@@ -39,6 +39,8 @@ CENT = Decimal("0.01")
 ZERO = Decimal("0")
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
+#: the dates a filter may name (9999-12-31 overflowed the day after "until")
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,10 @@ class Filters:
                 if not _CODE.match(value) or (allowed is not None and value not in allowed):
                     raise ValueError(f"unknown {name[:-1]} {value!r}")
             object.__setattr__(self, name, values)
+        for name in ("since", "until"):
+            day = getattr(self, name)
+            if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+                raise ValueError(f"{name} ({day}) is outside {FIRST_DAY} to {LAST_DAY}")
         if self.since and self.until and self.since > self.until:
             raise ValueError(f"since ({self.since}) is after until ({self.until})")
 

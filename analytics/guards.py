@@ -67,7 +67,7 @@ def guard() -> Response | None:
             return Response("missing or wrong CSRF token\n", status=403, mimetype="text/plain")
         return _check_callback_request(state, user)
     elif (not user.is_supervisor and not _is_api(path) and path != AGENT_HOME
-          and not path.startswith("/conversations/")):  # agents read the transcripts of tickets
+          and not path.startswith(("/conversations/", "/tickets/"))):  # agents read the transcripts of tickets
         return redirect(AGENT_HOME)
     return None
 

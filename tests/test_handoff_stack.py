@@ -264,7 +264,7 @@ def check_ticket(run: Running, case: Trigger, sender: str, message: str, status:
     assert summary["trigger"] == case.trigger and summary["channel"] == "rest"
     assert summary["last_message"] == message and summary["verbatim"]
     assert summary["sentiment"] == ("negative" if case.trigger == "angry" else "neutral") == ticket.sentiment
-    assert summary["transcript"] == f"{ANALYTICS_URL}/conversations/{sender}"
+    assert summary["transcript"] == f"{ANALYTICS_URL}/tickets/{ticket.id}"
     assert summary["customer"] is None  # anonymous over REST: not verified yet
     assert isinstance(summary["offers"], list)
     if case.trigger == "angry":

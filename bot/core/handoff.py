@@ -176,6 +176,9 @@ def open_ticket(session: Session, *, conversation_id: str, trigger: str, channel
     if case is not None and case.status == CaseStatus.OPEN and office:
         case.status, case.closed_at = CaseStatus.HANDED_OFF, now
     session.flush()
+    # the link by ticket number: an SMS or voice conversation id holds the caller's number
+    ticket.summary = {**summary, "transcript": f"{base}/tickets/{ticket.id}"}
+    session.flush()
     return HandoffDecision(ticket, office, opening)
 
 

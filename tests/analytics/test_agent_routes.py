@@ -315,11 +315,29 @@ def test_resume_hands_back_and_resolves(client: FlaskClient, rasa: RasaStandIn, 
 
 
 def test_conversation_ids_are_quoted(client: FlaskClient, rasa: RasaStandIn, db: str) -> None:
-    csrf = login(client, "ag")
+    csrf = login(client, "boss")  # may see contact data: may address an SMS conversation by its id
     assert agent_desk.conversation_url(SMS_CONVERSATION, "reply") == "/agent/conversations/sms-%2B447700900123/reply"
     assert reply(client, SMS_CONVERSATION, "Hi, this is Ana", csrf).status_code == 200
     assert rasa.requests[0]["path"] == "/conversations/sms-%2B447700900123/tracker/events"
     assert ticket(db, SMS_CONVERSATION).status == "in_progress"
+
+
+def test_an_agent_answers_an_sms_conversation_by_its_ticket(client: FlaskClient, rasa: RasaStandIn,
+                                                            db: str) -> None:
+    """The number in an SMS conversation id is contact data: an agent without contact rights
+    addresses the conversation by its ticket number, never by the id."""
+    csrf = login(client, "ag")
+    by_id = reply(client, SMS_CONVERSATION, "Hi, this is Ana", csrf)
+    assert by_id.status_code == 404 and not rasa.requests
+    by_ticket = client.post(agent_desk.ticket_url(ticket(db, SMS_CONVERSATION).id, "reply"), json={"text": "Hi"},
+                            headers={**JSON_ACCEPT, "X-CSRFToken": csrf})
+    assert by_ticket.status_code == 200, by_ticket.get_data(as_text=True)
+    assert "447700900123" not in by_ticket.get_data(as_text=True)
+    assert rasa.requests[0]["path"] == "/conversations/sms-%2B447700900123/tracker/events"
+    assert ticket(db, SMS_CONVERSATION).status == "in_progress"
+    unknown = client.post(agent_desk.ticket_url(999999, "reply"), json={"text": "Hi"},
+                          headers={**JSON_ACCEPT, "X-CSRFToken": csrf})
+    assert unknown.status_code == 400 and len(rasa.requests) == 1
 
 
 def test_browser_forms_go_back_to_the_queue(client: FlaskClient, rasa: RasaStandIn, db: str) -> None:
@@ -406,8 +424,8 @@ def test_queue_page_has_reply_and_hand_back_controls(app: Any, client: FlaskClie
     for conversation_id in ("conv-waiting", "conv-progress", SMS_CONVERSATION):
         key = ids[conversation_id]
         assert f'"agent-reply-{key}"' in text and f'"agent-handback-{key}"' in text
-        assert f'"action": "{agent_desk.conversation_url(conversation_id, "reply")}"' in text
-        assert f'"action": "{agent_desk.conversation_url(conversation_id, "resume")}"' in text
+        assert f'"action": "{agent_desk.ticket_url(key, "reply")}"' in text
+        assert f'"action": "{agent_desk.ticket_url(key, "resume")}"' in text
     for conversation_id in ("conv-callback", "conv-resolved"):  # nobody is talking there
         assert f'"agent-reply-{ids[conversation_id]}"' not in text
     assert "Send" in text and "Hand back to the assistant" in text

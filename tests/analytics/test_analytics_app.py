@@ -126,7 +126,8 @@ def page_values(path: str) -> dict[str, Any]:
 
 def _concrete(rule: str) -> str:
     return (rule.replace("<string:package_name>", "dash").replace("<path:fingerprinted_path>", "dash_renderer.min.js")
-            .replace("<path:filename>", "x.css").replace("<path:path>", "conversations").replace("<name>", "kpis"))
+            .replace("<path:filename>", "x.css").replace("<path:path>", "conversations").replace("<name>", "kpis")
+            .replace("<int:ticket_id>", "1"))
 
 
 def test_every_route_requires_login(app: Any, client: FlaskClient) -> None:
@@ -211,6 +212,12 @@ def test_login_opens_the_dashboard(app: Any, client: FlaskClient) -> None:
     assert export.get_data(as_text=True).lstrip("\ufeff").startswith("Reason,Requests")
     assert client.get("/export/reasons.csv?reason=boredom").status_code == 400
     assert client.get("/export/nothing.csv").status_code == 404
+    # probe finding: a far-future end date overflowed the day after it (a 500)
+    for name in ("kpis", "verbatims", "conversations"):
+        assert client.get(f"/export/{name}.csv?until=9999-12-31").status_code == 400, name
+    far = run_callback(client, app, "page.children", {**page_values("/"), "f-dates.end_date": "9999-12-31"},
+                       token=csrf(client))
+    assert far.status_code == 200 and "Check the filters" in far.get_data(as_text=True)
 
 
 def test_callbacks_need_the_csrf_header(app: Any, client: FlaskClient) -> None:

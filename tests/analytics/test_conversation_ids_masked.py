@@ -51,6 +51,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, list[int]]:
             open_ticket(s, conversation_id=conversation, trigger="asked", channel="sms", language="es",
                         verbatim="quiero la baja", customer_id=None, case=case)
         users.create_user(s, "sup", PASSWORD, "supervisor")
+        users.create_user(s, "ag", PASSWORD, "agent")
         users.create_user(s, "boss", PASSWORD, "admin", can_see_contact=True)
         s.commit()
     return url, tracker_url, case_ids
@@ -93,3 +94,51 @@ def test_contact_rights_show_the_real_id(app: Any) -> None:
         login(boss, "boss")
         text = boss.get("/export/conversations.csv?since=2026-01-01&until=2026-11-01").get_data(as_text=True)
         assert f"sms-{NUMBER}" in text
+
+
+def test_an_agent_finds_no_number_on_the_queue_and_cannot_test_a_guessed_one(
+        app: Any, db: tuple[str, str, list[int]]) -> None:
+    """Probe finding: the queue's reply and hand-back forms posted to
+    ``/agent/conversations/sms-%2B4477.../reply``, and ``/conversations/<id>`` answered 200 for a
+    number with a ticket and 404 for any other, so an agent could confirm a guessed number."""
+    with app.server.test_client() as agent:
+        login(agent, "ag")
+        queue = run_callback(agent, app, "queue-body.children",
+                             {"queue-tick.n_intervals": 1, "f-channel.value": None, "f-language.value": None},
+                             token=csrf(agent))
+        body = json.dumps(queue.get_json(), ensure_ascii=False)
+        assert queue.status_code == 200 and "agent-reply-" in body, body[:400]
+        assert "447700900777" not in body, [body[max(0, m.start() - 200):m.end() + 20]
+                                            for m in re.finditer("447700900777", body)][:2]
+        assert "/agent/tickets/" in body
+        known = agent.get("/conversations/sms-%2B447700900777")
+        unknown = agent.get("/conversations/sms-%2B447700900778")
+        assert known.status_code == unknown.status_code == 404
+        ticket_id = int(re.search(r"/agent/tickets/(\d+)/reply", body).group(1))
+        transcript = agent.get(f"/tickets/{ticket_id}")
+        text = transcript.get_data(as_text=True)
+        assert transcript.status_code == 200 and "quiero la baja" in text and "447700900777" not in text
+        assert agent.get("/tickets/999999").status_code == 404
+        # the JSON API by conversation id is refused for such an id, whatever the number
+        for number in ("447700900777", "447700900778"):
+            refused = agent.post(f"/agent/conversations/sms-%2B{number}/resume",
+                                 headers={"X-CSRFToken": csrf(agent), "Accept": "application/json"})
+            assert refused.status_code == 404, refused.get_data(as_text=True)
+
+
+def test_handoff_notifications_link_the_ticket_not_the_number(db: tuple[str, str, list[int]]) -> None:
+    from bot.storage.models import HandoffTicket
+
+    with session_factory(db[0])() as s:
+        for ticket in s.query(HandoffTicket).all():
+            assert ticket.summary["transcript"].endswith(f"/tickets/{ticket.id}"), ticket.summary["transcript"]
+            assert "447700900777" not in json.dumps(ticket.summary)
+
+
+def test_the_access_log_masks_numbers() -> None:
+    import logging
+
+    record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, '"%s" %s',
+                               ("GET /conversations/sms-%2B447700900777 HTTP/1.1", 200), None)
+    assert dashboard.MaskedContacts().filter(record)
+    assert "447700900777" not in record.getMessage() and "777" in record.getMessage()

@@ -59,7 +59,7 @@ def test_ticket_has_actionable_summary_and_is_opened_once(db_session: Session) -
     assert "Lucía" in s["customer"] and s["plan"] and s["monthly_revenue"] > 0 and s["value_segment"]
     assert s["reason"] == "price" and s["verbatim"] == "es carísimo"
     assert [o["outcome"] for o in s["offers"]] == ["declined", "pending"]
-    assert s["transcript"].endswith("/conversations/h-1")
+    assert s["transcript"].endswith(f"/tickets/{decision.ticket.id}")
     assert case.status == "handed_off"
     again = open_ticket(db_session, conversation_id="h-1", trigger="angry", channel="web", language="es",
                         verbatim="!!!", customer_id=lucia.id, case=case, now=OPEN)
