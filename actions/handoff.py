@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Dict, List, Optional, Text
 
@@ -11,10 +12,11 @@ from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import Action, conversation_of, emit, latest_text, recent_user_texts, service
-from bot.core.conversation import Turn
+from bot.core.conversation import Conversation, Turn
 from bot.core.handoff import handoff_trigger, is_angry, notify, open_ticket, retry_pending
 from bot.core.i18n import format_opening
 from bot.core.process import load_policy
+from bot.core.retention import RetentionService
 from bot.core.vocabulary import CaseStatus, TicketStatus
 from bot.storage.db import session_scope
 from bot.storage.models import HandoffTicket
@@ -114,6 +116,20 @@ async def opening_events(dispatcher: CollectingDispatcher, tracker: Tracker) -> 
     if turn.handoff:
         events += await hand_off(dispatcher, tracker, turn.handoff)
     return events
+
+
+async def turn_after_opening(dispatcher: CollectingDispatcher, tracker: Tracker,
+                             step: Callable[[RetentionService, Conversation], Optional[Turn]],
+                             ) -> tuple[List[EventType], Optional[Turn]]:
+    """The events of the turn for this message: the opening reading's (``opening_events``) when the
+    message is not what its intent says, else ``step``'s, said. The turn is ``step``'s, or None
+    when the opening reading answered or ``step`` had nothing to say (then nothing is said)."""
+    instead = await opening_events(dispatcher, tracker)
+    if instead is not None:
+        return instead, None
+    with service() as (_, svc):
+        turn = step(svc, conversation_of(tracker))
+        return (emit(turn, dispatcher) if turn is not None else []), turn
 
 
 class ActionHandoff(Action):

@@ -10,7 +10,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import Action, conversation_of, emit, latest_text, service
-from actions.handoff import opening_events
+from actions.handoff import turn_after_opening
 from bot.core.action_plans import plan_url, render_text, write_plan
 from bot.core.conversation import Turn
 from bot.core.vocabulary import Stage
@@ -27,11 +27,9 @@ class ActionStartActionPlan(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        instead = await opening_events(dispatcher, tracker)  # "quiero quitar la tele": a plan change
-        if instead is not None:
-            return instead
-        with service() as (_, svc):
-            return emit(svc.start_action_plan(conversation_of(tracker), latest_text(tracker)), dispatcher)
+        text = latest_text(tracker)  # "quiero quitar la tele" is a plan change (the opening reading)
+        events, _ = await turn_after_opening(dispatcher, tracker, lambda svc, conv: svc.start_action_plan(conv, text))
+        return events
 
 
 class ActionPlanAnswer(Action):

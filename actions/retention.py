@@ -9,7 +9,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import Action, conversation_of, emit, latest_text, reason_from_intent, service
-from actions.handoff import follow_up_if_angry, hand_off, handoff_instead, opening_events
+from actions.handoff import follow_up_if_angry, hand_off, handoff_instead, opening_events, turn_after_opening
 from bot.core.customer_statements import mentioned_reason
 from bot.core.handoff import person_available_now
 from bot.core.vocabulary import Stage
@@ -81,13 +81,9 @@ class ActionAcceptOffer(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        instead = await opening_events(dispatcher, tracker)
-        if instead is not None:
-            return instead
-        with service() as (_, svc):
-            turn = svc.accept(conversation_of(tracker))
-            events = emit(turn, dispatcher)
-        await follow_up_if_angry(dispatcher, tracker, turn)  # "yes" to the read-back of an angry demand
+        events, turn = await turn_after_opening(dispatcher, tracker, lambda svc, conv: svc.accept(conv))
+        if turn is not None:  # "yes" to the read-back of an angry demand
+            await follow_up_if_angry(dispatcher, tracker, turn)
         return events
 
 
@@ -97,11 +93,8 @@ class ActionDeclineOffer(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        instead = await opening_events(dispatcher, tracker)
-        if instead is not None:
-            return instead
-        with service() as (_, svc):
-            return emit(svc.decline(conversation_of(tracker)), dispatcher)
+        events, _ = await turn_after_opening(dispatcher, tracker, lambda svc, conv: svc.decline(conv))
+        return events
 
 
 class ActionCancelSubscription(Action):
@@ -110,17 +103,13 @@ class ActionCancelSubscription(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        instead = await opening_events(dispatcher, tracker)
-        if instead is not None:
-            return instead
-        with service() as (_, svc):
-            confidence = ((tracker.latest_message or {}).get("intent") or {}).get("confidence")
-            turn = svc.firm_cancel(conversation_of(tracker),
-                                   1.0 if confidence is None else float(confidence),
-                                   pressed=latest_text(tracker).startswith("/"),  # a button's payload
-                                   text=latest_text(tracker))
-            events = emit(turn, dispatcher)
-        await follow_up_if_angry(dispatcher, tracker, turn)
+        confidence = ((tracker.latest_message or {}).get("intent") or {}).get("confidence")
+        text = latest_text(tracker)
+        events, turn = await turn_after_opening(dispatcher, tracker, lambda svc, conv: svc.firm_cancel(
+            conv, 1.0 if confidence is None else float(confidence),
+            pressed=text.startswith("/"), text=text))  # "/...": a button's payload
+        if turn is not None:
+            await follow_up_if_angry(dispatcher, tracker, turn)
         return events
 
 

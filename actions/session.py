@@ -8,8 +8,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import Action, conversation_of, emit, latest_text, service, slots_from
-from actions.handoff import opening_events
+from actions.common import Action, latest_text, slots_from
+from actions.handoff import opening_events, turn_after_opening
 from bot.core.alerts import take_notice
 from bot.core.campaign_replies import pending_winback
 from bot.core.customers import find_customer, profile_of
@@ -140,18 +140,12 @@ class ActionNoteLookalike(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        instead = await opening_events(dispatcher, tracker)
-        if instead is not None:
-            return instead
-        with service() as (_, svc):
-            conv = conversation_of(tracker)
-            turn = svc.urgent_request(conv, latest_text(tracker))
-            if turn is None and tracker.get_intent_of_latest_message() == "change_plan":
-                turn = svc.plan_options(conv)
-        if turn is None:
+        text, plan_change = latest_text(tracker), tracker.get_intent_of_latest_message() == "change_plan"
+        events, turn = await turn_after_opening(dispatcher, tracker, lambda svc, conv: (
+            svc.urgent_request(conv, text) or (svc.plan_options(conv) if plan_change else None)))
+        if turn is None and not events:
             dispatcher.utter_message(response="utter_cancel_other")
-            return []
-        return emit(turn, dispatcher)
+        return events
 
 
 class ActionOtherRequest(Action):
@@ -162,12 +156,8 @@ class ActionOtherRequest(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        instead = await opening_events(dispatcher, tracker)
-        if instead is not None:
-            return instead
-        with service() as (_, svc):
-            turn = svc.urgent_request(conversation_of(tracker), latest_text(tracker))
-        if turn is None:
+        text = latest_text(tracker)
+        events, turn = await turn_after_opening(dispatcher, tracker, lambda svc, conv: svc.urgent_request(conv, text))
+        if turn is None and not events:
             dispatcher.utter_message(response="utter_other_request")
-            return []
-        return emit(turn, dispatcher)
+        return events

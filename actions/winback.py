@@ -13,8 +13,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import Action, conversation_of, emit, service
-from actions.handoff import opening_events
+from actions.common import Action
+from actions.handoff import turn_after_opening
 
 
 class ActionWinbackAccept(Action):
@@ -25,11 +25,8 @@ class ActionWinbackAccept(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        instead = await opening_events(dispatcher, tracker)
-        if instead is not None:
-            return instead
-        with service() as (_, svc):
-            return emit(svc.winback(conversation_of(tracker), accept=True), dispatcher)
+        events, _ = await turn_after_opening(dispatcher, tracker, lambda svc, conv: svc.winback(conv, accept=True))
+        return events
 
 
 class ActionWinbackDecline(Action):
@@ -40,8 +37,5 @@ class ActionWinbackDecline(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
-        instead = await opening_events(dispatcher, tracker)
-        if instead is not None:
-            return instead
-        with service() as (_, svc):
-            return emit(svc.winback(conversation_of(tracker), accept=False), dispatcher)
+        events, _ = await turn_after_opening(dispatcher, tracker, lambda svc, conv: svc.winback(conv, accept=False))
+        return events

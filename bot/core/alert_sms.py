@@ -98,7 +98,7 @@ def _finish(session: Session, action_id: int, status: str, detail: str | None, n
 async def send_pending(factory: Callable[[], ContextManager[Session]], sender: Any, now: datetime | None = None,
                        policy: Policy | None = None, config: KeyEventsConfig | None = None) -> SendSummary:
     """Text every queued alert SMS that may go out now. Database work runs off the event loop."""
-    from bot.messaging.sms import SmsDeliveryFailed, SmsNotAllowed, SmsRejected
+    from bot.messaging.sms import send_and_report
 
     now = now or utcnow()
     policy = policy or load_policy()
@@ -118,15 +118,9 @@ async def send_pending(factory: Callable[[], ContextManager[Session]], sender: A
         if body == "limit":
             summary.skipped += 1
             continue
-        try:
-            result = await sender.send(body=body, purpose="service", customer_id=customer_id)
-            status, detail = AlertActionStatus.SENT, ",".join(result.sids)
-        except SmsNotAllowed as exc:
-            status, detail = AlertActionStatus.SKIPPED, str(exc)
-        except SmsRejected as exc:
-            status, detail = AlertActionStatus.SKIPPED, f"rejected by Twilio: HTTP {exc.status}, error {exc.code}"
-        except (SmsDeliveryFailed, OSError) as exc:
-            status, detail = AlertActionStatus.FAILED, str(exc)
+        outcome, detail = await send_and_report(sender, body=body, purpose="service", customer_id=customer_id)
+        status = {"sent": AlertActionStatus.SENT, "refused": AlertActionStatus.SKIPPED,
+                  "failed": AlertActionStatus.FAILED}[outcome]
         final = await asyncio.to_thread(
             in_session, factory, lambda s, i=action_id, st=status, d=detail: _finish(s, i, st, d, now))
         if final == AlertActionStatus.SENT:

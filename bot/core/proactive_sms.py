@@ -59,7 +59,7 @@ def _finish(session: Session, contact_id: int, status: str, detail: str | None, 
 
 async def send_due(factory: Callable[[], ContextManager[Session]], sender: Any, now: datetime | None = None,
                    policy: Policy | None = None, config: ProactiveConfig | None = None) -> dict[str, int]:
-    from bot.messaging.sms import SmsDeliveryFailed, SmsNotAllowed, SmsRejected
+    from bot.messaging.sms import send_and_report
 
     now = now or utcnow()
     policy = policy or load_policy()
@@ -78,15 +78,9 @@ async def send_due(factory: Callable[[], ContextManager[Session]], sender: Any, 
             counts["quiet_hours"] += 1
             continue
         body, customer_id = prepared
-        try:
-            result = await sender.send(body=body, purpose="marketing", customer_id=customer_id)
-            status, detail = ContactStatus.SENT, ",".join(result.sids)
-        except SmsNotAllowed as exc:
-            status, detail = ContactStatus.SKIPPED, str(exc)
-        except SmsRejected as exc:
-            status, detail = ContactStatus.SKIPPED, f"rejected: HTTP {exc.status} error {exc.code}"
-        except (SmsDeliveryFailed, OSError) as exc:
-            status, detail = ContactStatus.DUE, str(exc)  # tried again in the next run
+        outcome, detail = await send_and_report(sender, body=body, purpose="marketing", customer_id=customer_id)
+        status = {"sent": ContactStatus.SENT, "refused": ContactStatus.SKIPPED,
+                  "failed": ContactStatus.DUE}[outcome]  # a failed one is tried again in the next run
         await asyncio.to_thread(
             in_session, factory, lambda s, i=contact_id, st=status, d=detail: _finish(s, i, st, d, now))
         counts[status.value if status in (ContactStatus.SENT, ContactStatus.SKIPPED) else "failed"] += 1

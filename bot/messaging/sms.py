@@ -295,3 +295,23 @@ class SmsSender:
         logger.error("SMS to %s not sent after %d attempts: %s", recipient.customer_ref,
                      self.max_attempts, last_error)
         raise SmsDeliveryFailed(self.max_attempts, last_error)
+
+
+SendOutcome = Literal["sent", "refused", "failed"]
+
+
+async def send_and_report(sender: Any, *, body: str, purpose: Purpose,
+                          customer_id: int | None) -> tuple[SendOutcome, str]:
+    """Text one customer and say how it went, for runners that record each text: ``("sent", the
+    message sids)``; ``("refused", why)`` when it may not or cannot go to that number (no consent,
+    opted out, rejected by Twilio: trying again would not help); ``("failed", why)`` when Twilio
+    kept failing (worth another try later)."""
+    try:
+        result = await sender.send(body=body, purpose=purpose, customer_id=customer_id)
+        return "sent", ",".join(result.sids)
+    except SmsNotAllowed as exc:
+        return "refused", str(exc)
+    except SmsRejected as exc:
+        return "refused", f"rejected by Twilio: HTTP {exc.status}, error {exc.code}"
+    except (SmsDeliveryFailed, OSError) as exc:
+        return "failed", str(exc)
