@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import functools
 import logging
@@ -48,6 +49,13 @@ def _action_call(name: str, tracker: Tracker, domain: Dict[Text, Any]) -> dict[s
             "tracker": tracker.current_state(), "domain": domain, "version": rasa_sdk.__version__}
 
 
+async def off_the_loop(coroutine: Awaitable[List[EventType]]) -> List[EventType]:
+    """Run an action's coroutine in a worker thread, on an event loop of its own. Its database
+    work (synchronous SQLAlchemy through ``bot.core``) then never blocks the action server's event
+    loop, which goes on serving every other conversation meanwhile."""
+    return await asyncio.to_thread(asyncio.run, coroutine)  # type: ignore[arg-type]
+
+
 def _kept_if_storage_fails(run: RunFn) -> RunFn:
     """Wrap an action's ``run``: when the project database is unavailable, the request goes to
     the durable outbox and the customer hears plainly what will happen (``utter_request_kept``),
@@ -57,7 +65,7 @@ def _kept_if_storage_fails(run: RunFn) -> RunFn:
     async def guarded(self: rasa_sdk.Action, dispatcher: CollectingDispatcher, tracker: Tracker,
                       domain: Dict[Text, Any]) -> List[EventType]:
         try:
-            return await run(self, dispatcher, tracker, domain)
+            return await off_the_loop(run(self, dispatcher, tracker, domain))
         except Exception as exc:
             if _REPLAYING.get() or not outbox.is_unavailable(exc):
                 raise
@@ -77,7 +85,8 @@ def _kept_if_storage_fails(run: RunFn) -> RunFn:
 
 class Action(rasa_sdk.Action, metaclass=ABCMeta):
     """Base of this project's actions: every ``run`` survives an unavailable project database
-    (see :func:`_kept_if_storage_fails`). Abstract, so rasa_sdk registers only subclasses."""
+    (see :func:`_kept_if_storage_fails`) and runs off the action server's event loop
+    (:func:`off_the_loop`). Abstract, so rasa_sdk registers only subclasses."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
