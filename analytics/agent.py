@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from analytics import session as logins
 from analytics.lists import QueueRow
-from analytics.tables import redact_contacts
+from analytics.tables import holds_contact, mask_conversation
 from bot.cli.run_rasa import rasa_api_token
 from bot.core.vocabulary import OPEN_TICKET_STATUSES
 from bot.messaging.rasa_api import MAX_REPLY_CHARS, AgentApiError
@@ -120,17 +120,17 @@ def _handle(conversation_id: str | None, action: str, ticket_id: int | None = No
         if conversation_id is None:
             conversation_id = _conversation_of_ticket(ticket_id)
         elif (not user.is_supervisor and not user.can_see_contact
-              and redact_contacts(conversation_id) != conversation_id):
+              and holds_contact(conversation_id)):
             raise AgentRequestError(404, "Unknown conversation.")
         text = _reply_text() if action == "reply" else ""
         ticket = _act(conversation_id, action, text, user.username)
     except AgentRequestError as exc:
         return _refusal(exc)
     logger.info("agent %s: %s on conversation %s (ticket %s is %s)", user.username, action,
-                redact_contacts(conversation_id), ticket["id"], ticket["status"])
+                mask_conversation(conversation_id), ticket["id"], ticket["status"])
     if _wants_html():
         return Response(status=303, headers={"Location": logins.AGENT_HOME})
-    shown = conversation_id if user.can_see_contact else redact_contacts(conversation_id)
+    shown = conversation_id if user.can_see_contact else mask_conversation(conversation_id)
     return jsonify({"ok": True, "action": action, "conversation_id": shown, "ticket": ticket})
 
 
@@ -205,7 +205,7 @@ def _act(conversation_id: str, action: str, text: str, agent: str) -> dict[str, 
                     ticket = rasa_resume(s, conversation_id, agent, token)
             except AgentApiError as exc:
                 logger.warning("agent %s could not %s conversation %s: %s", agent, action,
-                               redact_contacts(conversation_id), exc)
+                               mask_conversation(conversation_id), exc)
                 raise AgentRequestError(502, f"Not delivered: the assistant's server did not take it ({exc}). "
                                              "Try again in a moment.") from exc
             except ValueError as exc:
@@ -215,7 +215,7 @@ def _act(conversation_id: str, action: str, text: str, agent: str) -> dict[str, 
             s.commit()
             return {"id": ticket.id, "status": ticket.status, "assigned_to": ticket.assigned_to}
     except SQLAlchemyError as exc:
-        logger.exception("agent %s: database error on conversation %s", agent, redact_contacts(conversation_id))
+        logger.exception("agent %s: database error on conversation %s", agent, mask_conversation(conversation_id))
         raise AgentRequestError(503, "The database is not available; try again in a moment.") from exc
 
 
@@ -275,7 +275,7 @@ def ticket_controls(rows: Sequence[QueueRow], user: logins.CurrentUser) -> html.
             continue
         key = str(row.ticket_id)
         who = row.customer_name or "Unverified customer"
-        conversation = row.conversation_id if user.can_see_contact else redact_contacts(row.conversation_id)
+        conversation = row.conversation_id if user.can_see_contact else mask_conversation(row.conversation_id)
         items.append(html.Div([
             html.Div([
                 html.Strong(f"#{row.ticket_id} {who}"),

@@ -69,7 +69,7 @@ from analytics.layout import INDEX, serve_layout
 from analytics.login import healthz, login, logout
 from analytics.pages import PAGE_BUILDERS, conversation_detail, queue_body
 from analytics.session import AGENT_HOME, AppState, current_user
-from analytics.tables import redact_contacts
+from analytics.tables import mask_conversation
 from bot.config import settings
 from bot.storage.db import database_url
 from bot.storage.models import DashboardUser
@@ -181,10 +181,15 @@ class MaskedContacts(logging.Filter):
     conversation holds the caller's number)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = unquote(record.getMessage())  # "sms-%2B4477..." as a browser asks for it
-        masked = redact_contacts(message)
-        if masked != message:
-            record.msg, record.args = masked, ()
+        message = record.getMessage()
+        client, sep, request_line = message.partition(" - - [")  # the client's address stays readable
+        if not sep:
+            client, request_line = "", message
+        for _ in range(3):  # "sms-%2B4477..." as a browser asks for it, or encoded twice
+            request_line = unquote(request_line)
+        masked = mask_conversation(request_line)
+        if masked != request_line:
+            record.msg, record.args = f"{client}{sep}{masked}", ()
         return True
 
 

@@ -28,6 +28,8 @@ from analytics.tables import (
     checkins_table,
     conversations_table,
     dashboard_tables,
+    holds_contact,
+    mask_conversation,
     plans_table,
     queue_table,
     redact_contacts,
@@ -118,7 +120,7 @@ def conversation_view(conversation_id: str) -> Response:
     so a guessed number tells nothing: they open it by its ticket, ``/tickets/<id>``."""
     user = current_user()
     if user is None or (not user.is_supervisor and not user.can_see_contact
-                        and redact_contacts(conversation_id) != conversation_id):
+                        and holds_contact(conversation_id)):
         return Response("no such conversation\n", status=404, mimetype="text/plain")
     return _transcript(conversation_id)
 
@@ -142,7 +144,8 @@ def _transcript(conversation_id: str) -> Response:
         # agents read the conversations handed to a person, not every customer's
         return Response("no such conversation\n", status=404, mimetype="text/plain")
     mask = (lambda text: text) if user.can_see_contact else redact_contacts
-    return Response(transcript.render(mask(conversation_id), lines, mask), mimetype="text/html")
+    shown = conversation_id if user.can_see_contact else mask_conversation(conversation_id)
+    return Response(transcript.render(shown, lines, mask), mimetype="text/html")
 
 
 def _has_ticket(conversation_id: str) -> bool:

@@ -37,6 +37,7 @@ from analytics.tables import (
     checkins_table,
     conversations_table,
     dashboard_tables,
+    mask_conversation,
     plans_table,
     queue_table,
     redact_contacts,
@@ -128,6 +129,8 @@ def conversation_detail(user: CurrentUser, case_id: int) -> list[Any]:
     lines = tracker_store.transcript(state.tracker(), detail.conversation_id)
     show = user.can_see_contact
 
+    shown_id = detail.conversation_id if show else mask_conversation(detail.conversation_id)
+
     def txt(value: str) -> str:
         return value if show else redact_contacts(value)
 
@@ -156,7 +159,7 @@ def conversation_detail(user: CurrentUser, case_id: int) -> list[Any]:
                           html.Span(f" [{ln.intent}]", className="intent") if ln.intent else None],
                          className=f"msg {ln.speaker}") for ln in lines]
     return [
-        html.Div([html.H3(f"Conversation {txt(detail.conversation_id)}"),
+        html.Div([html.H3(f"Conversation {shown_id}"),
                   html.A("Export transcript (CSV)", href=export_href("transcript", conversation=detail.conversation_id),
                          className="export", id="export-transcript")], className="card-head"),
         html.Div([

@@ -30,6 +30,21 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"(?<![\w+])\+?\d[\d .\-()]{6,}\d(?!\w)")
 
 
+#: a phone number inside a conversation id ("sms-+6834002": 7 to 15 digits, as E.164 allows)
+_ID_PHONE = re.compile(r"\+?\d{7,15}")
+
+
+def mask_conversation(conversation_id: str | None) -> str:
+    """A conversation id with the caller's number masked ("sms-+447700900123" ->
+    "sms-•••••••••123"); what a user without contact rights sees of it."""
+    return redact_contacts(_ID_PHONE.sub(lambda m: mask_phone(m.group(0)), conversation_id or ""))
+
+
+def holds_contact(conversation_id: str) -> bool:
+    """Whether an id names a phone number or an e-mail address (an SMS or voice conversation)."""
+    return mask_conversation(conversation_id) != conversation_id
+
+
 def redact_contacts(text: str | None) -> str:
     """Free text (verbatims, transcripts, summaries) with e-mails and phone numbers masked."""
     if not text:
@@ -76,7 +91,9 @@ def _cell(value: Any, kind: str, show_contacts: bool) -> Any:
         return value if show_contacts else mask_phone(value)
     if kind == "email":
         return value if show_contacts else mask_email(value)
-    if kind in ("longtext", "conversation"):  # "sms-+447700900123" -> "sms-•••••••••123"
+    if kind == "conversation":  # "sms-+447700900123" -> "sms-•••••••••123"
+        return value if show_contacts else mask_conversation(value)
+    if kind == "longtext":
         return value if show_contacts else redact_contacts(value)
     if kind == "pct":
         return value.percent if isinstance(value, Rate) else value
@@ -265,7 +282,7 @@ def case_offers_table(detail: CaseDetail | None) -> Table:
 
 def transcript_table(conversation_id: str, lines: Sequence[TranscriptLine] | None) -> Table:
     T = TableColumn  # noqa: N806
-    return Table("transcript", f"Transcript of {redact_contacts(conversation_id)}", (
+    return Table("transcript", f"Transcript of {mask_conversation(conversation_id)}", (
         T("at", "Time", "datetime"), T("speaker", "Speaker"), T("text", "Text", "longtext"), T("intent", "Intent")),
         [ln.__dict__.copy() for ln in lines or []])
 

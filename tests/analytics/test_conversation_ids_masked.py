@@ -135,10 +135,23 @@ def test_handoff_notifications_link_the_ticket_not_the_number(db: tuple[str, str
             assert "447700900777" not in json.dumps(ticket.summary)
 
 
-def test_the_access_log_masks_numbers() -> None:
+@pytest.mark.parametrize("path", ["/conversations/sms-%2B447700900777", "/conversations/sms-%252B447700900777",
+                                  "/conversations/sms-+6834002"])
+def test_the_access_log_masks_numbers_and_keeps_the_client_address(path: str) -> None:
     import logging
 
-    record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, '"%s" %s',
-                               ("GET /conversations/sms-%2B447700900777 HTTP/1.1", 200), None)
+    line = f'127.0.0.1 - - [03/Dec/2026 18:24:11] "GET {path} HTTP/1.1" 200 -'
+    record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, "%s", (line,), None)
     assert dashboard.MaskedContacts().filter(record)
-    assert "447700900777" not in record.getMessage() and "777" in record.getMessage()
+    message = record.getMessage()
+    assert "447700900777" not in message and "6834002" not in message, message
+    assert message.startswith("127.0.0.1 - - [03/Dec/2026 18:24:11]"), message
+
+
+def test_a_seven_digit_number_is_masked_like_any_other() -> None:
+    """E.164 numbers have 7 to 15 digits (e.g. Niue +683 4002): probe finding, +6834002 showed."""
+    from analytics.tables import holds_contact, mask_conversation
+
+    assert mask_conversation("sms-+6834002") == "sms-" + "\u2022" * 4 + "002"
+    assert holds_contact("sms-+6834002") and holds_contact("voice-+447700900777")
+    assert not holds_contact("web-C00001-8f3a") and not holds_contact("rest-walk-1")
