@@ -62,8 +62,9 @@ async def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, trigger: 
 
 
 #: how many of the customer's latest messages count for "angry" when a cancellation completes
-#: (the demand itself, then "yes" to the read-back and the two verification answers)
-ANGRY_LOOKBACK = 4
+#: (the demand itself, then "yes" to the read-back and the three verification answers: customer
+#: number, postcode and the texted code)
+ANGRY_LOOKBACK = 5
 
 
 def angry_demand(tracker: Tracker) -> Optional[str]:

@@ -356,8 +356,8 @@ def test_the_action_plan_link_opens_a_printable_page_only_for_its_token(stack: S
     Chromium with both sides' commitments and the offer's own gift; a guessed token is a 404."""
     sender = "plan-page-1"
     texts = []
-    for text in ("quiero darme de baja, casi no lo uso", "C00004", "41001"):
-        texts += [r.get("text", "") for r in stack.rest(sender, text)]
+    texts += [r.get("text", "") for r in stack.rest(sender, "quiero darme de baja, casi no lo uso")]
+    texts += [r.get("text", "") for r in stack.verify_rest(sender, "C00004", "41001")]
     for _ in range(2):  # the plan is one of the two offers she may get
         if any("plan personal" in t for t in texts[-2:]):
             break
