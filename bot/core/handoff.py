@@ -131,8 +131,8 @@ class HandoffDecision:
 
 
 def summary_for(session: Session, case: Optional[RetentionCase], customer: Optional[Customer],
-                trigger: str, verbatim: str, channel: str, transcript_url: str) -> dict[str, Any]:
-    """What a person needs to act in ten seconds."""
+                trigger: str, verbatim: str, channel: str) -> dict[str, Any]:
+    """What a person needs to act in ten seconds (``open_ticket`` adds the transcript link)."""
     who: dict[str, Any] = {"customer": None}
     if customer is not None:
         prof = profile_of(customer)
@@ -145,8 +145,7 @@ def summary_for(session: Session, case: Optional[RetentionCase], customer: Optio
     return {**who, "trigger": trigger, "channel": channel,
             "reason": case.reason if case is not None else None,
             "verbatim": (case.reason_verbatim if case is not None and case.reason_verbatim else verbatim)[:500],
-            "last_message": verbatim[:500], "offers": offers, "sentiment": sentiment(verbatim),
-            "transcript": transcript_url}
+            "last_message": verbatim[:500], "offers": offers, "sentiment": sentiment(verbatim)}
 
 
 def open_ticket(session: Session, *, conversation_id: str, trigger: str, channel: str, language: str,
@@ -165,8 +164,7 @@ def open_ticket(session: Session, *, conversation_id: str, trigger: str, channel
         return HandoffDecision(existing, office, opening)
     customer = session.get(Customer, customer_id) if customer_id else None
     base = settings.public_analytics_url()
-    summary = summary_for(session, case, customer, trigger, verbatim, channel,
-                          f"{base}/conversations/{conversation_id}")
+    summary = summary_for(session, case, customer, trigger, verbatim, channel)
     ticket = HandoffTicket(
         conversation_id=conversation_id, case_id=case.id if case is not None else None,
         customer_id=customer_id, channel=channel, language=language, trigger=trigger,
@@ -176,7 +174,8 @@ def open_ticket(session: Session, *, conversation_id: str, trigger: str, channel
     if case is not None and case.status == CaseStatus.OPEN and office:
         case.status, case.closed_at = CaseStatus.HANDED_OFF, now
     session.flush()
-    # the link by ticket number: an SMS or voice conversation id holds the caller's number
+    # the link by ticket number (known once flushed): an SMS or voice conversation id holds the
+    # caller's number
     ticket.summary = {**summary, "transcript": f"{base}/tickets/{ticket.id}"}
     session.flush()
     return HandoffDecision(ticket, office, opening)
