@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from analytics import session as logins
 from analytics.lists import QueueRow
-from analytics.tables import holds_contact, mask_conversation
+from analytics.tables import mask_conversation
 from bot.cli.run_rasa import rasa_api_token
 from bot.core.vocabulary import OPEN_TICKET_STATUSES
 from bot.messaging.rasa_api import MAX_REPLY_CHARS, AgentApiError
@@ -119,8 +119,7 @@ def _handle(conversation_id: str | None, action: str, ticket_id: int | None = No
         user = _authorised_user()
         if conversation_id is None:
             conversation_id = _conversation_of_ticket(ticket_id)
-        elif (not user.is_supervisor and not user.can_see_contact
-              and holds_contact(conversation_id)):
+        elif not user.may_open_by_id(conversation_id):
             raise AgentRequestError(404, "Unknown conversation.")
         text = _reply_text() if action == "reply" else ""
         ticket = _act(conversation_id, action, text, user.username)

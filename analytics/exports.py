@@ -28,7 +28,6 @@ from analytics.tables import (
     checkins_table,
     conversations_table,
     dashboard_tables,
-    holds_contact,
     mask_conversation,
     plans_table,
     queue_table,
@@ -119,8 +118,7 @@ def conversation_view(conversation_id: str) -> Response:
     contact data cannot open a conversation whose id holds a phone number (SMS, voice) by that id,
     so a guessed number tells nothing: they open it by its ticket, ``/tickets/<id>``."""
     user = current_user()
-    if user is None or (not user.is_supervisor and not user.can_see_contact
-                        and holds_contact(conversation_id)):
+    if user is None or not user.may_open_by_id(conversation_id):
         return Response("no such conversation\n", status=404, mimetype="text/plain")
     return _transcript(conversation_id)
 

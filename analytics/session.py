@@ -18,6 +18,7 @@ from flask import current_app, g, has_request_context, session
 from sqlalchemy.orm import Session
 
 from analytics import auth
+from analytics.tables import holds_contact
 from analytics.tracker_store import tracker_engine
 from bot.storage.db import session_factory
 from bot.storage.models import DashboardUser
@@ -47,6 +48,12 @@ class CurrentUser:
     @property
     def is_supervisor(self) -> bool:
         return self.role in SUPERVISOR_ROLES
+
+    def may_open_by_id(self, conversation_id: str) -> bool:
+        """Whether this user may address a conversation by its id. An agent without contact rights
+        may not when the id holds a phone number (SMS, voice): they use its ticket, so a guessed
+        number tells them nothing."""
+        return self.is_supervisor or self.can_see_contact or not holds_contact(conversation_id)
 
 
 @dataclass
