@@ -28,6 +28,7 @@ NUMBER = "+447700900777"
 CONVERSATIONS = (f"sms-{NUMBER}", f"voice-{NUMBER}")
 FULL = re.compile(r"(?<!%2B)447700900777")  # links may carry the real id, URL-encoded (behind the login)
 MASKED = "\u2022" * 9 + "777"
+IN_OFFICE_HOURS = datetime(2026, 10, 20, 10, 0)  # a Tuesday, 12:00 in Madrid: the tickets wait for a person
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, list[int]]:
             s.flush()
             case_ids.append(case.id)
             open_ticket(s, conversation_id=conversation, trigger="asked", channel="sms", language="es",
-                        verbatim="quiero la baja", customer_id=None, case=case)
+                        verbatim="quiero la baja", customer_id=None, case=case, now=IN_OFFICE_HOURS)
         users.create_user(s, "sup", PASSWORD, "supervisor")
         users.create_user(s, "ag", PASSWORD, "agent")
         users.create_user(s, "boss", PASSWORD, "admin", can_see_contact=True)
