@@ -135,6 +135,8 @@ def conversation_of(tracker: Tracker) -> Conversation:
         pending=tracker.get_slot("pending_request"),
         plan_change_to=tracker.get_slot("plan_change_to"),
         asked_to_leave=asked_to_leave(tracker),
+        reason=tracker.get_slot("churn_reason"),
+        previous_text=next(iter(recent_user_texts(tracker, 2)[1:]), None),
     )
 
 
@@ -142,7 +144,7 @@ def asked_to_leave(tracker: Tracker) -> bool:
     """Whether the customer said, in this conversation's recent messages, that they want to
     leave (cancel or leaving words, or a cancel button's payload)."""
     for text in recent_user_texts(tracker, 12):
-        if text.startswith("/cancel") or {"cancel", "leave"} & signals(text):
+        if text.startswith("/cancel") or {"cancel", "leave", "considering"} & signals(text):
             return True
     return False
 

@@ -71,7 +71,8 @@ _UNDECIDED = re.compile(phrase_pattern(
     "maybe|perhaps|not sure|unsure|i don't know|i dont know|dont know|don't know|dunno|idk|"
     "let me think|i'll think|ill think|think about it|think it over|need to think|"
     "i need time|give me time|get back to you|we'll see|well see|possibly|not yet|undecided|"
-    "i'm torn|im torn|hard to say|no idea"))
+    "i'm torn|im torn|hard to say|no idea|me lo estoy pensando|lo estoy pensando|me lo estoy planteando|"
+    "lo estoy valorando|i'm thinking about it|im thinking about it|thinking about it|considering it"))
 _UNDO = re.compile(phrase_pattern(
     "anula la baja|anular la baja|anulad la baja|anulame la baja|cancela la baja|cancelar la baja|"
     "quita la baja|retira la baja|retirar la baja|deshaz la baja|deshacer la baja|deshacerla|"
@@ -100,6 +101,7 @@ class _Hit:
     negated: bool
     hedged: bool
     initial_negator: bool = False  # negated by a "no" that opens the clause ("no me quedo")
+    considered: bool = False  # thought about, not decided: "estoy pensando en darme de baja"
 
 
 # "sigo sin internet" is a complaint, not staying: such phrases are removed before reading.
@@ -144,6 +146,17 @@ def _hedged(clause: str, start: int) -> bool:
     return False
 
 
+#: words before a cancel or leave phrase that make it something considered, not decided
+_CONSIDERING = re.compile(phrase_pattern(
+    "pensando en|pensado en|planteando|plantearme|planteo|considerando|valorando|me lo planteo|"
+    "thinking of|thinking about|considering|might|tempted to|wondering about"))
+
+
+def _considered(clause: str, start: int) -> bool:
+    """"Estoy pensando en darme de baja", "I might cancel": leaving thought of, not asked for."""
+    return bool(_CONSIDERING.search(" ".join(clause[:start].split()[-4:])))
+
+
 def _hits(clause: str) -> list[_Hit]:
     """Every phrase found, longest first across kinds ("me quedo con eso" is a yes, not
     "me quedo"), with negation and hedging applied."""
@@ -170,7 +183,9 @@ def _hits(clause: str) -> list[_Hit]:
         kept.append((start, end, kind))
         negator = _negator_at(clause, start) if kind not in ("no", "undecided", "undo") else None
         hedged = kind in ("stay", "cancel", "leave", "yes") and not leading_si and _hedged(clause, start)
-        out.append(_Hit(kind, negator is not None, hedged, initial_negator=negator == 0))
+        considered = kind in ("cancel", "leave") and _considered(clause, start)
+        out.append(_Hit(kind, negator is not None, hedged or considered, initial_negator=negator == 0,
+                        considered=considered))
         if negator is not None:
             negators.add(len(" ".join(clause[:start].split()[:negator])) + (1 if negator else 0))
     # a "no" that negates what follows ("no quiero cancelar") is not an answer "no"
@@ -217,6 +232,8 @@ def signals(text: str) -> frozenset[str]:
                 # told from "no, me quedo" in a transcript without commas: unsure, never a cancel
                 kind = {"stay": "not_stay_initial" if hit.initial_negator else "not_stay",
                         "cancel": "stay", "leave": "stay", "yes": "no", "human": ""}.get(kind, kind)
+            if hit.considered and not hit.negated:
+                found.add("considering")  # still someone who spoke of leaving
             if hit.hedged and kind in ("cancel", "leave", "stay", "yes"):
                 kind = "undecided"
             if kind == "leave":

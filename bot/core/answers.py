@@ -35,6 +35,7 @@ class Question(str, Enum):
     PLAN_CHANGE = "plan_change"        # "shall I change you to plan X for N EUR?"
     PLAN_CHOICE = "plan_choice"        # "which of these plans would you like?"
     WINBACK = "winback"                # a win-back offer sent by SMS
+    LEAVING = "leaving"                # after a complaint: "are you thinking of leaving us?"
 
 
 class Answer(str, Enum):
@@ -125,7 +126,7 @@ def read(text: str, question: Question | str) -> Reading:
         return Reading(Answer.HUMAN, signals=found)
     if drop is not None:
         return Reading(Answer.PARTIAL, drop=drop, signals=found)
-    if question in (Question.CONFIRM_CANCEL, Question.PLAN_CHANGE, Question.WINBACK):
+    if question in (Question.CONFIRM_CANCEL, Question.PLAN_CHANGE, Question.WINBACK, Question.LEAVING):
         return Reading(_yes_no(found, question), signals=found)
     if question is Question.OFFER:
         return Reading(_offer(found), signals=found)

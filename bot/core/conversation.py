@@ -19,6 +19,7 @@ QUESTION_OF_STAGE: dict[str, Question] = {
     Stage.PLAN_CHANGE: Question.PLAN_CHANGE, Stage.CLARIFY_PLAN_CHANGE: Question.PLAN_CHANGE,
     Stage.CHOOSE_PLAN: Question.PLAN_CHOICE, Stage.CLARIFY_CHOOSE_PLAN: Question.PLAN_CHOICE,
     Stage.WINBACK: Question.WINBACK, Stage.CLARIFY_WINBACK: Question.WINBACK,
+    Stage.COMPLAINT: Question.LEAVING,
 }
 ANSWER_STAGES = tuple(QUESTION_OF_STAGE)
 
@@ -56,6 +57,8 @@ class Conversation:
     #: the customer said in words (or with the button) that they want to leave; without that, a
     #: plain "no" to an offer is not a cancellation ("el internet me va fatal" read as leaving)
     asked_to_leave: bool = True
+    reason: Optional[str] = None  # the churn reason already stated in this conversation, if any
+    previous_text: Optional[str] = None  # the customer's message before this one
 
 
 def ask_identity(turn: Turn) -> Turn:

@@ -30,6 +30,7 @@ from bot.core.answers import Answer, Question, read
 from bot.core.conversation import QUESTION_OF_STAGE, Conversation, Turn, reason_of_intent
 from bot.core.customer_statements import firm_request, mentioned_reason
 from bot.core.customer_text import normalise
+from bot.core.handoff import handoff_trigger, in_office_hours
 from bot.core.retention_turns import RetentionTurns
 from bot.core.tariffs import load_plans
 from bot.core.vocabulary import Stage
@@ -77,6 +78,8 @@ class RetentionService(RetentionTurns):
             if kind is Answer.STAY:
                 return self.keep(conv)
             return self.clarify(conv, text)
+        if question is Question.LEAVING:
+            return self.after_complaint(conv, text, kind, reason)
         clarifying = stage.startswith("clarify_")
         if question is Question.OFFER:
             if kind is Answer.YES:
@@ -142,6 +145,27 @@ class RetentionService(RetentionTurns):
         if question is Question.WINBACK and sms_replies.answering_proactive(self.session, conv):
             return turn.say("utter_clarify_proactive")  # they never left: not "come back"
         return turn.say(f"utter_clarify_{base}")
+
+    def after_complaint(self, conv: Conversation, text: str, kind: Answer, reason: str | None) -> Turn:
+        """The answer to "are you thinking of leaving?" after a complaint. Yes, or unsure, starts the
+        retention talk (nothing irreversible: a case and an offer); "just cancel it" is the
+        cancellation asked for; no, or anything else, changes nothing and opens no case."""
+        fresh = replace(conv, stage=None, asked_to_leave=kind is Answer.CANCEL)
+        if kind is Answer.CANCEL and firm_request(text):
+            if conv.reason:
+                cases.record_reason(self.open_case(fresh), conv.reason, conv.previous_text)
+            return self.firm_cancel(fresh, confidence=1.0, text=text)
+        if kind not in (Answer.YES, Answer.CANCEL, Answer.UNDECIDED):
+            return self.no_leaving(conv)
+        trigger = handoff_trigger(self.session, text, conv.customer_id if conv.verified else None,
+                                  starting=True, policy=self.policy)
+        person_now = bool(trigger) and in_office_hours(self.policy.handoff)
+        turn = self.leaving_after_complaint(fresh, conv.reason, conv.previous_text, make_offer=not person_now)
+        if reason and reason != conv.reason:  # "sí, me voy a Movistar": listed after the first
+            cases.record_reason(self.open_case(fresh), reason, text)
+        if trigger and turn.stage != Stage.CLOSED:
+            turn.handoff = trigger
+        return turn
 
     def aside(self, conv: Conversation, text: str, intent: str | None) -> Turn:
         """A customer we texted (a win-back or proactive SMS) writes about something else: that

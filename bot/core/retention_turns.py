@@ -78,6 +78,8 @@ class RetentionTurns:
         closed = cancellation.closed_cancellation(self.session, conv)
         if closed is not None:
             return closed
+        if self._only_a_complaint(conv):
+            return self.complaint(conv, reason, make_offer)
         case = self.open_case(conv)
         turn = Turn(slots={"case_id": float(case.id), "churn_reason": reason})
         already_offered = bool(case.offers)
@@ -92,6 +94,48 @@ class RetentionTurns:
             # A new reason while an offer is pending: look for a better match.
             cases.decline_pending(case)
         return self._next_offer(conv, case, turn, reason=reason, skip_kinds=offer_sequence.compensated(remedy))
+
+    def _only_a_complaint(self, conv: Conversation) -> bool:
+        """A reason with no question pending, from someone who has not said they want to leave,
+        in a conversation without an open case: "el internet me va lentísimo" is a complaint."""
+        if conv.asked_to_leave or conv.stage not in (None, Stage.CLOSED):
+            return False
+        case = self.current_case(conv)
+        return case is None or case.status != CaseStatus.OPEN
+
+    def complaint(self, conv: Conversation, reason: str, make_offer: bool = True) -> Turn:
+        """A complaint is not leaving: sorry for it (with the key event behind it, if any), and one
+        question, whether they are thinking of leaving. No case, no offer until they say so."""
+        turn = Turn()
+        self._acknowledge(turn, reason, self._event_remedy(conv, reason))
+        if not make_offer:  # an angry complaint: a person takes over
+            return turn
+        turn.stage = Stage.COMPLAINT
+        return turn.say("utter_ask_leaving")
+
+    def leaving_after_complaint(self, conv: Conversation, reason: str | None, verbatim: str | None,
+                                make_offer: bool = True) -> Turn:
+        """Yes to "are you thinking of leaving?" after a complaint: the case, with the complaint
+        as its reason (already said sorry for), and the offer that answers it."""
+        case = self.open_case(conv)
+        turn = Turn(slots={"case_id": float(case.id)})
+        remedy = None
+        if reason:
+            cases.record_reason(case, reason, verbatim)
+            remedy = self._event_remedy(conv, reason)
+        if not make_offer:  # a person takes over (handoff)
+            return turn
+        if not conv.verified:
+            return ask_identity(turn)
+        if case.reason is None:
+            turn.stage = Stage.ASK_REASON
+            return turn.say("utter_ask_reason")
+        return self._next_offer(conv, case, turn, reason=reason, skip_kinds=offer_sequence.compensated(remedy))
+
+    def no_leaving(self, conv: Conversation) -> Turn:
+        """No to "are you thinking of leaving?": nothing is opened or changed; a person is offered."""
+        del conv
+        return Turn(stage=None).say("utter_complaint_noted")
 
     def clarify(self, conv: Conversation, verbatim: str | None) -> Turn:
         """The reason was unclear: one open follow-up, then ``other`` with the words kept."""

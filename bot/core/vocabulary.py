@@ -43,6 +43,7 @@ class Stage(StrEnum):
     PLAN_OBSTACLE = "plan_obstacle"
     WINBACK = "winback"
     CLARIFY_WINBACK = "clarify_winback"
+    COMPLAINT = "complaint"  # a complaint as the first message: "are you thinking of leaving?"
     CLOSED = "closed"
 
 

@@ -1,0 +1,110 @@
+"""A complaint as the first message ("el internet me va lentísimo") is not leaving (issue 18).
+
+It opens no retention case and gets no retention offer: the assistant says sorry and asks once
+whether the customer is thinking of leaving. Yes (or unsure) starts the retention talk with the
+complaint as the case's reason; "just cancel it" is the cancellation asked for; no changes
+nothing. Real SQLite with the seeded customers and the real offer catalogue; the answers are
+the customer's own words, read by ``bot.core.answers``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.core.answers import Answer, Question, read
+from bot.core.conversation import Conversation
+from bot.core.customers import find_customer
+from bot.core.retention import RetentionService
+from bot.storage.models import RetentionCase
+from tests.core.test_retention import TODAY, conv, responses
+
+COMPLAINT = "el internet me va lentísimo desde hace una semana"
+
+
+@pytest.fixture()
+def svc(db_session: Session) -> RetentionService:
+    return RetentionService(db_session, today=TODAY)
+
+
+def complained(session: Session, ref: str = "C00004", language: str = "es") -> Conversation:
+    return replace(conv(session, ref, language=language), asked_to_leave=False)
+
+
+def cases(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(RetentionCase))
+
+
+def answer_complaint(svc: RetentionService, session: Session, text: str, ref: str = "C00004",
+                     language: str = "es") -> tuple[list[str], str | None]:
+    first = svc.set_reason(complained(session, ref, language), "service_failure", COMPLAINT)
+    assert first.stage == "complaint" and cases(session) == 0
+    after = replace(complained(session, ref, language), stage="complaint", reason="service_failure",
+                    previous_text=COMPLAINT, asked_to_leave=False)
+    turn = svc.answer(after, text, None)
+    return responses(first) + ["|"] + responses(turn), turn.stage
+
+
+def test_a_complaint_opens_no_case_and_asks_once_whether_they_are_leaving(
+        svc: RetentionService, db_session: Session) -> None:
+    turn = svc.set_reason(complained(db_session), "service_failure", COMPLAINT)
+    assert responses(turn) == ["utter_ack_service_failure", "utter_ask_leaving"]
+    assert turn.stage == "complaint" and cases(db_session) == 0
+
+
+@pytest.mark.parametrize("text", ["no, solo quiero que se solucione", "No, solo quiero que se solucione",
+                                  "no", "nah", "de momento no", "no, me quedo", "ni de coña",
+                                  "No, I just want it sorted", "not really"])
+def test_no_to_leaving_changes_nothing_and_offers_a_person(svc: RetentionService, db_session: Session,
+                                                           text: str) -> None:
+    said, stage = answer_complaint(svc, db_session, text)
+    assert said[-1] == "utter_complaint_noted" and stage is None
+    assert cases(db_session) == 0
+    assert find_customer(db_session, ref="C00004").current_subscription.status == "active"
+
+
+@pytest.mark.parametrize("text", ["sí", "Sí, me quiero dar de baja", "venga, sí", "pues la verdad es que sí",
+                                  "me lo estoy pensando", "no sé", "Yes, I want to cancel", "maybe"])
+def test_yes_or_unsure_starts_the_retention_talk_with_the_complaint_as_reason(
+        svc: RetentionService, db_session: Session, text: str) -> None:
+    said, stage = answer_complaint(svc, db_session, text)
+    assert stage == "offer", said
+    assert said.count("utter_ack_service_failure") == 1  # said sorry once, not again
+    case = db_session.scalar(select(RetentionCase))
+    assert case.reason == "service_failure" and case.reason_verbatim == COMPLAINT
+    assert [o.outcome for o in case.offers] == ["pending"]
+    assert find_customer(db_session, ref="C00004").current_subscription.status == "active"
+
+
+@pytest.mark.parametrize("text", ["solo dadme de baja ya", "just cancel it", "tramitad la baja ya, sin más"])
+def test_just_cancel_it_is_the_cancellation_asked_for(svc: RetentionService, db_session: Session,
+                                                      text: str) -> None:
+    said, _ = answer_complaint(svc, db_session, text)
+    assert "utter_cancel_confirmed" in said, said
+    assert find_customer(db_session, ref="C00004").current_subscription.status == "cancelled"
+    assert db_session.scalar(select(RetentionCase)).reason == "service_failure"
+
+
+def test_a_person_when_asked(svc: RetentionService, db_session: Session) -> None:
+    svc.set_reason(complained(db_session), "service_failure", COMPLAINT)
+    turn = svc.answer(replace(complained(db_session), stage="complaint"), "Quiero hablar con una persona", None)
+    assert turn.handoff == "asked"
+
+
+def test_someone_who_said_they_want_to_leave_gets_the_offer_at_once(svc: RetentionService,
+                                                                    db_session: Session) -> None:
+    turn = svc.set_reason(conv(db_session, "C00004"), "service_failure", "me quiero ir, esto va fatal")
+    assert turn.stage == "offer" and cases(db_session) == 1
+
+
+@pytest.mark.parametrize("text", ["estoy pensando en darme de baja", "me estoy planteando la baja",
+                                  "I might cancel"])
+def test_thinking_of_leaving_is_never_a_cancellation(text: str) -> None:
+    """Said to an offer or to the read-back, a leaving only thought of is unsure, never "cancel now"."""
+    for question in (Question.OFFER, Question.CONFIRM_CANCEL):
+        assert read(text, question).answer is Answer.UNDECIDED, (text, question)
+    assert read("quiero darme de baja", Question.OFFER).answer is Answer.CANCEL
+    assert read("could you cancel it now", Question.CONFIRM_CANCEL).answer is Answer.CANCEL
