@@ -65,7 +65,7 @@ def load_dialogues(part: str) -> list[Dialogue]:
     for path in sorted((DIALOGUES_DIR / part).glob("*.yml")):
         for raw in yaml.safe_load(path.read_text(encoding="utf-8"))["dialogues"]:
             # an unquoted yes / no / on is a YAML boolean: it would be sent as "True"
-            not_text = [t for t in raw["turns"] if not isinstance(t, (str, int))]
+            not_text = [t for t in raw["turns"] if isinstance(t, bool) or not isinstance(t, (str, int))]
             assert not not_text, f"{path.name}: {raw['name']}: quote the turns {not_text}"
             d = Dialogue(name=raw["name"], channel=raw["channel"], customer=raw["customer"],
                          language=raw["language"], turns=tuple(str(t) for t in raw["turns"]),
