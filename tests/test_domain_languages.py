@@ -22,7 +22,8 @@ BUTTON_QUESTIONS = {
     "utter_clarify_offer": Question.OFFER, "utter_clarify_cancel": Question.CONFIRM_CANCEL,
     "utter_clarify_plan_change": Question.PLAN_CHANGE, "utter_offer_plan_change": Question.PLAN_CHANGE,
     "utter_confirm_plan_change": Question.PLAN_CHANGE, "utter_clarify_winback": Question.WINBACK,
-    "utter_clarify_proactive": Question.WINBACK,
+    "utter_clarify_proactive": Question.WINBACK, "utter_ask_leaving": Question.LEAVING,
+    "utter_complaint_noted": Question.OPEN,
 }
 
 

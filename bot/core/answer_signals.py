@@ -48,7 +48,7 @@ _CANCEL = re.compile(phrase_pattern(
     "dame de baja|darme de baja|dadme de baja|doy de baja|me doy de baja|quiero la baja|la baja|"
     "baja ya|de baja|dejarlo todo|"
     "rescindir|rescinde|cerrar la cuenta|cierra la cuenta|cierra mi cuenta|"
-    "cancel|cancel it|cancel me|cancelled|canceled|cancellation|terminate|terminate it|"
+    "cancel|cancel it|cancel me|cancelled|canceled|cancelling|canceling|cancellation|terminate|terminate it|"
     "close my account|close the account|close it|shut it down|end it|end my contract|"
     "end the contract|i want out|i'm out|im out|"
     "quit|unsubscribe"))
@@ -261,4 +261,13 @@ def signals(text: str) -> frozenset[str]:
         tail_kinds = {h.kind if not h.negated else "no" for h in _hits(tail)}
         if not re.sub(r"\W+", "", tail) or tail_kinds & {"no", "undecided", "cancel", "stay"}:
             found.add("undecided")  # "vale, pero no sé", "ok but no", a trailing "vale, pero..."
+    if "yes" in found and (_QUALIFIED_YES.search(norm) or "?" in text):
+        found.add("conditional")  # "sí, pero antes dime si hay penalización", "yes but what's the catch?"
     return frozenset(found)
+
+
+# A yes that comes with a condition, a question or a "first tell me": not yet a yes to act on.
+_QUALIFIED_YES = re.compile(
+    r"\b(siempre que|solo si|only if|as long as|provided|con tal de|dime|digame|dimelo|tell me|"
+    r"explain|explicame|quiero saber|want to know|cuanto|how much|catch|trampa|letra pequena|"
+    r"small print|fine print|que pasa si|what happens|what if|y si)\b")

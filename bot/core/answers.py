@@ -85,6 +85,15 @@ _KEEP = re.compile(phrase_pattern(
     "only|just|keep|keeping|the rest|everything else|rest of"))
 
 
+#: removing something by name ("quita la tele", "cancel the TV"), and the whole account named
+_REMOVE_IT = re.compile(phrase_pattern(
+    "quitar|quitame|quita|quitad|quitarme|eliminar|elimina|eliminame|suprimir|dar de baja|"
+    "dame de baja|baja del|baja de la|cancelar|cancela|cancelame|drop|remove|cancel|get rid of|take off"))
+_WHOLE = re.compile(phrase_pattern(
+    "todo|toda|todos|everything|all|whole|entire|entera|entero|completo|completa|incluida|incluido|"
+    "incluso|including|included|la cuenta|mi cuenta|account|contrato|contract|me quedo|stay"))
+
+
 def _drop(text: str) -> Optional[str]:
     """The one service the customer wants to remove while keeping the rest, if that is it."""
     mentioned = [s for s, p in _SERVICE_WORDS.items() if p.search(text)]
@@ -94,9 +103,12 @@ def _drop(text: str) -> Optional[str]:
         if not _REMOVE.search(clause):
             continue
         targets = [s for s in mentioned if _SERVICE_WORDS[s].search(clause)]
-        if len(targets) == 1 and (_KEEP.search(text) or len(mentioned) > 1):
+        # TV is never a plan on its own: removing it always leaves the rest ("cancel the TV bit")
+        alone = (targets == ["tv"] and len(mentioned) == 1 and bool(_REMOVE_IT.search(clause))
+                 and not _WHOLE.search(text))
+        if len(targets) == 1 and (_KEEP.search(text) or len(mentioned) > 1 or alone):
             kept = [s for s in mentioned if s != targets[0]]
-            if not kept and not _KEEP.search(text):
+            if not kept and not _KEEP.search(text) and not alone:
                 return None
             return targets[0]
     return None
@@ -153,7 +165,7 @@ def _yes_no(found: frozenset[str], question: Question) -> Answer:
     if question is not Question.CONFIRM_CANCEL and "cancel" in found:
         return Answer.CANCEL
     yes, no = "yes" in found or action_word in found, "no" in found
-    if yes and no:
+    if (yes and no) or (yes and "conditional" in found):
         return Answer.UNDECIDED
     if yes:
         return Answer.CANCEL if question is Question.CONFIRM_CANCEL else Answer.YES
@@ -172,8 +184,8 @@ def _offer(found: frozenset[str]) -> Answer:
     if "cancel" in found:         # cancel and stay together: not clear enough to act on
         return Answer.UNDECIDED
     yes, no = "yes" in found, "no" in found
-    if yes and no:
-        return Answer.UNDECIDED
+    if (yes and no) or (yes and "conditional" in found):
+        return Answer.UNDECIDED  # "sí, pero primero dime cuánto me ahorro": asked once more
     if yes:
         return Answer.YES
     if no:

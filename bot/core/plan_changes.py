@@ -14,9 +14,9 @@ from bot.core.conversation import Conversation, Turn, ask_identity
 from bot.core.customer_text import normalise
 from bot.core.i18n import format_eur
 from bot.core.subscriptions import reference as new_reference
-from bot.core.tariffs import load_plans
+from bot.core.tariffs import Plan, load_plans
 from bot.core.vocabulary import Stage, SubscriptionStatus
-from bot.storage.models import Customer
+from bot.storage.models import Customer, Subscription
 
 #: words that name a plan of data/plans.yml in what customers say, by plan code
 _PLAN_WORDS: dict[str, tuple[str, ...]] = {
@@ -71,7 +71,7 @@ def propose_plan(session: Session, conv: Conversation, code: str) -> Turn:
     sub = customer.current_subscription if customer else None
     return Turn(stage=Stage.PLAN_CHANGE, slots={"plan_change_to": code}).say(
         "utter_confirm_plan_change", new_plan=target.display_name(lang),
-        new_price=format_eur(target.monthly_price, lang),
+        new_price=format_eur(new_monthly_price(sub, target), lang),
         old_price=format_eur(sub.monthly_price, lang) if sub is not None else "-")
 
 
@@ -101,8 +101,16 @@ def partial(session: Session, conv: Conversation, drop: str) -> Turn:
     lang = conv.language
     return Turn(stage=Stage.PLAN_CHANGE, slots={"plan_change_to": target.code}).say(
         "utter_offer_plan_change", current_plan=current.display_name(lang),
-        new_plan=target.display_name(lang), new_price=format_eur(target.monthly_price, lang),
+        new_plan=target.display_name(lang), new_price=format_eur(new_monthly_price(sub, target), lang),
         old_price=format_eur(sub.monthly_price, lang))
+
+
+def new_monthly_price(sub: Subscription | None, target: Plan) -> Decimal:
+    """What the customer will pay on ``target``: its price less the discount running on the
+    subscription, which goes with them. The price quoted is the price charged."""
+    if sub is not None and sub.discount_pct:
+        return (target.monthly_price * (100 - sub.discount_pct) / 100).quantize(Decimal("0.01"))
+    return target.monthly_price
 
 
 def change_plan(session: Session, conv: Conversation, target_code: str | None = None) -> Turn:
@@ -117,8 +125,7 @@ def change_plan(session: Session, conv: Conversation, target_code: str | None = 
         return Turn(stage=None).say("utter_anything_else")
     sub.plan_code = target.code
     sub.list_price = target.monthly_price
-    sub.monthly_price = (target.monthly_price * (100 - sub.discount_pct) / 100).quantize(
-        Decimal("0.01")) if sub.discount_pct else target.monthly_price
+    sub.monthly_price = new_monthly_price(sub, target)
     sub.revert_plan_code = None
     reference = new_reference("PLAN")
     return Turn(stage=Stage.CLOSED, slots={"plan_change_to": None}).say(

@@ -37,6 +37,10 @@ from bot.core.vocabulary import Stage
 
 # Requests with their own answer that a customer we texted may make instead of replying to the offer.
 ASIDE_INTENTS = frozenset({"other_request", "cancel_other", "change_plan"})
+#: words that show a first message is more than a complaint: leaving (or thinking of it),
+#: staying, unsure, a person, something else to cancel, the contract's end
+_SAID_SOMETHING = frozenset({"cancel", "leave", "considering", "undecided", "stay", "human", "object",
+                             "contract_end"})
 SIM_BLOCK = re.compile(
     r"\b(robad[oa]|perdid[oa]|he perdido|me han robado|extraviad[oa]|stolen|lost|"
     r"bloque(a|ar|ad|ame)\b.{0,20}\bsim|block\b.{0,15}\bsim|suspend\b.{0,15}\b(sim|line))")
@@ -146,6 +150,15 @@ class RetentionService(RetentionTurns):
             return turn.say("utter_clarify_proactive")  # they never left: not "come back"
         return turn.say(f"utter_clarify_{base}")
 
+    def complaint_first(self, conv: Conversation, text: str, reason: str) -> Turn:
+        """A complaint as the first message: ``complaint``, or, when it is angry, the apology and a
+        person (in office hours; out of them the question too, and the callback promise)."""
+        trigger = handoff_trigger(self.session, text, None, starting=False, policy=self.policy)
+        person_now = bool(trigger) and in_office_hours(self.policy.handoff)
+        turn = self.complaint(conv, reason, make_offer=not person_now)
+        turn.handoff = trigger
+        return turn
+
     def after_complaint(self, conv: Conversation, text: str, kind: Answer, reason: str | None) -> Turn:
         """The answer to "are you thinking of leaving?" after a complaint. Yes, or unsure, starts the
         retention talk (nothing irreversible: a case and an offer); "just cancel it" is the
@@ -214,6 +227,12 @@ class RetentionService(RetentionTurns):
             return Turn().say("utter_keep_service")
         if "contract_end" in reading.signals and "cancel" not in reading.signals:
             return Turn().say("utter_contract_end")
+        reason = reason_of_intent(intent)
+        if (cancel_family and reason and not reading.signals & _SAID_SOMETHING
+                and self._only_a_complaint(conv)):
+            # the model read leaving into a complaint ("hola, el internet me va lentísimo desde
+            # hace una semana"): no word of leaving was said, so it is asked, not assumed
+            return self.complaint_first(conv, text, reason)
         if intent == "cancel" and firm_request(text) and self.current_case(conv) is None:
             return self.firm_cancel(conv, confidence=0.0)  # "solo quiero cancelar": read back
         told = mentioned_reason(text)

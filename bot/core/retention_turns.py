@@ -96,8 +96,8 @@ class RetentionTurns:
         return self._next_offer(conv, case, turn, reason=reason, skip_kinds=offer_sequence.compensated(remedy))
 
     def _only_a_complaint(self, conv: Conversation) -> bool:
-        """A reason with no question pending, from someone who has not said they want to leave,
-        in a conversation without an open case: "el internet me va lentísimo" is a complaint."""
+        """No question pending, from someone who has not said they want to leave, in a conversation
+        without an open case: "el internet me va lentísimo" is a complaint, not leaving."""
         if conv.asked_to_leave or conv.stage not in (None, Stage.CLOSED):
             return False
         case = self.current_case(conv)
@@ -157,6 +157,9 @@ class RetentionTurns:
     def start_action_plan(self, conv: Conversation, verbatim: str | None) -> Turn:
         """The customer asks for a written plan instead of an offer (or before any offer):
         a pending offer counts as declined, and a case without a reason is about low usage."""
+        if self._only_a_complaint(conv):
+            # "what are my options?" from someone who never spoke of leaving: the plans, no case
+            return self.plan_options(conv)
         if not conv.verified:
             return ask_identity(Turn())
         case = self.open_case(conv)

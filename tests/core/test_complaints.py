@@ -108,3 +108,52 @@ def test_thinking_of_leaving_is_never_a_cancellation(text: str) -> None:
         assert read(text, question).answer is Answer.UNDECIDED, (text, question)
     assert read("quiero darme de baja", Question.OFFER).answer is Answer.CANCEL
     assert read("could you cancel it now", Question.CONFIRM_CANCEL).answer is Answer.CANCEL
+
+
+@pytest.mark.parametrize("text", ["hola el internet me va lentísimo desde hace una semana",
+                                  "my wifi keeps dropping out every evening it's a joke",
+                                  "yeah hi um my bill's gone up again and honestly it's ridiculous"])
+def test_a_complaint_the_model_read_as_leaving_is_asked_not_assumed(svc: RetentionService,
+                                                                    db_session: Session, text: str) -> None:
+    """Probe finding (a customer walk): longer complaints were read by the intent model as
+    leaving with a reason, and a case and an offer followed. No word of leaving was said."""
+    conversation = complained(db_session)
+    turn = svc.opening(conversation, text, "cancel+reason_service_failure")
+    assert turn is not None and responses(turn) == ["utter_ack_service_failure", "utter_ask_leaving"]
+    assert turn.stage == "complaint" and cases(db_session) == 0
+
+
+@pytest.mark.parametrize("text", ["quiero darme de baja, el internet me va lentísimo",
+                                  "I'm thinking about cancelling, the internet is so slow",
+                                  "me voy a otra compañía, el internet va fatal",
+                                  "no quiero darme de baja, solo que el internet va lento"])
+def test_words_of_leaving_or_staying_are_not_a_bare_complaint(svc: RetentionService, db_session: Session,
+                                                               text: str) -> None:
+    turn = svc.opening(conv(db_session, "C00004"), text, "cancel+reason_service_failure")
+    assert turn is None or "utter_ask_leaving" not in responses(turn)
+
+
+def test_the_price_quoted_for_a_plan_change_is_the_price_charged(svc: RetentionService, db_session: Session) -> None:
+    """Probe finding (a customer walk): "a Fibra 600 Mb por 36,90 €/mes", then "Hecho ... 31,36 €/mes":
+    the running 15 % discount went with the customer but was not in the quote."""
+    customer = find_customer(db_session, ref="C00004")
+    customer.current_subscription.discount_pct = 15
+    options = svc.plan_options(conv(db_session, "C00004"))
+    proposal = svc.propose_plan(conv(db_session, "C00004", stage="choose_plan"), "fibra_600")
+    quoted = proposal.replies[-1].params["new_price"]
+    done = svc.change_plan(conv(db_session, "C00004", stage="plan_change"), "fibra_600")
+    assert options.stage == "choose_plan"
+    assert done.replies[-1].params["new_price"] == quoted
+    assert quoted.startswith("31,3"), quoted  # 36,90 € less 15 %, not the list price
+    assert customer.current_subscription.plan_code == "fibra_600"
+
+
+def test_what_are_my_options_from_someone_not_leaving_lists_the_plans_and_opens_no_case(
+        svc: RetentionService, db_session: Session) -> None:
+    """Probe finding (a customer walk): "what are my options" as a first message opened a case with
+    the reason low_usage, made up, and started an action plan."""
+    turn = svc.start_action_plan(complained(db_session), "what are my options")
+    assert turn.stage == "choose_plan" and responses(turn) == ["utter_change_plan"]
+    assert cases(db_session) == 0
+    leaving = svc.start_action_plan(conv(db_session, "C00004"), "quiero un plan personalizado")
+    assert leaving.stage == "plan_goal" and cases(db_session) == 1  # someone who spoke of leaving

@@ -90,3 +90,42 @@ def test_leaving_the_country() -> None:
     assert moving_abroad("I'm moving abroad for six months") and moving_abroad("me voy al extranjero")
     assert moving_abroad("nos mudamos a otro país") and not moving_abroad("me mudo a Valencia")
     assert not moving_abroad("I'm moving house next month")
+
+
+@pytest.mark.parametrize(("question", "text"), [
+    (Question.CONFIRM_CANCEL, "sí, pero antes dime si hay penalización"),
+    (Question.OFFER, "sí pero primero dime cuánto me ahorro"),
+    (Question.OFFER, "yes but what's the catch"),
+    (Question.OFFER, "vale, ¿cuándo empieza?"),
+    (Question.OFFER, "sí pero antes quiero saber si hay permanencia"),
+    (Question.PLAN_CHANGE, "ok, how much would it be then"),
+])
+def test_a_yes_with_a_question_or_a_condition_is_not_yet_a_yes(question: Question, text: str) -> None:
+    """Probe finding (a customer walk): these cancelled the service or applied the offer at once,
+    and the customer's question was never answered. They are asked once more, with choices."""
+    assert read(text, question).answer is Answer.UNDECIDED
+
+
+@pytest.mark.parametrize(("question", "text", "expected"), [
+    (Question.OFFER, "fine, but they'd better show up this time", Answer.YES),
+    (Question.OFFER, "venga, sí", Answer.YES),
+    (Question.CONFIRM_CANCEL, "sí, cancélalo ya, ¿vale?", Answer.CANCEL),
+    (Question.CONFIRM_CANCEL, "yes, cancel it", Answer.CANCEL),
+])
+def test_a_plain_yes_with_a_remark_is_still_a_yes(question: Question, text: str, expected: Answer) -> None:
+    assert read(text, question).answer is expected
+
+
+@pytest.mark.parametrize("text", ["cancel the TV bit, I never watch it", "quiero dar de baja la tele",
+                                  "cancel my tv package please"])
+def test_removing_the_tv_alone_is_a_partial_request(text: str) -> None:
+    """Probe finding (a customer walk): "cancel the TV bit" was read as leaving. TV is never a plan
+    on its own, so removing it keeps the rest."""
+    reading = read(text, Question.OPEN)
+    assert reading.answer is Answer.PARTIAL and reading.drop == "tv"
+
+
+@pytest.mark.parametrize("text", ["cancel everything including the tv", "quiero darme de baja de todo, tele incluida",
+                                  "no veo la tele, quiero darme de baja"])
+def test_the_whole_account_with_the_tv_is_not_a_partial_request(text: str) -> None:
+    assert read(text, Question.OPEN).answer is not Answer.PARTIAL
