@@ -33,7 +33,7 @@ from bot.core.customer_text import normalise
 from bot.core.handoff import handoff_trigger, in_office_hours
 from bot.core.retention_turns import RetentionTurns
 from bot.core.tariffs import load_plans
-from bot.core.vocabulary import Stage
+from bot.core.vocabulary import CaseStatus, Stage
 
 # Requests with their own answer that a customer we texted may make instead of replying to the offer.
 ASIDE_INTENTS = frozenset({"other_request", "cancel_other", "change_plan"})
@@ -101,6 +101,9 @@ class RetentionService(RetentionTurns):
                 return self.cancel(conv)
             if kind is Answer.STAY:
                 return self.keep(conv)
+            case = self.current_case(conv) if reason else None
+            if case is not None and case.status == CaseStatus.OPEN:  # "es que el servicio falla mucho"
+                cases.record_reason(case, reason, text)  # kept (listed after the first), then asked again
         elif question is Question.WINBACK:
             from bot.core.campaign_replies import reply_word
 

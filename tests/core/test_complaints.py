@@ -157,3 +157,15 @@ def test_what_are_my_options_from_someone_not_leaving_lists_the_plans_and_opens_
     assert cases(db_session) == 0
     leaving = svc.start_action_plan(conv(db_session, "C00004"), "quiero un plan personalizado")
     assert leaving.stage == "plan_goal" and cases(db_session) == 1  # someone who spoke of leaving
+
+
+def test_a_reason_told_at_the_read_back_is_kept_on_the_case(svc: RetentionService, db_session: Session) -> None:
+    """Probe finding (a customer walk): after "no tengo ninguna oferta ... ¿quieres que tramite la
+    baja?", "el servicio falla mucho" was not recorded; the question is asked again, the reason kept."""
+    svc.start(conv(db_session, "C00004"), reason="competitor", verbatim="me quiero ir a otra compañía")
+    turn = svc.answer(conv(db_session, "C00004", stage="confirm_cancel"), "el servicio falla mucho",
+                      "reason_service_failure")
+    case = db_session.scalar(select(RetentionCase))
+    assert case.reason == "competitor" and case.later_reasons == "service_failure"
+    assert turn.stage == "clarify_cancel"
+    assert find_customer(db_session, ref="C00004").current_subscription.status == "active"
