@@ -149,6 +149,14 @@ def asked_to_leave(tracker: Tracker) -> bool:
     return False
 
 
+def last_bot_response(tracker: Tracker) -> str | None:
+    """The name of the response the assistant said last ("utter_other_request"), if any."""
+    for event in reversed(tracker.events or []):
+        if event.get("event") == "bot":
+            return (event.get("metadata") or {}).get("utter_action")
+    return None
+
+
 def latest_text(tracker: Tracker) -> str:
     return (tracker.latest_message or {}).get("text") or ""
 

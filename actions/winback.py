@@ -13,8 +13,8 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import Action
-from actions.handoff import turn_after_opening
+from actions.common import Action, conversation_of, last_bot_response, service
+from actions.handoff import hand_off, turn_after_opening
 
 
 class ActionWinbackAccept(Action):
@@ -25,6 +25,10 @@ class ActionWinbackAccept(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
+        with service() as (_, svc):
+            person = svc.yes_to_a_person(conversation_of(tracker), last_bot_response(tracker))
+        if person is not None:  # "sí" to "si lo prefieres, te paso con una persona"
+            return await hand_off(dispatcher, tracker, person.handoff or "asked")
         events, _ = await turn_after_opening(dispatcher, tracker, lambda svc, conv: svc.winback(conv, accept=True))
         return events
 

@@ -37,6 +37,8 @@ from bot.core.vocabulary import CaseStatus, Stage
 
 # Requests with their own answer that a customer we texted may make instead of replying to the offer.
 ASIDE_INTENTS = frozenset({"other_request", "cancel_other", "change_plan"})
+#: the responses that end by offering a person ("si lo prefieres, te paso con una persona")
+PERSON_OFFERED = frozenset({"utter_other_request", "utter_iamabot", "utter_complaint_noted"})
 #: words that show a first message is more than a complaint: leaving (or thinking of it),
 #: staying, unsure, a person, something else to cancel, the contract's end
 _SAID_SOMETHING = frozenset({"cancel", "leave", "considering", "undecided", "stay", "human", "object",
@@ -182,6 +184,15 @@ class RetentionService(RetentionTurns):
         if trigger and turn.stage != Stage.CLOSED:
             turn.handoff = trigger
         return turn
+
+    def yes_to_a_person(self, conv: Conversation, last_response: str | None) -> Turn | None:
+        """"Sí" right after the assistant offered a person ("si lo prefieres, te paso con una
+        persona"), with no texted offer waiting for that yes: the person. None otherwise."""
+        if last_response not in PERSON_OFFERED:
+            return None
+        if conv.customer_id is not None and sms_replies.texted_offer_waiting(self.session, conv.customer_id):
+            return None
+        return Turn(handoff="asked")
 
     def aside(self, conv: Conversation, text: str, intent: str | None) -> Turn:
         """A customer we texted (a win-back or proactive SMS) writes about something else: that

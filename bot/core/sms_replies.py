@@ -28,6 +28,15 @@ def winback(session: Session, today: date, conv: Conversation, accept: bool) -> 
                                     offer_text=winback_offer_text(cold, conv.language))
 
 
+def texted_offer_waiting(session: Session, customer_id: int) -> bool:
+    """A win-back or proactive offer we texted this customer is waiting for their answer."""
+    from bot.core import proactive
+    from bot.core.campaign_replies import pending_winback
+
+    return pending_winback(session, customer_id) is not None \
+        or proactive.pending_contact(session, customer_id) is not None
+
+
 def answering_proactive(session: Session, conv: Conversation) -> bool:
     """The customer's SMS answer is to a proactive offer (no win-back SMS is waiting)."""
     from bot.core import proactive

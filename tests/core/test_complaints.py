@@ -169,3 +169,12 @@ def test_a_reason_told_at_the_read_back_is_kept_on_the_case(svc: RetentionServic
     assert case.reason == "competitor" and case.later_reasons == "service_failure"
     assert turn.stage == "clarify_cancel"
     assert find_customer(db_session, ref="C00004").current_subscription.status == "active"
+
+
+def test_a_yes_right_after_a_person_was_offered_is_the_person(svc: RetentionService, db_session: Session) -> None:
+    """Probe finding (a customer walk): "si lo prefieres, te paso con una persona" then "I guess so"
+    ended in "anything else?" and no ticket."""
+    assert svc.yes_to_a_person(conv(db_session, "C00004"), "utter_other_request").handoff == "asked"
+    assert svc.yes_to_a_person(conv(db_session, "C00004"), "utter_complaint_noted").handoff == "asked"
+    assert svc.yes_to_a_person(conv(db_session, "C00004"), "utter_offer") is None
+    assert svc.yes_to_a_person(conv(db_session, "C00004"), None) is None
