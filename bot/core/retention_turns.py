@@ -63,6 +63,12 @@ class RetentionTurns:
         if reason:
             cases.record_reason(case, reason, verbatim)
             self._acknowledge(turn, reason, remedy)
+        return self._after_reason(conv, case, turn, make_offer, remedy)
+
+    def _after_reason(self, conv: Conversation, case: RetentionCase, turn: Turn, make_offer: bool,
+                      remedy: Remedy | None, reason: str | None = None) -> Turn:
+        """What follows once the case has its reason, or has none yet: a person takes over, or the
+        identity check, or the reason question, or the offer that answers the reason."""
         if not make_offer:  # a person takes over (handoff)
             return turn
         if not conv.verified:
@@ -70,7 +76,7 @@ class RetentionTurns:
         if case.reason is None:
             turn.stage = Stage.ASK_REASON
             return turn.say("utter_ask_reason")
-        return self._next_offer(conv, case, turn, skip_kinds=offer_sequence.compensated(remedy))
+        return self._next_offer(conv, case, turn, reason=reason, skip_kinds=offer_sequence.compensated(remedy))
 
     def set_reason(self, conv: Conversation, reason: str, verbatim: str | None,
                    make_offer: bool = True) -> Turn:
@@ -123,14 +129,7 @@ class RetentionTurns:
         if reason:
             cases.record_reason(case, reason, verbatim)
             remedy = self._event_remedy(conv, reason)
-        if not make_offer:  # a person takes over (handoff)
-            return turn
-        if not conv.verified:
-            return ask_identity(turn)
-        if case.reason is None:
-            turn.stage = Stage.ASK_REASON
-            return turn.say("utter_ask_reason")
-        return self._next_offer(conv, case, turn, reason=reason, skip_kinds=offer_sequence.compensated(remedy))
+        return self._after_reason(conv, case, turn, make_offer, remedy, reason=reason)
 
     def no_leaving(self, conv: Conversation) -> Turn:
         """No to "are you thinking of leaving?": nothing is opened or changed; a person is offered."""
