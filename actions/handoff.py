@@ -51,9 +51,10 @@ async def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, trigger: 
                                customer_id=conv.customer_id if conv.verified else None,
                                case=case if case is not None and case.status == CaseStatus.OPEN else None)
         ticket_id, in_office_hours, opening = decision.ticket.id, decision.in_office_hours, decision.opening
+        leaving = conv.asked_to_leave or (case is not None and case.status == CaseStatus.OPEN)
     await deliver(ticket_id)
-    if not in_office_hours:
-        dispatcher.utter_message(response="utter_handoff_callback",
+    if not in_office_hours:  # the cancellation is offered meanwhile only to someone who spoke of leaving
+        dispatcher.utter_message(response="utter_handoff_callback" if leaving else "utter_handoff_callback_help",
                                  callback_time=format_opening(opening, conv.language))
         return []
     dispatcher.utter_message(response="utter_handoff")

@@ -195,9 +195,14 @@ def handed_off(replies: list[dict[str, Any]]) -> bool:
 
 
 def callback_pattern(language: str) -> re.Pattern[str]:
-    before, _, after = response_text("utter_handoff_callback", language).partition("{callback_time}")
+    """The callback promise: with the offer to cancel meanwhile (someone who spoke of leaving) or
+    without it (a question, a person asked for)."""
     when = (r"el miércoles 04/11 a partir de las 09:00" if language == "es" else r"Wednesday 04 November at 09:00")
-    return re.compile(re.escape(before) + when + re.escape(after))
+    variants = []
+    for name in ("utter_handoff_callback", "utter_handoff_callback_help"):
+        before, _, after = response_text(name, language).partition("{callback_time}")
+        variants.append(re.escape(before) + when + re.escape(after))
+    return re.compile("|".join(f"(?:{v})" for v in variants))
 
 
 # ---------------------------------------------------------------------------- the triggers
@@ -386,6 +391,8 @@ def test_trigger_out_of_hours_promises_a_callback(running: Running, case: Trigge
 
     # a callback promise with the next opening, in the customer's language; no pause, no handoff marker
     assert any(callback_pattern(case.language).fullmatch(t) for t in texts(replies)), texts(replies)
+    if case.trigger in ("asked", "not_understood"):  # nobody spoke of leaving: no cancellation offered
+        assert not re.search(r"darte de baja|to cancel", " ".join(texts(replies))), texts(replies)
     assert response_text("utter_handoff", case.language) not in texts(replies)
     assert not handed_off(replies)
     check_ticket(run, case, sender, message, "callback")
