@@ -46,12 +46,12 @@ async def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, trigger: 
         conv = replace(conv, customer_id=customer_id, verified=True)
     with service() as (session, svc):
         case = svc.current_case(conv)
+        open_case = case if case is not None and case.status == CaseStatus.OPEN else None
         decision = open_ticket(session, conversation_id=conv.conversation_id, trigger=trigger,
                                channel=conv.channel, language=conv.language, verbatim=latest_text(tracker),
-                               customer_id=conv.customer_id if conv.verified else None,
-                               case=case if case is not None and case.status == CaseStatus.OPEN else None)
+                               customer_id=conv.customer_id if conv.verified else None, case=open_case)
         ticket_id, in_office_hours, opening = decision.ticket.id, decision.in_office_hours, decision.opening
-        leaving = conv.asked_to_leave or (case is not None and case.status == CaseStatus.OPEN)
+        leaving = conv.asked_to_leave or open_case is not None
     await deliver(ticket_id)
     if not in_office_hours:  # the cancellation is offered meanwhile only to someone who spoke of leaving
         dispatcher.utter_message(response="utter_handoff_callback" if leaving else "utter_handoff_callback_help",

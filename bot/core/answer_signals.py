@@ -220,6 +220,13 @@ _OBJECT = re.compile(phrase_pattern(
     "booking|reservation|direct debit|newsletter|card|my card|the card|meeting"))
 
 
+# A yes that comes with a condition, a question or a "first tell me": not yet a yes to act on.
+_QUALIFIED_YES = re.compile(
+    r"\b(siempre que|solo si|only if|as long as|provided|con tal de|dime|digame|dimelo|tell me|"
+    r"explain|explicame|quiero saber|want to know|cuanto|how much|catch|trampa|letra pequena|"
+    r"small print|fine print|que pasa si|what happens|what if|y si)\b")
+
+
 def signals(text: str) -> frozenset[str]:
     """The kinds of words found, with negation applied: a negated stay is a cancel and back."""
     norm = _NOT_STAY.sub(" ", normalise(text))
@@ -265,9 +272,3 @@ def signals(text: str) -> frozenset[str]:
         found.add("conditional")  # "sí, pero antes dime si hay penalización", "yes but what's the catch?"
     return frozenset(found)
 
-
-# A yes that comes with a condition, a question or a "first tell me": not yet a yes to act on.
-_QUALIFIED_YES = re.compile(
-    r"\b(siempre que|solo si|only if|as long as|provided|con tal de|dime|digame|dimelo|tell me|"
-    r"explain|explicame|quiero saber|want to know|cuanto|how much|catch|trampa|letra pequena|"
-    r"small print|fine print|que pasa si|what happens|what if|y si)\b")

@@ -158,8 +158,7 @@ class RetentionService(RetentionTurns):
     def complaint_first(self, conv: Conversation, text: str, reason: str) -> Turn:
         """A complaint as the first message: ``complaint``, or, when it is angry, the apology and a
         person (in office hours; out of them the question too, and the callback promise)."""
-        trigger = handoff_trigger(self.session, text, None, starting=False, policy=self.policy)
-        person_now = bool(trigger) and in_office_hours(self.policy.handoff)
+        trigger, person_now = self._person_instead(conv, text, starting=False)
         turn = self.complaint(conv, reason, make_offer=not person_now)
         turn.handoff = trigger
         return turn
@@ -175,15 +174,20 @@ class RetentionService(RetentionTurns):
             return self.firm_cancel(fresh, confidence=1.0, text=text)
         if kind not in (Answer.YES, Answer.CANCEL, Answer.UNDECIDED):
             return self.no_leaving(conv)
-        trigger = handoff_trigger(self.session, text, conv.customer_id if conv.verified else None,
-                                  starting=True, policy=self.policy)
-        person_now = bool(trigger) and in_office_hours(self.policy.handoff)
+        trigger, person_now = self._person_instead(conv, text, starting=True)
         turn = self.leaving_after_complaint(fresh, conv.reason, conv.previous_text, make_offer=not person_now)
         if reason and reason != conv.reason:  # "sí, me voy a Movistar": listed after the first
             cases.record_reason(self.open_case(fresh), reason, text)
         if trigger and turn.stage != Stage.CLOSED:
             turn.handoff = trigger
         return turn
+
+    def _person_instead(self, conv: Conversation, text: str, starting: bool) -> tuple[str | None, bool]:
+        """The handoff trigger of this message, if any (an angry one; a high-value account when a
+        retention talk starts), and whether a person can take over now (office hours)."""
+        customer_id = conv.customer_id if conv.verified and starting else None
+        trigger = handoff_trigger(self.session, text, customer_id, starting=starting, policy=self.policy)
+        return trigger, bool(trigger) and in_office_hours(self.policy.handoff)
 
     def yes_to_a_person(self, conv: Conversation, last_response: str | None) -> Turn | None:
         """"Sí" right after the assistant offered a person ("si lo prefieres, te paso con una
@@ -243,7 +247,7 @@ class RetentionService(RetentionTurns):
             return Turn().say("utter_contract_end")
         reason = reason_of_intent(intent)
         if (cancel_family and reason and not reading.signals & _SAID_SOMETHING
-                and self._only_a_complaint(conv)):
+                and self._not_leaving(conv)):
             # the model read leaving into a complaint ("hola, el internet me va lentísimo desde
             # hace una semana"): no word of leaving was said, so it is asked, not assumed
             return self.complaint_first(conv, text, reason)

@@ -84,7 +84,7 @@ class RetentionTurns:
         closed = cancellation.closed_cancellation(self.session, conv)
         if closed is not None:
             return closed
-        if self._only_a_complaint(conv):
+        if self._not_leaving(conv):
             return self.complaint(conv, reason, make_offer)
         case = self.open_case(conv)
         turn = Turn(slots={"case_id": float(case.id), "churn_reason": reason})
@@ -101,9 +101,10 @@ class RetentionTurns:
             cases.decline_pending(case)
         return self._next_offer(conv, case, turn, reason=reason, skip_kinds=offer_sequence.compensated(remedy))
 
-    def _only_a_complaint(self, conv: Conversation) -> bool:
+    def _not_leaving(self, conv: Conversation) -> bool:
         """No question pending, from someone who has not said they want to leave, in a conversation
-        without an open case: "el internet me va lentísimo" is a complaint, not leaving."""
+        without an open case: "el internet me va lentísimo" is a complaint and "what are my
+        options?" a question about plans, not leaving."""
         if conv.asked_to_leave or conv.stage not in (None, Stage.CLOSED):
             return False
         case = self.current_case(conv)
@@ -156,7 +157,7 @@ class RetentionTurns:
     def start_action_plan(self, conv: Conversation, verbatim: str | None) -> Turn:
         """The customer asks for a written plan instead of an offer (or before any offer):
         a pending offer counts as declined, and a case without a reason is about low usage."""
-        if self._only_a_complaint(conv):
+        if self._not_leaving(conv):
             # "what are my options?" from someone who never spoke of leaving: the plans, no case
             return self.plan_options(conv)
         if not conv.verified:
