@@ -23,6 +23,10 @@ endif
 GATE_CANCEL_F1 ?= 0.97
 GATE_REASON_F1 ?= 0.93
 GATE_SHARED_F1 ?= 0.90
+# What the product does with a first message (model + the rule's action + the words read by
+# RetentionService.opening, tests/support/first_message.py), on the held-out set: measured
+# 0.963, target 0.97; the gate keeps it from falling back (the implicit and fresh sets are reported).
+GATE_FIRST_MESSAGE_F1 ?= 0.95
 
 NLU_DATA := $(shell find data -name '*.yml' 2>/dev/null)
 TRAIN_INPUTS := $(NLU_DATA) domain.yml config.yml bot/nlu/components.py bot/nlu/featurizers.py bot/nlu/classifiers.py bot/nlu/model.py bot/nlu/typos.py bot/core/language.py
@@ -107,6 +111,8 @@ test-rasa: $(STAMP) $(MODEL_STAMP)
 	  --fail-on-prediction-errors --out results/core
 	$(PY) -m bot.nlu.evaluation --model models/retention.tar.gz --out results/nlu \
 	  --min-cancel-f1 $(GATE_CANCEL_F1) --min-reason-f1 $(GATE_REASON_F1) --min-shared-f1 $(GATE_SHARED_F1)
+	$(PY) -m tests.support.first_message --model models/retention.tar.gz --out results/nlu \
+	  --min-holdout-f1 $(GATE_FIRST_MESSAGE_F1)
 
 dashboard-user: $(STAMP)
 	$(PRIVATE) $(PY) -m analytics.users create $(or $(NAME),supervisor) --role $(or $(ROLE),supervisor)

@@ -46,17 +46,204 @@ _CANCEL = re.compile(phrase_pattern(
     "tramites la baja|tramitadla|tramitemela|hazme la baja|haz la baja|procesa la baja|"
     "quiero la baja de todo|la baja ya|dar de baja|darle de baja|me doy de baja|nada de ofertas|"
     "dame de baja|darme de baja|dadme de baja|doy de baja|me doy de baja|quiero la baja|la baja|"
-    "baja ya|de baja|dejarlo todo|"
+    "baja ya|de baja|dejarlo todo|mi baja|baja temporal|"
     "rescindir|rescinde|cerrar la cuenta|cierra la cuenta|cierra mi cuenta|"
     "cancel|cancel it|cancel me|cancelled|canceled|cancelling|canceling|cancellation|terminate|terminate it|"
     "close my account|close the account|close it|shut it down|end it|end my contract|"
-    "end the contract|i want out|i'm out|im out|"
+    "end the contract|"
     "quit|unsubscribe"))
 # Saying one is leaving ("me voy a o2", "I'm leaving"): a wish to cancel, but at the reason
 # question it is the reason being told, not a request to process the cancellation now.
+# Ending the relationship in other words counts too ("he firmado con Digi", "this is my last
+# month with you"). Whether a bare "me voy" / "I'm going" is about leaving us depends on what
+# follows (_leaves_us): "me voy de viaje", "I'm going on Erasmus" are not.
 _LEAVE = re.compile(phrase_pattern(
-    "me voy|me quiero ir|irme|me piro|quiero irme|dejaros|me marcho|me largo|"
-    "i'm leaving|im leaving|leave|leaving|i'm going|switching"))
+    "me voy|me quiero ir|irme|me piro|quiero irme|dejaros|me marcho|me largo|os dejo|me salgo|"
+    "salirme|me borro|borrarme|no renuevo|no voy a renovar|no renovare|no quiero renovar|"
+    "not renewing|won't renew|will not renew|not going to renew|don't want to renew|"
+    "dont want to renew|moving to|moved to|i've moved to|me he ido a|me he cambiado a|"
+    "dejo nubia|dejar nubia|dejar la compania|dejo la compania|dejar el servicio|dejo el servicio|"
+    "dejar de ser cliente|dejo de ser cliente|dejar de ser vuestro cliente|"
+    "me cambio de compania|me cambio de operador|cambiarme de compania|cambiarme de operador|"
+    "cambio de compania|cambio de operador|me paso a|me he pasado a|me porto a|portarme a|"
+    "portar mi numero a|portabilidad a|he contratado con|he firmado con|ya he contratado|"
+    "ultimo mes con vosotros|ultimo mes con nubia|mi ultimo mes|"
+    "terminar el contrato|terminar mi contrato|finalizar el contrato|finalizar mi contrato|"
+    "romper el contrato|romper mi contrato|resolver el contrato|acabar con el contrato|"
+    "dar por terminado|dar por finalizado|dar por finalizados|dar por terminados|"
+    "cerrarlo todo|cerrar todo|prescindir de sus servicios|prescindo de sus servicios|"
+    "i'm leaving|im leaving|leave|leaving|i'm going|switching|i want out|i'm out|im out|"
+    "end my service|end my services|end my account|stop being a customer|no longer be a customer|"
+    "my last month|last month with you|last month with nubia|taking my business elsewhere|"
+    "go elsewhere|going elsewhere|switch providers|switching providers|change providers|"
+    "signed up with|port my number to|porting my number to|porting out|moving to another provider|"
+    "close everything|close it all|shut everything down"))
+# Leaving in the words of a blind author asked, without sight of this project, for the phrases
+# with which customers end a telecom contract without "cancel" or "baja" (2026-12-04; the ones
+# that also mean other things were left out: "early termination fee", "pac code", "port my
+# number", "solicito la portabilidad" (a number may come in as well as go out)).
+_LEAVE_IN_OTHER_WORDS = re.compile(phrase_pattern(
+    "me cambio de compania|cambiarme de compania|me voy a otra compania|me paso a otra compania|"
+    "me voy con otro operador|me cambio de operador|cambio de operador|me paso a otro operador|"
+    "me cambio a otra empresa|me voy a la competencia|me paso a la competencia|"
+    "me voy con la competencia|me paso a movistar|me voy a vodafone|me cambio a orange|"
+    "me paso a digi|me voy a masmovil|me cambio a pepephone|me paso a claro|me porto a telcel|"
+    "portarme a otra compania|portabilidad a otro operador|llevarme las lineas a otra|"
+    "ya contrate con otra compania|ya tengo otra compania|ya no quiero ser cliente|"
+    "dejar de ser cliente|no deseo seguir siendo cliente|no quiero seguir con vosotros|"
+    "no sigo con ustedes|no quiero continuar con nubia|no voy a renovar|no renovare el contrato|"
+    "no prorrogar el contrato|rescindir el contrato|rescision del contrato|rescindo mi contrato|"
+    "resolucion contractual|resolucion del contrato|resolucion anticipada del contrato|"
+    "solicito la resolucion del contrato|manifiesto mi voluntad de rescindir|"
+    "comunico mi voluntad de resolver|manifiesto mi voluntad de desvincularme|"
+    "preaviso de resolucion|notificacion de rescision|extincion del contrato|"
+    "finalizar el contrato|finalizacion del contrato|dar por terminado el contrato|"
+    "dar por finalizada la relacion|poner fin al contrato|terminar mi contrato|"
+    "terminacion del contrato|terminacion anticipada del contrato|fin de la relacion comercial|"
+    "terminar la relacion contractual|anular el contrato|anulacion del contrato|"
+    "anular todos los servicios|desistimiento del contrato|ejercer el derecho de desistimiento|"
+    "cerrar mi cuenta|cierre de la cuenta|quitar todos los servicios|prescindir de sus servicios|"
+    "ya no necesito sus servicios|ya no quiero nada con nubia|desvincularme de la compania|"
+    "retirarme de la compania|romper el contrato|salirme del contrato|librarme del contrato|"
+    "deshacerme del contrato|me voy de nubia|irme de nubia|quiero irme de la compania|"
+    "me salgo de nubia|dejar nubia|dejar la compania|abandonar la compania|abandono nubia|"
+    "os dejo por otra|me piro de nubia|me piro a otra compania|me largo de nubia|"
+    "me largo a otra compania|os mando a paseo|os mando a tomar viento|a la mierda nubia|"
+    "quedaos con vuestra fibra|hasta nunca|nunca mas con nubia|esto es un adios|adios nubia|"
+    "chau nubia|me despido de nubia|me voy para siempre|me voy y no vuelvo|"
+    "hasta aqui hemos llegado|se acabo lo nuestro|se acabo nubia|rompo con nubia|"
+    "habeis perdido un cliente|desconexion definitiva|como me voy de nubia|que necesito para irme|"
+    "pago la penalizacion y adios|aunque tenga penalizacion me voy|estoy harto me voy|"
+    "me fui con otra compania|me paso a otra cia|switching providers|"
+    "switching to another provider|switching carriers|switching networks|"
+    "moving to another provider|going with another provider|moving to vodafone|switching to bt|"
+    "going to ee|moving to virgin media|switching to verizon|going with t mobile|"
+    "leaving for a competitor|leaving for another carrier|signed up with another provider|"
+    "found a better deal elsewhere|taking my business elsewhere|porting my number out|port out|"
+    "transfer my number out|take my number elsewhere|i'm leaving nubia|leaving nubia|"
+    "i want to leave|how do i leave|i'm done with you|done with nubia|i'm through with you|"
+    "this is goodbye|goodbye nubia|so long nubia|bye bye nubia|never again nubia|"
+    "you've lost a customer|you just lost me|i'm outta here|i'm jumping ship|ditching nubia|"
+    "dumping nubia|breaking up with nubia|it's over nubia|parting ways|cut ties with nubia|"
+    "i'm quitting nubia|i quit your service|close my account|shut down my account|"
+    "deactivate all my lines|terminate my contract|termination of contract|"
+    "terminate the agreement|end my contract|end our relationship|exit my contract|"
+    "get out of my contract|want out of my contract|rescind my contract|not renewing|"
+    "won't be renewing|do not wish to renew|let my contract expire|not extending my contract|"
+    "no longer want your services|no longer wish to be a customer|stop being a customer|"
+    "no longer require your services|discontinue all services|disconnect all services|"
+    "terminate all services|notice of termination|giving my 30 days notice|"
+    "please accept this as notice|hereby give notice to terminate|im leaving u guys|"
+    "won't be continuing with you|moving on from nubia"))
+#: what may follow "me voy" / "I'm leaving" when it means leaving us: nothing, a reason, us, or
+#: where to; "me voy de viaje", "me voy a Portugal el lunes", "I'm out of work" are not
+_LEAVE_TAIL = re.compile(
+    r"^(?:$|(?:que|ya|porque|pq|xq|so|then|entonces|pues|asi que|for good|definitivamente|"
+    r"del todo|ya mismo|now|today|hoy|tambien|too)\b)")
+_OTHER_OPERATORS = ("movistar|vodafone|orange|digi|o2|yoigo|masmovil|mas movil|pepephone|lowi|simyo|"
+                    "jazztel|finetwork|euskaltel|adamo|avatel|bt|ee|sky|virgin|talktalk|plusnet|three|"
+                    "otra compania|otro operador|otra operadora|another provider|another network|"
+                    "another operator|another company")
+_US = re.compile(phrase_pattern(
+    "nubia|vosotros|vosotras|ustedes|aqui|you|you guys|here|compania|operador|operadora|company|"
+    "provider|providers|network|carrier|la competencia|competencia|competitor|the competition|"
+    "otra|otro|another|ningun sitio|ninguna parte|ningun lado|anywhere", _OTHER_OPERATORS))
+# The number taken to another operator: "he pedido la portabilidad del fijo y los móviles a Digi"
+_PORT_OUT = re.compile(r"(?<![a-z0-9])(?:portabilidad|portar|porto|portado|port|porting|ported|transfer|"
+                       r"transferring)\b[^.?!¿¡]{0,50}?\b(?:a|al|to)\s+" + phrase_pattern(_OTHER_OPERATORS))
+#: the bare verbs of leaving whose meaning hangs on what follows
+_BARE_LEAVE = frozenset({"me voy", "irme", "me quiero ir", "quiero irme", "me marcho", "me largo",
+                         "me piro", "i'm leaving", "im leaving", "leaving", "leave", "i'm going",
+                         "switching", "i'm out", "im out", "me salgo", "salirme", "me borro",
+                         "borrarme", "moving to", "moved to", "i've moved to", "me he ido a",
+                         "me he cambiado a"})
+
+
+# Ending the account in any words: a verb of ending with the contract, the account, the plan or
+# the whole service as its object ("quiero terminar mi plan", "close the subscription", "¿cómo lo
+# cerramos todo?"), or the noun ("la rescisión del contrato", "termination of the contract").
+# (not "termina", "acaba", "finaliza": "¿cuándo termina mi contrato?" asks about its end)
+_END_VERBS = (r"terminar|terminad|terminame|finalizar|cerrar|cierra|cerrad|cerramos|"
+              r"cierro|romper|rompo|resolver|acabar|anular|anula|anulad|anulen|quitar|quitarlo|"
+              r"quitadlo|quitalo|eliminar|borrar|end|ending|close|closing|terminate|terminating|stop|"
+              r"finish|shut|shut down|get rid of|discontinue|dar por terminado|dar por finalizado|"
+              r"dar por terminada|dar por finalizada|dar por terminados|dar por finalizados")
+_END_OBJECTS = (r"contrato|contratos|cuenta|plan|suscripcion|servicio|servicios|relacion|todo|"
+                r"contract|contracts|account|plan|subscription|service|services|membership|everything")
+_ENDING = re.compile(
+    r"(?<![a-z0-9])(?:" + _END_VERBS + r")(?:\s+(?:con|de|with))?"
+    r"(?:\s+(?:el|la|los|las|mi|mis|my|the|this|our|su|tu|lo|all|it|por completo))?(?:\s+nubia)?\s+(?:"
+    + _END_OBJECTS + r")(?![a-z0-9])|"
+    r"(?<![a-z0-9])(?:rescision|resolucion|terminacion|finalizacion|termination|cancelacion|"
+    r"cancellation)\s+(?:del|de mi|de el|de la|of the|of my)\s+(?:contrato|cuenta|contract|account|"
+    r"servicio|service)(?![a-z0-9])")
+
+
+def _leaves_us(clause: str, start: int, end: int) -> bool:
+    """"Me voy", "me voy a Movistar", "me voy de Nubia", "I'm leaving you": leaving us. "Me voy
+    de viaje", "me voy a trabajar a Suiza", "leaving the country", "I'm going on Erasmus", "I'm
+    out of work": the same verb about something else."""
+    if clause[start:end] not in _BARE_LEAVE:
+        return True
+    tail = clause[end:].strip()
+    return bool(_LEAVE_TAIL.match(tail)) or bool(_US.search(" ".join(tail.split()[:4])))
+
+
+#: what a cancel verb may be about and still mean the service ("cancela mi cuenta", "cancel the
+#: whole thing"); anything else after a determiner is another thing ("cancelen la orden de compra")
+_ACCOUNT_WORDS = frozenset("""cuenta cuentas contrato contratos servicio servicios suscripcion
+    suscripciones linea lineas fibra internet movil moviles tele television tv fijo telefono paquete
+    pack tarifa plan permanencia baja alta todo toda todos todas nubia relacion compania contratacion
+    account accounts contract contracts service services subscription subscriptions membership line
+    lines broadband fibre fiber wifi mobile phone landline package bundle tariff deal everything lot
+    whole entire complete full thing things completo completa entero entera actual current main
+    principal personal my mi""".split())
+#: what may be the service itself or an add-on, told apart by what it is of ("el servicio de
+#: contestador" is an add-on, "el servicio de fibra" the service)
+_ADD_ONS = frozenset("suscripcion paquete pack bono subscription package".split())
+_DETERMINERS = frozenset("el la los las mi mis tu tus su sus un una este esta ese esa the my your "
+                         "this that these those our a an del al".split())
+_NP_STOP = frozenset("de del con a al para por que y o to of with for from that which and or "
+                     "please porfa favor ya now ahora hoy today asap".split())
+
+
+def _add_on_of(noun: str, following: list[str]) -> bool:
+    """"(la) suscripción a Netflix", "(el) paquete de fútbol": an add-on, not us; "la suscripción
+    de fibra", "my subscription for good" are us."""
+    if noun not in _ADD_ONS or len(following) < 2 or following[0] not in ("a", "al", "de", "del", "to", "for"):
+        return False
+    thing = following[2] if following[1] in _DETERMINERS and len(following) > 2 else following[1]
+    return not ({thing} & (_ACCOUNT_WORDS | _DETERMINERS | _US_WORDS | _NP_STOP)) and thing not in (
+        "good", "ever", "siempre", "streaming", "cable", "telefonia", "datos", "data")
+
+
+#: "la suscripción con Nubia", "el servicio de vosotros": still us
+_US_WORDS = frozenset("nubia vosotros ustedes you".split())
+
+
+def _named_after_cancel(clause: str, end: int) -> str | None:
+    """What a cancel verb names, when it is not the service: "add_on" ("cancela la suscripción a
+    Netflix"), "object" ("cancela el pedido", "cancel the tablet purchase", "cancelad mi
+    asistencia"), else None (nothing named, or the service: "cancel my cable service")."""
+    words = clause[end:].split()
+    while words and words[0] in ("de", "me", "lo", "la", "it", "please"):
+        if words[0] in ("la", "lo") and len(words) > 1 and words[1] not in _DETERMINERS:
+            break  # "cancelar la pelicula": "la" is the determiner
+        words = words[1:]
+    if len(words) < 2 or words[0] not in _DETERMINERS or words[1] in _NP_STOP:
+        return None  # "cancel immediately", "cancela ya", "cancel this": nothing named
+    if _add_on_of(words[1], words[2:]):
+        return "add_on"
+    # the words named, up to a preposition: none of them the service ("the tablet purchase", "la
+    # orden de compra"); "my cable service", "the apartment internet" are the service
+    named = []
+    for word in words[1:4]:
+        if word in _NP_STOP or word in ("i", "we", "you", "que", "which"):
+            break
+        named.append(word)
+    return "object" if named and not any(w in _ACCOUNT_WORDS for w in named) else None
+
+
 _UNDECIDED = re.compile(phrase_pattern(
     "no se|nose|ns|no lo se|nose que|me lo pienso|me lo pensare|me lo voy a pensar|lo pienso|"
     "pensarlo|pensarmelo|lo tengo que pensar|tengo que pensarlo|tengo que pensarmelo|"
@@ -106,7 +293,8 @@ class _Hit:
 
 # "sigo sin internet" is a complaint, not staying: such phrases are removed before reading.
 _NOT_STAY = re.compile(phrase_pattern(
-    "sigo sin|sigo con problemas|sigo con el problema|sigo teniendo|sigo esperando|sigo pagando|"
+    "sigo sin|me quedo sin|me he quedado sin|nos quedamos sin|nos hemos quedado sin|quedarme sin|"
+    "sigo con problemas|sigo con el problema|sigo teniendo|sigo esperando|sigo pagando|"
     "seguir pagando|seguir esperando|sigo igual de mal|still waiting|still paying|still without"))
 
 
@@ -115,7 +303,8 @@ _NOT_STAY = re.compile(phrase_pattern(
 _FILLERS = frozenset("""lo la le les me te se nos os quiero queremos quiere voy vamos va a de que
     el mi tu su want to do i it really realmente going will would me you the my please por favor
     ya tan mas des deis den de hagas hagais hagan tramites tramiteis tramiten cancelen canceleis
-    canceles cancele demos me""".split())
+    canceles cancele demos me pienso pensamos tengo intencion intend intending planning plan
+    plans""".split())
 
 
 def _negator_at(clause: str, start: int) -> int | None:
@@ -123,7 +312,8 @@ def _negator_at(clause: str, start: int) -> int | None:
     words = clause[:start].split()
     for i in range(len(words) - 1, max(-1, len(words) - 7), -1):
         word = words[i]
-        if word in ("no", "not", "don't", "never", "nunca", "ni", "tampoco", "won't", "can't"):
+        if word in ("no", "not", "don't", "never", "nunca", "ni", "tampoco", "won't", "can't",
+                    "sin", "without"):  # "¿puedo cambiar de tarifa sin darme de baja?"
             return i if all(w in _FILLERS for w in words[i + 1:]) else None
         if word not in _FILLERS:
             return None
@@ -142,6 +332,8 @@ def _hedged(clause: str, start: int) -> bool:
         if before[j] == "if":
             return True
         if before[j] == "si":  # "vale venga si me interesa" is a yes, "no se si cancelar" a hedge
+            if j + 1 < len(before) and before[j + 1] in _SUBJUNCTIVE:
+                return True  # "si quisiera terminar el contrato": supposed, not asked for
             return j > 0 and before[j - 1] not in _YES_LEADS
     return False
 
@@ -163,7 +355,8 @@ def _hits(clause: str) -> list[_Hit]:
     found: list[tuple[int, int, str]] = []
     leading_si = _yes_si(clause)
     for kind, pattern in (("undo", _UNDO), ("undecided", _UNDECIDED), ("stay", _STAY),
-                          ("cancel", _CANCEL), ("leave", _LEAVE), ("human", _HUMAN), ("no", _NO),
+                          ("cancel", _CANCEL), ("leave", _LEAVE), ("leave", _ENDING), ("leave", _LEAVE_IN_OTHER_WORDS),
+                          ("human", _HUMAN), ("no", _NO),
                           ("yes", _YES), ("not_no", _NOT_NO)):
         for m in pattern.finditer(clause):
             found.append((m.start(), m.end(), kind))
@@ -180,6 +373,15 @@ def _hits(clause: str) -> list[_Hit]:
             continue
         if kind == "yes" and clause[start:end] in ("y", "s", "k", "va") and len(clause.split()) > 2:
             continue  # one-letter words inside a sentence are not a yes
+        if kind == "leave" and not _leaves_us(clause, start, end):
+            continue  # "me voy de viaje"
+        named = (_named_after_cancel(clause, end) if kind == "cancel" else
+                 "add_on" if kind == "leave" and _add_on_of(clause[start:end].split()[-1], clause[end:].split())
+                 else None)
+        if named:  # another thing than the service: a strong sign when it is an add-on by name
+            kept.append((start, end, "object"))
+            out.append(_Hit("other_thing" if named == "add_on" else "object", False, False))
+            continue
         kept.append((start, end, kind))
         negator = _negator_at(clause, start) if kind not in ("no", "undecided", "undo") else None
         hedged = kind in ("stay", "cancel", "leave", "yes") and not leading_si and _hedged(clause, start)
@@ -195,12 +397,17 @@ def _hits(clause: str) -> list[_Hit]:
     return out
 
 
+#: "si quisiera irme", "si decidiera cancelar": a supposition after "si" (never a "sí")
+_SUBJUNCTIVE = frozenset("quisiera quisiese tuviera fuera hubiera decidiera cancelara cancelase dejara "
+                         "cambiara".split())
+
+
 def _yes_si(clause: str) -> bool:
     """A Spanish "sí" written without accent: at the start of the clause or alone."""
     words = clause.split()
     return bool(words) and words[0] in ("si", "sip", "sii", "sí") and (
         len(words) == 1 or words[1] not in ("es", "no", "me", "te", "lo", "la", "quiero", "puedo",
-                                            "cancelo", "tengo", "hay", "pudiera"))
+                                            "cancelo", "tengo", "hay", "pudiera", *_SUBJUNCTIVE))
 
 
 # A question about when the contract or the commitment ends is not a wish to leave.
@@ -210,14 +417,23 @@ _CONTRACT_END = re.compile(
     r"\b(cuando|hasta cuando)\b.{0,15}\b(tengo|me queda|dura)\b.{0,10}\bpermanencia|"
     r"\bwhen\b.{0,25}\b(contract|commitment|minimum term)\b.{0,20}\b(end|ends|expire|expires|finish|over|up)\b|"
     r"\bwhen\b.{0,10}\b(does|do|will)\b.{0,10}\b(my )?(contract|commitment)\b|"
-    r"\b(end|expiry) date of my (contract|commitment)\b")
+    r"\b(end|expiry) date of my (contract|commitment)\b|"
+    r"\b(contract|commitment|minimum term)('s| is)? (ending|expiring|up soon|coming to an end)\b|"
+    r"\bse me (acaba|termina|vence)\b.{0,5}\b(el )?(contrato|permanencia|compromiso)\b")
 # Something else is named as what to cancel ("cancela el pedido", "cancel my order"): a
 # look-alike, never the service.
+# (the nouns with a determiner where the bare word is also a verb: "he pedido", "pago demasiado",
+# "in order to", "transfer my number")
 _OBJECT = re.compile(phrase_pattern(
-    "pedido|el pedido|la cita|la visita|visita|tecnico|el tecnico|pago|el pago|transferencia|"
-    "recibo|domiciliacion|reserva|suscripcion a la newsletter|newsletter|tarjeta|la tarjeta|"
-    "order|my order|the order|appointment|visit|technician|payment|the payment|transfer|"
-    "booking|reservation|direct debit|newsletter|card|my card|the card|meeting"))
+    "el pedido|mi pedido|un pedido|del pedido|ese pedido|la cita|la visita|visita|tecnico|el tecnico|"
+    "el pago|un pago|mi pago|ese pago|transferencia|el recibo|un recibo|ese recibo|domiciliacion|"
+    "reserva|suscripcion a la newsletter|newsletter|tarjeta|la tarjeta|seguro del movil|el seguro|"
+    "seguro de|my order|the order|an order|this order|that order|appointment|visit|technician|"
+    "the payment|a payment|my payment|that payment|bank transfer|the transfer|a transfer|"
+    "booking|reservation|direct debit|newsletter|card|my card|the card|meeting|insurance|"
+    "netflix|disney|hbo|max|spotify|amazon prime|prime video|dazn|filmin|contestador|voicemail|"
+    "bono|roaming|add-on|addon|la compra|the purchase|purchase|pelicula|movie|alquiler|rental|"
+    "marketing|publicidad|advertising|mensajes promocionales|promotional"))
 
 
 # A yes that comes with a condition, a question or a "first tell me": not yet a yes to act on.
@@ -259,9 +475,13 @@ def signals(text: str) -> frozenset[str]:
         found.discard("not_stay_initial")
         if "cancel" not in found:
             found.add("undecided")
+    if _PORT_OUT.search(norm) and not found & {"stay", "undecided"}:  # across "y": read on the whole
+        found |= {"leave", "cancel"}
     if _CONTRACT_END.search(norm):
         found.add("contract_end")
     if _OBJECT.search(norm):
+        found.add("other_thing")
+    if "other_thing" in found:  # named for sure, not only guessed from the words after the verb
         found.add("object")
     if "yes" in found and re.search(r"\b(?:pero|but)\b", norm):
         tail = re.split(r"\b(?:pero|but)\b", norm, maxsplit=1)[1]

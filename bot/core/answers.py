@@ -75,7 +75,8 @@ _SERVICE_WORDS = {
 _REMOVE = re.compile(phrase_pattern(
     "quitar|quitame|quita|quitad|quitarme|eliminar|elimina|eliminame|suprimir|prescindir|"
     "dar de baja|darme de baja|dame de baja|baja del|baja de la|cancelar|cancela|cancelame|"
-    "sin|no necesito|no uso|no quiero|sobra|me sobra|"
+    "sin|no necesito|no uso|no quiero|sobra|me sobra|rescindir|rescinde|terminar|terminar con|"
+    "finalizar|anular|anula|end|terminate|stop|"
     "drop|remove|cancel|get rid of|take off|take the tv off|take tv off|take the mobile off|"
     "without|don't need|dont need|don't use|dont use|"
     "no longer need"))
@@ -94,11 +95,25 @@ _WHOLE = re.compile(phrase_pattern(
     "incluso|including|included|la cuenta|mi cuenta|account|contrato|contract|me quedo|stay"))
 
 
+_SERVICE_NAMES = r"(?:fibra|movil|moviles|tele|tv|television|internet|fibre|fiber|broadband|mobile|mobiles)"
+_BOTH = re.compile(r"\b" + _SERVICE_NAMES + r"\s+(?:y|e|and|&)\s+(?:el |la |los |las |the |my |mi |mis )?"
+                   + _SERVICE_NAMES + r"\b")
+
+
+#: being left without a service is a complaint, not removing it: "me quedo sin internet"
+_LEFT_WITHOUT = re.compile(
+    r"\b(?:me quedo|me he quedado|nos quedamos|nos hemos quedado|estoy|estamos|sigo|seguimos|"
+    r"dias|semanas|horas|i'm|im|i am|we're|we are|been|left|still|days|weeks|hours)\s+(?:sin|without)\b")
+
+
 def _drop(text: str) -> Optional[str]:
     """The one service the customer wants to remove while keeping the rest, if that is it."""
+    text = _LEFT_WITHOUT.sub(" ", text)
     mentioned = [s for s, p in _SERVICE_WORDS.items() if p.search(text)]
     if not mentioned or not _REMOVE.search(text):
         return None
+    if not _KEEP.search(text) and _BOTH.search(text):
+        return None  # "rescindir el contrato de fibra y móvil": both named, nothing kept
     for clause in clauses(text):
         if not _REMOVE.search(clause):
             continue

@@ -22,6 +22,12 @@ _SHORTHAND = {
 }
 
 
+#: English words the Spanish "k" for "qu" must leave alone ("keep" is not "queep")
+_ENGLISH_K = frozenset("""keep keeps keeping kept key keys kid kids kind kinda kindly kill kills
+    killing kit kitchen kick kicked king kiss kilo kilometre kilometer kettle kebab kelly kevin
+    kenny kerry ken kent kieran""".split())
+
+
 def normalise(text: str) -> str:
     """Lower case, no accents, letters repeated three times or more squeezed ("siiii" -> "si"),
     SMS shorthand spelt out ("q" -> "que", "kiero" -> "quiero", "kitar" -> "quitar")."""
@@ -30,7 +36,7 @@ def normalise(text: str) -> str:
     text = text.replace("’", "'")
     words = re.sub(r"\s+", " ", text).strip().split(" ")
     if len(words) > 1:
-        words = [_SHORTHAND.get(w, re.sub(r"^k(?=[ie])", "qu", w)) for w in words]
+        words = [_SHORTHAND.get(w, w if w in _ENGLISH_K else re.sub(r"^k(?=[ie])", "qu", w)) for w in words]
     text = " ".join(words)
     text = re.sub(r"\bno (que)\b", r"no, \1", text)  # "que no que quiero la baja": two clauses
     return re.sub(r"\s+", " ", text).strip()

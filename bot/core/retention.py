@@ -245,6 +245,10 @@ class RetentionService(RetentionTurns):
             return Turn().say("utter_keep_service")
         if "contract_end" in reading.signals and "cancel" not in reading.signals:
             return Turn().say("utter_contract_end")
+        if cancel_family and "other_thing" in reading.signals and "cancel" not in reading.signals:
+            # "quiero cancelar la suscripción a Netflix": an add-on or an order, not the service;
+            # the reply says how to end the contract, should that be what was meant
+            return Turn().say("utter_cancel_other")
         reason = reason_of_intent(intent)
         if (cancel_family and reason and not reading.signals & _SAID_SOMETHING
                 and self._not_leaving(conv)):
@@ -259,9 +263,12 @@ class RetentionService(RetentionTurns):
                 and not firm_request(text) and self.current_case(conv) is None):
             # "I want to leave, switching to Orange": leaving with a reason, not "just cancel it"
             return self.start(conv, reason=told, verbatim=text)
-        if (not cancel_family and reading.signals & {"cancel"} == {"cancel"}
-                and not reading.signals & {"stay", "undecided", "object"}
+        if (not cancel_family and leaving
                 and (self.current_case(conv) is None or conv.stage in (None, Stage.CLOSED))):
-            return self.firm_cancel(conv, confidence=0.0)
+            if "cancel_word" in reading.signals or firm_request(text):
+                return self.firm_cancel(conv, confidence=0.0)
+            # leaving said in other words the model took for a question ("es que me cambio de
+            # compañía, ¿dónde devuelvo el router?"): the retention talk, not the read-back
+            return self.start(conv, reason=told, verbatim=text if told else None)
         return None
 

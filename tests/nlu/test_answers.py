@@ -129,3 +129,75 @@ def test_removing_the_tv_alone_is_a_partial_request(text: str) -> None:
                                   "no veo la tele, quiero darme de baja"])
 def test_the_whole_account_with_the_tv_is_not_a_partial_request(text: str) -> None:
     assert read(text, Question.OPEN).answer is not Answer.PARTIAL
+
+
+# --- first messages: what the words are about (2026-12-04) ---------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "quiero cancelar la compra del repetidor", "cancel my booking for saturday",
+    "cancelad mi plaza en el taller de la fibra", "please cancel the shipping of my new handset",
+    "anulad la suscripción a Spotify que me activasteis", "quiero cancelar el paquete de fútbol",
+])
+def test_a_cancel_verb_about_another_thing_is_not_leaving(text: str) -> None:
+    """Probe finding (first-message evaluation): "cancelen la orden de compra" got the read-back
+    "shall I cancel your contract?"."""
+    found = read(text, Question.OPEN).signals
+    assert "object" in found and "cancel" not in found
+
+
+@pytest.mark.parametrize("text", [
+    "cancel my broadband service", "quiero cancelar el contrato que firmé en 2022", "cancela ya",
+    "cancel immediately please", "quiero darme de baja de todo", "close my nubia account",
+    "quiero cancelar mi suscripción de fibra",
+])
+def test_a_cancel_verb_about_the_service_is_leaving(text: str) -> None:
+    found = read(text, Question.OPEN).signals
+    assert "cancel" in found and "object" not in found
+
+
+@pytest.mark.parametrize("text", [
+    "me voy de viaje a Japón un mes, ¿funciona el roaming?", "me voy a trabajar fuera unos meses",
+    "I'm going on holiday next week", "I'm out of the office until Monday",
+    "leaving the house now, will call later",
+])
+def test_going_somewhere_is_not_leaving_us(text: str) -> None:
+    assert "leave" not in read(text, Question.OPEN).signals
+
+
+@pytest.mark.parametrize("text", [
+    "me voy", "me voy con Yoigo", "me voy de Nubia, estoy harta", "I'm leaving you guys",
+    "quiero terminar mi contrato", "queremos cerrarlo todo", "he firmado con otra compañía",
+    "esta es la última factura que os pago, hasta nunca", "this is my last month with you",
+    "not renewing when it ends", "we are switching providers", "solicito la rescisión del contrato",
+    "he pedido la portabilidad de las dos líneas y la fibra a Lowi",
+])
+def test_leaving_in_other_words(text: str) -> None:
+    assert "cancel" in read(text, Question.OPEN).signals
+
+
+@pytest.mark.parametrize("text", [
+    "¿puedo bajar de tarifa sin darme de baja?", "can I change plan without cancelling?",
+    "no pienso irme, solo quiero que me lo arregléis", "no quiero terminar el contrato",
+    "si quisiera irme, ¿cuánto pagaría?",
+])
+def test_leaving_negated_or_supposed_is_not_leaving(text: str) -> None:
+    found = read(text, Question.OPEN).signals
+    assert "cancel" not in found
+
+
+def test_being_left_without_a_service_is_not_removing_it() -> None:
+    """"Me quedo sin internet" is a complaint: read as dropping the fibre, a cancellation became a
+    plan change."""
+    reading = read("me quedo sin internet cada noche y quiero darme de baja", Question.OPEN)
+    assert reading.answer is not Answer.PARTIAL and "stay" not in reading.signals
+
+
+def test_both_services_named_is_not_a_partial_request() -> None:
+    assert read("quiero rescindir el contrato de fibra y móvil", Question.OPEN).answer is not Answer.PARTIAL
+
+
+def test_keep_is_an_english_word() -> None:
+    """The SMS spelling "kiero" -> "quiero" turned "keep" into "queep": "I'll keep my service" was
+    read as nothing at all."""
+    assert read("no, I'll keep my service", CONFIRM).answer is Answer.STAY
+    assert read("drop the mobile but keep fibre and tv", Question.OPEN).drop == "mobile"
