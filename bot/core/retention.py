@@ -27,7 +27,7 @@ from dataclasses import replace
 
 from bot.core import cases, plan_changes, sms_replies
 from bot.core.answers import Answer, Question, read
-from bot.core.conversation import QUESTION_OF_STAGE, Conversation, Turn, reason_of_intent
+from bot.core.conversation import QUESTION_OF_STAGE, Conversation, Turn, merge_turns, reason_of_intent
 from bot.core.customer_statements import firm_request, mentioned_reason
 from bot.core.customer_text import normalise
 from bot.core.handoff import handoff_trigger, in_office_hours
@@ -242,6 +242,11 @@ class RetentionService(RetentionTurns):
         cancel_family = bool(intent) and ("cancel" in (intent or "").split("+")
                                           or intent == "cancel_firm")
         if cancel_family and reading.answer is Answer.STAY and "cancel" not in reading.signals:
+            reason = reason_of_intent(intent)
+            if reason:  # "no pienso irme, pero compensadme por el corte": the complaint is heard
+                turn = Turn()
+                self._acknowledge(turn, reason, self._event_remedy(conv, reason))
+                return merge_turns(turn, self.no_leaving(conv))
             return Turn().say("utter_keep_service")
         if "contract_end" in reading.signals and "cancel" not in reading.signals:
             return Turn().say("utter_contract_end")

@@ -178,3 +178,13 @@ def test_a_yes_right_after_a_person_was_offered_is_the_person(svc: RetentionServ
     assert svc.yes_to_a_person(conv(db_session, "C00004"), "utter_complaint_noted").handoff == "asked"
     assert svc.yes_to_a_person(conv(db_session, "C00004"), "utter_offer") is None
     assert svc.yes_to_a_person(conv(db_session, "C00004"), None) is None
+
+
+def test_not_leaving_with_a_complaint_hears_the_complaint(svc: RetentionService, db_session: Session) -> None:
+    """Walk finding: "no pienso irme, pero quiero que me compenséis por el corte de ayer", read by
+    the model as leaving over the service, got "no he cambiado nada" and nothing about the outage."""
+    text = "no pienso irme, pero quiero que me compenséis por el corte de ayer"
+    turn = svc.opening(complained(db_session), text, "cancel+reason_service_failure")
+    said = [r.response for r in turn.replies]
+    assert said[0].startswith("utter_ack") and said[-1] == "utter_complaint_noted"
+    assert cases(db_session) == 0
