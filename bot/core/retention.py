@@ -241,6 +241,8 @@ class RetentionService(RetentionTurns):
             return self.partial(conv, reading.drop)
         cancel_family = bool(intent) and ("cancel" in (intent or "").split("+")
                                           or intent == "cancel_firm")
+        if "contract_end" in reading.signals and "cancel" not in reading.signals:
+            return Turn().say("utter_contract_end")
         if cancel_family and reading.answer is Answer.STAY and "cancel" not in reading.signals:
             reason = reason_of_intent(intent)
             if reason:  # "no pienso irme, pero compensadme por el corte": the complaint is heard
@@ -248,8 +250,6 @@ class RetentionService(RetentionTurns):
                 self._acknowledge(turn, reason, self._event_remedy(conv, reason))
                 return merge_turns(turn, self.no_leaving(conv))
             return Turn().say("utter_keep_service")
-        if "contract_end" in reading.signals and "cancel" not in reading.signals:
-            return Turn().say("utter_contract_end")
         if cancel_family and "other_thing" in reading.signals and "cancel" not in reading.signals:
             # "quiero cancelar la suscripción a Netflix": an add-on or an order, not the service;
             # the reply says how to end the contract, should that be what was meant

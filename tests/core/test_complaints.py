@@ -188,3 +188,12 @@ def test_not_leaving_with_a_complaint_hears_the_complaint(svc: RetentionService,
     said = [r.response for r in turn.replies]
     assert said[0].startswith("utter_ack") and said[-1] == "utter_complaint_noted"
     assert cases(db_session) == 0
+
+
+def test_staying_with_a_question_about_the_contract_end_gets_the_answer(svc: RetentionService,
+                                                                         db_session: Session) -> None:
+    """Walk finding: "no, I'll keep my service, but when does my contract end?" got only "I
+    haven't changed anything"."""
+    turn = svc.opening(complained(db_session, "C00002", "en"),
+                       "no, I'll keep my service, but when does my contract end?", "cancel")
+    assert [r.response for r in turn.replies] == ["utter_contract_end"] and cases(db_session) == 0
