@@ -57,11 +57,16 @@ _CANCEL = re.compile(phrase_pattern(
 # Ending the relationship in other words counts too ("he firmado con Digi", "this is my last
 # month with you"). Whether a bare "me voy" / "I'm going" is about leaving us depends on what
 # follows (_leaves_us): "me voy de viaje", "I'm going on Erasmus" are not.
+#: the bare verbs of leaving whose meaning hangs on what follows
+_BARE_LEAVE_WORDS = ("me voy|irme|me quiero ir|quiero irme|me marcho|me largo|me piro|i'm leaving|"
+                     "im leaving|leaving|leave|i'm going|switching|i'm out|im out|me salgo|salirme|"
+                     "me borro|borrarme|moving to|moved to|i've moved to|me he ido a|me he cambiado a")
+_BARE_LEAVE = frozenset(_BARE_LEAVE_WORDS.split("|"))
 _LEAVE = re.compile(phrase_pattern(
-    "me voy|me quiero ir|irme|me piro|quiero irme|dejaros|me marcho|me largo|os dejo|me salgo|"
-    "salirme|me borro|borrarme|no renuevo|no voy a renovar|no renovare|no quiero renovar|"
+    _BARE_LEAVE_WORDS,
+    "dejaros|os dejo|no renuevo|no voy a renovar|no renovare|no quiero renovar|"
     "not renewing|won't renew|will not renew|not going to renew|don't want to renew|"
-    "dont want to renew|moving to|moved to|i've moved to|me he ido a|me he cambiado a|"
+    "dont want to renew|"
     "dejo nubia|dejar nubia|dejar la compania|dejo la compania|dejar el servicio|dejo el servicio|"
     "dejar de ser cliente|dejo de ser cliente|dejar de ser vuestro cliente|"
     "me cambio de compania|me cambio de operador|cambiarme de compania|cambiarme de operador|"
@@ -72,7 +77,7 @@ _LEAVE = re.compile(phrase_pattern(
     "romper el contrato|romper mi contrato|resolver el contrato|acabar con el contrato|"
     "dar por terminado|dar por finalizado|dar por finalizados|dar por terminados|"
     "cerrarlo todo|cerrar todo|prescindir de sus servicios|prescindo de sus servicios|"
-    "i'm leaving|im leaving|leave|leaving|i'm going|switching|i want out|i'm out|im out|"
+    "i want out|"
     "end my service|end my services|end my account|stop being a customer|no longer be a customer|"
     "my last month|last month with you|last month with nubia|taking my business elsewhere|"
     "go elsewhere|going elsewhere|switch providers|switching providers|change providers|"
@@ -140,10 +145,16 @@ _LEAVE_IN_OTHER_WORDS = re.compile(phrase_pattern(
 _LEAVE_TAIL = re.compile(
     r"^(?:$|(?:que|ya|porque|pq|xq|so|then|entonces|pues|asi que|for good|definitivamente|"
     r"del todo|ya mismo|now|today|hoy|tambien|too)\b)")
-_OTHER_OPERATORS = ("movistar|vodafone|orange|digi|o2|yoigo|masmovil|mas movil|pepephone|lowi|simyo|"
-                    "jazztel|finetwork|euskaltel|adamo|avatel|bt|ee|sky|virgin|talktalk|plusnet|three|"
-                    "otra compania|otro operador|otra operadora|another provider|another network|"
-                    "another operator|another company")
+#: other operators by name (Spain, the UK, the Americas): the one list, also read by
+#: ``customer_statements`` for the competitor reason
+OPERATOR_NAMES = ("movistar|vodafone|orange|digi|o2|yoigo|masmovil|mas movil|pepephone|lowi|simyo|"
+                  "jazztel|finetwork|euskaltel|telecable|r cable|adamo|avatel|bt|ee|sky|virgin|"
+                  "virgin media|talktalk|plusnet|three|verizon|t-mobile|at&t|comcast|xfinity|spectrum|"
+                  "starlink|claro|telcel|tigo")
+#: another operator without its name
+OTHER_OPERATOR_WORDS = ("otra compania|otro operador|otra operadora|another provider|another network|"
+                        "another operator|another company")
+_OTHER_OPERATORS = OPERATOR_NAMES + "|" + OTHER_OPERATOR_WORDS
 _US = re.compile(phrase_pattern(
     "nubia|vosotros|vosotras|ustedes|aqui|you|you guys|here|compania|operador|operadora|company|"
     "provider|providers|network|carrier|la competencia|competencia|competitor|the competition|"
@@ -151,12 +162,6 @@ _US = re.compile(phrase_pattern(
 # The number taken to another operator: "he pedido la portabilidad del fijo y los móviles a Digi"
 _PORT_OUT = re.compile(r"(?<![a-z0-9])(?:portabilidad|portar|porto|portado|port|porting|ported|transfer|"
                        r"transferring)\b[^.?!¿¡]{0,50}?\b(?:a|al|to)\s+" + phrase_pattern(_OTHER_OPERATORS))
-#: the bare verbs of leaving whose meaning hangs on what follows
-_BARE_LEAVE = frozenset({"me voy", "irme", "me quiero ir", "quiero irme", "me marcho", "me largo",
-                         "me piro", "i'm leaving", "im leaving", "leaving", "leave", "i'm going",
-                         "switching", "i'm out", "im out", "me salgo", "salirme", "me borro",
-                         "borrarme", "moving to", "moved to", "i've moved to", "me he ido a",
-                         "me he cambiado a"})
 
 
 # Ending the account in any words: a verb of ending with the contract, the account, the plan or

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from bot.core.answer_signals import signals
+from bot.core.answer_signals import OPERATOR_NAMES, OTHER_OPERATOR_WORDS, signals
 from bot.core.customer_text import normalise, phrase_pattern
 
 _NUMBER_WORDS = {
@@ -49,11 +49,8 @@ def moving_abroad(text: str) -> bool:
 
 
 _OPERATORS = phrase_pattern(
-    "movistar|vodafone|orange|digi|o2|yoigo|masmovil|mas movil|pepephone|lowi|simyo|jazztel|"
-    "finetwork|euskaltel|telecable|r cable|adamo|avatel|bt|ee|sky|virgin|virgin media|talktalk|"
-    "plusnet|three|verizon|t-mobile|at&t|comcast|xfinity|spectrum|starlink|claro|telcel|tigo|"
-    "otra compania|otra operadora|otro operador|la competencia|otra empresa|another provider|"
-    "another company|another carrier|another network|a competitor|the competition|switching to|"
+    OPERATOR_NAMES, OTHER_OPERATOR_WORDS,
+    "la competencia|otra empresa|another carrier|a competitor|the competition|switching to|"
     "me paso a|me cambio a|me voy a la competencia|me voy con")
 _COMPETITOR = re.compile(_OPERATORS)
 _FIRM = re.compile(phrase_pattern(

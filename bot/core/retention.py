@@ -246,9 +246,7 @@ class RetentionService(RetentionTurns):
         if cancel_family and reading.answer is Answer.STAY and "cancel" not in reading.signals:
             reason = reason_of_intent(intent)
             if reason:  # "no pienso irme, pero compensadme por el corte": the complaint is heard
-                turn = Turn()
-                self._acknowledge(turn, reason, self._event_remedy(conv, reason))
-                return merge_turns(turn, self.no_leaving(conv))
+                return merge_turns(self.apology(conv, reason), self.no_leaving(conv))
             return Turn().say("utter_keep_service")
         if cancel_family and "other_thing" in reading.signals and "cancel" not in reading.signals:
             # "quiero cancelar la suscripción a Netflix": an add-on or an order, not the service;

@@ -113,12 +113,17 @@ class RetentionTurns:
     def complaint(self, conv: Conversation, reason: str, make_offer: bool = True) -> Turn:
         """A complaint is not leaving: sorry for it (with the key event behind it, if any), and one
         question, whether they are thinking of leaving. No case, no offer until they say so."""
-        turn = Turn()
-        self._acknowledge(turn, reason, self._event_remedy(conv, reason))
+        turn = self.apology(conv, reason)
         if not make_offer:  # an angry complaint: a person takes over
             return turn
         turn.stage = Stage.COMPLAINT
         return turn.say("utter_ask_leaving")
+
+    def apology(self, conv: Conversation, reason: str) -> Turn:
+        """Sorry for what went wrong, with the key event behind it and its remedy, if any."""
+        turn = Turn()
+        self._acknowledge(turn, reason, self._event_remedy(conv, reason))
+        return turn
 
     def leaving_after_complaint(self, conv: Conversation, reason: str | None, verbatim: str | None,
                                 make_offer: bool = True) -> Turn:
