@@ -47,9 +47,12 @@ def choose_plan(text: str, plans: dict[str, Any]) -> str | None:
 
 
 def plan_list(session: Session, conv: Conversation) -> str:
-    """The other plans with their prices, one per line, for the customer to choose from."""
+    """The other plans with their prices, one per line, for the customer to choose from: the
+    price they would pay (their running discount goes with them), as the read-back will quote it."""
     current = current_plan_code(session, conv)
-    lines = [f"- {p.display_name(conv.language)}: {format_eur(p.monthly_price, conv.language)}"
+    customer = session.get(Customer, conv.customer_id) if current and conv.customer_id else None
+    sub = customer.current_subscription if customer else None
+    lines = [f"- {p.display_name(conv.language)}: {format_eur(new_monthly_price(sub, p), conv.language)}"
              f"{'/mes' if conv.language == 'es' else '/month'}"
              for p in load_plans().values() if p.code != current]
     return "\n".join(lines)

@@ -143,6 +143,8 @@ def test_the_price_quoted_for_a_plan_change_is_the_price_charged(svc: RetentionS
     quoted = proposal.replies[-1].params["new_price"]
     done = svc.change_plan(conv(db_session, "C00004", stage="plan_change"), "fibra_600")
     assert options.stage == "choose_plan"
+    listed = next(line for line in options.replies[-1].params["plan_list"].splitlines() if "600" in line)
+    assert quoted in listed, (listed, quoted)  # the list quotes what the read-back will (walk finding)
     assert done.replies[-1].params["new_price"] == quoted
     assert quoted.startswith("31,3"), quoted  # 36,90 € less 15 %, not the list price
     assert customer.current_subscription.plan_code == "fibra_600"
