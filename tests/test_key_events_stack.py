@@ -140,6 +140,17 @@ def test_customer_outside_the_event_hears_nothing_about_it(events_stack: TwilioS
     assert not any("corte" in r or "cobró" in r for r in replies), replies
 
 
+def recent_weekday_noon() -> str:
+    """The last past 11:00 UTC (12:00 in Madrid) on a weekday: the run's clock. The customer then
+    answers today, within the days a proactive SMS can be answered, on any date the test runs."""
+    day = datetime.now(timezone.utc).replace(hour=11, minute=0, second=0, microsecond=0)
+    if day > datetime.now(timezone.utc):
+        day -= timedelta(days=1)
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return day.strftime("%Y-%m-%dT%H:%M")
+
+
 def test_proactively_contacted_customers_answer_the_assistant(events_stack: TwilioStack, tmp_path: Path) -> None:
     from bot.risk.model import evaluate, fit, save, time_split
     from bot.risk.simulate import simulate
@@ -155,7 +166,7 @@ def test_proactively_contacted_customers_answer_the_assistant(events_stack: Twil
                "TWILIO_ACCOUNT_SID": standin.account_sid, "TWILIO_AUTH_TOKEN": standin.auth_token,
                "TWILIO_NUMBER": "+15005550001", "TWILIO_API_BASE_URL": standin.base_url,
                "OUTBOX_PATH": str(events_stack.stack.tmp_dir / "outbox.db")}
-        done = subprocess.run([sys.executable, "-m", "bot.cli.proactive", "run", "--now", "2026-11-30T11:00",
+        done = subprocess.run([sys.executable, "-m", "bot.cli.proactive", "run", "--now", recent_weekday_noon(),
                                "--model", str(model)], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
                               timeout=300)
         assert done.returncode == 0, done.stderr
