@@ -39,6 +39,7 @@ SETS = {
     "holdout": ROOT / "tests" / "nlu_holdout",
     "implicit": ROOT / "tests" / "nlu_holdout_implicit",
     "fresh": ROOT / "tests" / "nlu_holdout_fresh",
+    "fifth": ROOT / "tests" / "nlu_holdout_fifth",
 }
 WEDNESDAY_NOON = datetime(2026, 11, 25, 11, 0)  # naive UTC: office hours in Madrid, every run alike
 
