@@ -58,8 +58,8 @@ _CANCEL = re.compile(phrase_pattern(
 # month with you"). Whether a bare "me voy" / "I'm going" is about leaving us depends on what
 # follows (_leaves_us): "me voy de viaje", "I'm going on Erasmus" are not.
 #: the bare verbs of leaving whose meaning hangs on what follows
-_BARE_LEAVE_WORDS = ("me voy|irme|me quiero ir|quiero irme|me marcho|me largo|me piro|i'm leaving|"
-                     "im leaving|leaving|leave|i'm going|switching|i'm out|im out|me salgo|salirme|"
+_BARE_LEAVE_WORDS = ("me voy|me voy a ir|nos vamos a ir|irme|me quiero ir|quiero irme|me marcho|me largo|"
+                     "me piro|i'm leaving|im leaving|leaving|leave|i'm going|switching|i'm out|im out|me salgo|salirme|"
                      "me borro|borrarme|moving to|moved to|i've moved to|me he ido a|me he cambiado a")
 _BARE_LEAVE = frozenset(_BARE_LEAVE_WORDS.split("|"))
 _LEAVE = re.compile(phrase_pattern(
@@ -139,12 +139,42 @@ _LEAVE_IN_OTHER_WORDS = re.compile(phrase_pattern(
     "no longer require your services|discontinue all services|disconnect all services|"
     "terminate all services|notice of termination|giving my 30 days notice|"
     "please accept this as notice|hereby give notice to terminate|im leaving u guys|"
-    "won't be continuing with you|moving on from nubia"))
+    "won't be continuing with you|moving on from nubia",
+    # from a second blind author's training first messages (2026-12-07), the ones this reader
+    # did not see as leaving
+    "no vais a ser mi compania|no vais a ser mi operador|no sereis mi compania|"
+    "no quiero saber nada mas de nubia|no quiero saber nada de nubia|cuando me vaya de nubia|"
+    "no quiero ser cliente vuestro|no quiero ser vuestro cliente|no quiero ser cliente de ustedes|"
+    "no ser cliente de ustedes|no ser cliente vuestro|no quiero ser de nubia|no quiero mas nubia|"
+    "no mas nubia|desvincularme|me desvinculo|desvincularnos|acabar con vosotros|acabo con vosotros|"
+    "terminar con nubia|terminar con vosotros|acabar con nubia|terminar con todos los servicios|"
+    "salir de nubia|salirme de nubia|salirnos de nubia|dejamos nubia|dejaremos nubia|"
+    "prescindir de todos vuestros servicios|prescindir de vuestros servicios|"
+    "prescindir de todos sus servicios|no quiero nada con ustedes|no quiero nada con vosotros|"
+    "no quiero nada de vosotros|no quiero nada mas de vosotros|no quiero nada de ustedes|"
+    "fin a mi contrato|fin al contrato|fin a todos los servicios|fin a todos mis servicios|"
+    "fin a mis servicios|ya no os necesito|deje de cobrarme para siempre|dejeis de cobrarme para siempre|"
+    "doy por finalizado|doy por terminado|marcharme|marcharnos|irnos de nubia|"
+    "quiero que mi contrato termine|quiero que el contrato termine|lo nuestro se ha terminado|"
+    "lo nuestro se ha acabado|lo nuestro ha terminado|lo nuestro se termina|"
+    "dejar todos los servicios|dejar todos vuestros servicios|dejadme ir|ya no necesito nubia|"
+    "no necesito nubia|os podeis olvidar de mi|olvidaos de mi|mi ultima factura con|"
+    "sea mi ultima factura|ultima factura con vosotros|quiero que mi cuenta se cierre|"
+    "que se cierre mi cuenta|no conteis conmigo|"
+    "stop being a nubia customer|no longer want to be a nubia customer|"
+    "no longer want to be a customer|don't want to be your customer|dont want to be your customer|"
+    "don't want to be a customer|won't be my provider|will not be my provider|we're finished|"
+    "i'm finished with|finished with nubia|finished with you|shut it all down|shut down my nubia|"
+    "wrap up all my services|wrap up my services|end things with you|end my agreement|"
+    "my last bill with|last bill with nubia|be my last bill|get out of this contract|"
+    "get out of the contract|i'm gone|im gone|breaking up with you|break up with you|no more nubia|"
+    "finish with you|stop being with nubia|stop being with you"))
 #: what may follow "me voy" / "I'm leaving" when it means leaving us: nothing, a reason, us, or
 #: where to; "me voy de viaje", "me voy a Portugal el lunes", "I'm out of work" are not
 _LEAVE_TAIL = re.compile(
     r"^(?:$|(?:que|ya|porque|pq|xq|so|then|entonces|pues|asi que|for good|definitivamente|"
-    r"del todo|ya mismo|now|today|hoy|tambien|too)\b)")
+    r"del todo|ya mismo|now|today|hoy|tambien|too|igual|de todas formas|de todos modos|either way|"
+    r"regardless|anyway|anyways|elsewhere|somewhere else|a otro sitio|a otra parte)\b)")
 #: other operators by name (Spain, the UK, the Americas): the one list, also read by
 #: ``customer_statements`` for the competitor reason
 OPERATOR_NAMES = ("movistar|vodafone|orange|digi|o2|yoigo|masmovil|mas movil|pepephone|lowi|simyo|"
@@ -177,7 +207,9 @@ _END_OBJECTS = (r"contrato|contratos|cuenta|plan|suscripcion|servicio|servicios|
                 r"contract|contracts|account|plan|subscription|service|services|membership|everything")
 _ENDING = re.compile(
     r"(?<![a-z0-9])(?:" + _END_VERBS + r")(?:\s+(?:con|de|with))?"
-    r"(?:\s+(?:el|la|los|las|mi|mis|my|the|this|our|su|tu|lo|all|it|por completo))?(?:\s+nubia)?\s+(?:"
+    r"(?:\s+(?:el|la|los|las|mi|mis|my|the|this|our|su|sus|tu|lo|all|it|por completo|un|una|"
+    r"todos los|todas las|todos mis|todos sus|todos vuestros|all my|all the|all of my|all his|all her|"
+    r"the whole|my whole|the entire|his|her|their|all our))?(?:\s+nubia)?\s+(?:"
     + _END_OBJECTS + r")(?![a-z0-9])|"
     r"(?<![a-z0-9])(?:rescision|resolucion|terminacion|finalizacion|termination|cancelacion|"
     r"cancellation)\s+(?:del|de mi|de el|de la|of the|of my)\s+(?:contrato|cuenta|contract|account|"

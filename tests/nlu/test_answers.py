@@ -158,7 +158,7 @@ def test_a_cancel_verb_about_the_service_is_leaving(text: str) -> None:
 @pytest.mark.parametrize("text", [
     "me voy de viaje a Japón un mes, ¿funciona el roaming?", "me voy a trabajar fuera unos meses",
     "I'm going on holiday next week", "I'm out of the office until Monday",
-    "leaving the house now, will call later",
+    "leaving the house now, will call later", "me voy a ir de vacaciones a Italia, ¿hay roaming?",
 ])
 def test_going_somewhere_is_not_leaving_us(text: str) -> None:
     assert "leave" not in read(text, Question.OPEN).signals
@@ -170,6 +170,12 @@ def test_going_somewhere_is_not_leaving_us(text: str) -> None:
     "esta es la última factura que os pago, hasta nunca", "this is my last month with you",
     "not renewing when it ends", "we are switching providers", "solicito la rescisión del contrato",
     "he pedido la portabilidad de las dos líneas y la fibra a Lowi",
+    # words a second blind author's training lines used (2026-12-07), in other sentences
+    "desde enero no contéis conmigo", "quiero desvincularme de vosotros del todo",
+    "me voy igual, decidme cuánto es la penalización", "I'm leaving either way, what's the fee?",
+    "please close all my services by Friday", "necesito cerrar todos los servicios de mi padre",
+    "me voy a ir, así que decidme qué hago con el router", "no more nubia for us, how does it work",
+    "quiero salir de nubia cuanto antes", "we'd like to end the whole contract this month",
 ])
 def test_leaving_in_other_words(text: str) -> None:
     assert "cancel" in read(text, Question.OPEN).signals
@@ -178,7 +184,7 @@ def test_leaving_in_other_words(text: str) -> None:
 @pytest.mark.parametrize("text", [
     "¿puedo bajar de tarifa sin darme de baja?", "can I change plan without cancelling?",
     "no pienso irme, solo quiero que me lo arregléis", "no quiero terminar el contrato",
-    "si quisiera irme, ¿cuánto pagaría?",
+    "si quisiera irme, ¿cuánto pagaría?", "no me voy a ir, solo preguntaba por la factura",
 ])
 def test_leaving_negated_or_supposed_is_not_leaving(text: str) -> None:
     found = read(text, Question.OPEN).signals
