@@ -188,6 +188,11 @@ def answer(session: Session, stage: str, text: str, ref: Optional[str], attempts
     if stage == Stage.VERIFY_CODE:
         return _code_answer(session, who, customer, text, ref, attempts, policy, now)
     postcode = parse_postcode(text)
+    if not postcode and not re.search(r"\d", spoken_to_digits(text or "") + (text or "")):
+        # no digits at all ("vale, pero ¿qué tengo que hacer?", "no me lo sé"): not a guess, so
+        # not a failed attempt; the question again, saying what a postcode looks like
+        return IdentityStep(responses=["utter_verify_postcode_format"], stage=Stage.VERIFY_POSTCODE,
+                            ref=ref, attempts=attempts)
     if customer is None or not postcode or customer.postcode != postcode:
         return _wrong(session, who, ref, now, attempts,
                       ["utter_verify_failed_retry", "utter_ask_verify_ref"], "verify_ref")

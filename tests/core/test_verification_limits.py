@@ -101,6 +101,21 @@ def test_right_postcode_then_texted_code_verifies(db_url: str) -> None:
         assert again.customer_id is None, "a code works once"
 
 
+def test_an_answer_without_digits_to_the_postcode_question_is_asked_again_not_counted(db_url: str) -> None:
+    """Walk finding: "vale, pero ¿qué tengo que hacer?" to "¿y el código postal?" got "those
+    details match no account" and the customer number was asked again, as a failed guess."""
+    john = customer(db_url, "C00002")
+    for i, text in enumerate(["vale, pero ¿qué tengo que hacer?", "no me lo sé", "what do you mean?"]):
+        step = guess(db_url, "C00002", text, "rest:203.0.113.7", "rest-unsure", T0 + timedelta(seconds=i))
+        assert step.responses == ["utter_verify_postcode_format"] and step.stage == "verify_postcode"
+        assert step.attempts == 0 and step.ref == "C00002"
+    wrong = guess(db_url, "C00002", "99999", "rest:203.0.113.7", "rest-unsure", T0 + timedelta(seconds=5))
+    assert wrong.responses == ["utter_verify_failed_retry", "utter_ask_verify_ref"]  # a guess is one
+    right = guess(db_url, "C00002", f"es el {john.postcode}", "rest:203.0.113.7", "rest-unsure",
+                  T0 + timedelta(seconds=6))
+    assert right.stage == "verify_code"
+
+
 def test_codes_texted_to_one_customer_are_capped_whoever_asks(db_url: str) -> None:
     """Whoever knows a customer number and postcode cannot flood that phone: after three codes in
     the window no fourth is texted, from any address, until the window has passed."""
