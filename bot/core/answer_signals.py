@@ -316,7 +316,14 @@ _HUMAN = re.compile(phrase_pattern(
 # Phrases with a "no" that is not an answer ("no me hagas repetirlo", "no problem").
 _NOT_NO = re.compile(phrase_pattern(
     "no me hagas repetirlo|no me hagas repetir|no me lo hagas repetir|no te lo repito|no problem|"
-    "no worries|no hay problema|no pasa nada|ni idea|no doubt|sin duda|no lo dudes"))
+    "no worries|no hay problema|no pasa nada|ni idea|no doubt|sin duda|no lo dudes|"
+    # the service failing, told again in answer to an offer ("pues que no funciona"): a
+    # complaint, not a "no" to the offer (walk finding: it cancelled the service)
+    "no funciona|no funcionan|no me funciona|no nos funciona|no me funcionan|no va nada|no me va el|"
+    "no me va la|no va el|no va la|no va internet|no me va internet|no carga|no conecta|"
+    "no se conecta|no tengo internet|no tengo linea|no tengo cobertura|no tengo senal|"
+    "no hay internet|no hay cobertura|no hay senal|no hay linea|no se ve la tele|no tengo tele|"
+    "not working|isn't working|is not working|no signal|no internet|no connection|no coverage"))
 
 
 @dataclass(frozen=True)

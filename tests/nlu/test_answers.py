@@ -11,6 +11,10 @@ CONFIRM = Question.CONFIRM_CANCEL
 OFFER = Question.OFFER
 
 CASES = [
+    # the failure told again to an offer is not a "no" to it (walk finding: it cancelled)
+    (OFFER, "pues que no funciona", Answer.UNCLEAR), (OFFER, "nada, que no me va el internet", Answer.UNCLEAR),
+    (OFFER, "the internet is not working, that's the point", Answer.UNCLEAR),
+    (OFFER, "no, no me interesa", Answer.NO), (OFFER, "no me funciona, quiero la baja", Answer.CANCEL),
     # the read-back "shall I process the cancellation now?"
     (CONFIRM, "sí, hazlo", Answer.CANCEL), (CONFIRM, "yes, cancel it", Answer.CANCEL),
     (CONFIRM, "adelante", Answer.CANCEL), (CONFIRM, "venga, sí", Answer.CANCEL),
