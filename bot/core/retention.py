@@ -96,7 +96,9 @@ class RetentionService(RetentionTurns):
                 return self.cancel(conv)
             if kind is Answer.STAY:
                 return self.keep(conv)
-            if kind is Answer.UNCLEAR and reason and not clarifying:
+            if kind is Answer.UNCLEAR and reason and reason != conv.reason and not clarifying:
+                # another reason told to the offer: the offer that answers it. The same reason
+                # again ("pues que no funciona") is no answer: the short question follows.
                 return self.set_reason(replace(conv, stage=Stage.OFFER), reason, text)
         elif question is Question.CONFIRM_CANCEL:
             if kind is Answer.CANCEL:
