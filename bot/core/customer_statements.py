@@ -42,10 +42,28 @@ _ABROAD = re.compile(phrase_pattern(
     "abroad|overseas|another country|out of the country|leaving the country|leaving the uk|leaving spain"))
 
 
+#: a move to a named country or a city abroad ("we're moving back to the UK for good", "me
+#: traslado a Alemania"): the service cannot follow there either (walk finding: the assistant
+#: offered to move the fibre "to your new home" in the UK)
+_TO_A_COUNTRY = re.compile(
+    r"(?<![a-z])(?:me voy|nos vamos|me mudo|nos mudamos|me traslado|nos trasladamos|vuelvo|volvemos|"
+    r"me vuelvo|nos volvemos|regreso|regresamos|me marcho|nos marchamos|moving|move|moved|relocating|"
+    r"relocate|going|heading|returning|go)(?:\s+(?:back|home|de vuelta|a vivir|to live))*\s+"
+    r"(?:a|al|to|en)\s+(?:the\s+)?" + phrase_pattern(
+        "uk|reino unido|inglaterra|england|escocia|scotland|wales|gales|ireland|irlanda|states|"
+        "usa|estados unidos|eeuu|francia|france|alemania|germany|portugal|italia|italy|holanda|"
+        "netherlands|paises bajos|belgica|belgium|suiza|switzerland|austria|suecia|sweden|noruega|"
+        "norway|dinamarca|denmark|polonia|poland|rumania|romania|australia|canada|mexico|argentina|"
+        "colombia|peru|chile|venezuela|ecuador|uruguay|paraguay|bolivia|brasil|brazil|cuba|"
+        "marruecos|morocco|dubai|emiratos|china|japon|japan|india|londres|london|paris|berlin|"
+        "lisboa|lisbon|roma|rome|nueva york|new york|miami|toronto|sidney|sydney"))
+
+
 def moving_abroad(text: str) -> bool:
-    """The customer is leaving the country ("me voy al extranjero", "moving abroad"): the service
-    cannot go with them to the new home."""
-    return bool(_ABROAD.search(normalise(text).replace("ñ", "n")))
+    """The customer is leaving the country ("me voy al extranjero", "moving abroad", "moving back
+    to the UK"): the service cannot go with them to the new home."""
+    norm = normalise(text).replace("ñ", "n")
+    return bool(_ABROAD.search(norm) or _TO_A_COUNTRY.search(norm))
 
 
 _OPERATORS = phrase_pattern(

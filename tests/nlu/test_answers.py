@@ -93,6 +93,9 @@ def test_leaving_the_country() -> None:
 
     assert moving_abroad("I'm moving abroad for six months") and moving_abroad("me voy al extranjero")
     assert moving_abroad("nos mudamos a otro país") and not moving_abroad("me mudo a Valencia")
+    # a country or a city abroad by name (walk finding: "moving back to the UK" was offered the move)
+    assert moving_abroad("we're heading back to the States in March") and moving_abroad("me vuelvo a Colombia")
+    assert moving_abroad("nos trasladamos a Alemania") and not moving_abroad("we're moving to a bigger flat")
     assert not moving_abroad("I'm moving house next month")
 
 
