@@ -322,7 +322,8 @@ def test_a_pause_shorter_than_the_stated_absence_is_not_offered(
 
 
 @pytest.mark.parametrize("said", ["I'm moving abroad for six months", "me voy a vivir al extranjero",
-                                  "nos mudamos a otro país"])
+                                  "nos mudamos a otro país",
+                                  "hi, no more nubia for us, we're moving back to the UK for good"])
 def test_no_move_to_the_new_home_for_someone_leaving_the_country(svc: RetentionService, db_session: Session,
                                                                  said: str) -> None:
     """Walk finding: "moving abroad for six months" was offered the service at the new home."""
