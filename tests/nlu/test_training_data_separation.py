@@ -16,7 +16,7 @@ import pytest
 from rasa.shared.nlu.training_data.loading import load_data
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from bot.nlu.evaluation import FIFTH_DIR, FRESH_DIR, IMPLICIT_DIR, SHARED_EVAL, load_holdout, load_shared
+from bot.nlu.evaluation import HELD_OUT_SETS, SHARED_EVAL, load_holdout, load_shared
 
 ROOT = Path(__file__).resolve().parents[2]
 NEAR_COPY = 0.9
@@ -55,7 +55,7 @@ def overlaps(train: list[str], evaluation: list[str]) -> list[tuple[str, str, fl
 
 
 def test_no_held_out_utterance_is_trained_on(training_texts: list[str]) -> None:
-    held_out = load_holdout() + load_holdout(IMPLICIT_DIR) + load_holdout(FRESH_DIR) + load_holdout(FIFTH_DIR)
+    held_out = [ex for directory in HELD_OUT_SETS.values() for ex in load_holdout(directory)]
     assert overlaps(training_texts, [e.text for e in held_out]) == []
 
 

@@ -34,13 +34,6 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-#: the held-out sets scored, each written apart from the training data
-SETS = {
-    "holdout": ROOT / "tests" / "nlu_holdout",
-    "implicit": ROOT / "tests" / "nlu_holdout_implicit",
-    "fresh": ROOT / "tests" / "nlu_holdout_fresh",
-    "fifth": ROOT / "tests" / "nlu_holdout_fifth",
-}
 WEDNESDAY_NOON = datetime(2026, 11, 25, 11, 0)  # naive UTC: office hours in Madrid, every run alike
 
 
@@ -159,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         runner = FirstMessages(args.model, Path(tmp))
-        result = {name: score(runner, path) for name, path in SETS.items()}
+        from bot.nlu.evaluation import HELD_OUT_SETS
+
+        result = {name: score(runner, path) for name, path in HELD_OUT_SETS.items()}
     result = {k: v for k, v in result.items() if v is not None}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
