@@ -1,6 +1,6 @@
 """What a customer says besides answering the question: how long they will be away ("me voy
-seis meses"), that they are moving abroad, another operator by name, or that they just want
-to cancel at once ("solo quiero cancelar").
+seis meses"), that they are moving abroad, another operator by name, that they just want
+to cancel at once ("solo quiero cancelar"), or that they ask for a pause ("¿puedo pausar la línea?").
 
 Pure Python, no Rasa.
 """
@@ -85,3 +85,30 @@ def firm_request(text: str) -> bool:
     """ "Solo quiero cancelar", "just cancel my contract": leaving at once, no talk wanted."""
     norm = normalise(text)
     return bool(_FIRM.search(norm)) and "cancel" in signals(text) and "stay" not in signals(text)
+
+
+#: asking to pause the service, not to end it ("¿puedo pausar la línea tres meses?", "can you
+#: freeze my account while I'm away?", "put my broadband on hold for the summer")
+_PAUSE = re.compile(
+    r"(?<![a-z])(?:pausar\w*|pausal[ao]s?|pausad[ao]s?|(?:en|una|un[ao]?) pausa|congel(?:ar|ad|e|en|a|o)\w*|"
+    r"suspender\w*|suspenda\w*|suspension temporal|dejar(?:la|lo)? parad[ao]|"
+    r"pause|pausing|paused|freeze|freezing|suspend|suspending|on hold)(?![a-z])")
+
+
+def pause_request(text: str) -> bool:
+    """The customer asks to pause the service: the pause is the offer, not the cancellation.
+
+    Leaving said in the same message ("quiero la baja, no una pausa") and a stolen phone's SIM
+    block are not a pause request.
+    """
+    said = signals(text)
+    match = _PAUSE.search(normalise(text))
+    if match is None or said & {"cancel_word", "stay", "other_thing"} or _FRAUD.search(normalise(text)):
+        return False
+    return not _NOT_BEFORE.search(normalise(text)[:match.start()])  # "no quiero pausar nada"
+
+
+#: "sospecho un fraude, congelad mi cuenta": a security freeze, not a pause of the service
+_FRAUD = re.compile(r"fraud|fraude|estafa|hacke|pirate|no reconozco|don'?t recogni[sz]e|unauthori[sz]ed|"
+                    r"sin autorizacion|suspicious|sospech|robad|robo|stolen|scam")
+_NOT_BEFORE = re.compile(r"(?<![a-z])(?:no|not|don'?t|do not|nunca|never|ni)\s+(?:[a-z']+\s+){0,2}$")

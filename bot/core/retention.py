@@ -28,7 +28,7 @@ from dataclasses import replace
 from bot.core import cases, plan_changes, sms_replies
 from bot.core.answers import Answer, Question, read
 from bot.core.conversation import QUESTION_OF_STAGE, Conversation, Turn, merge_turns, reason_of_intent
-from bot.core.customer_statements import firm_request, mentioned_reason
+from bot.core.customer_statements import firm_request, mentioned_reason, pause_request
 from bot.core.customer_text import normalise
 from bot.core.handoff import handoff_trigger, in_office_hours
 from bot.core.retention_turns import RetentionTurns
@@ -38,7 +38,8 @@ from bot.core.vocabulary import CaseStatus, Stage
 # Requests with their own answer that a customer we texted may make instead of replying to the offer.
 ASIDE_INTENTS = frozenset({"other_request", "cancel_other", "change_plan"})
 #: the responses that end by offering a person ("si lo prefieres, te paso con una persona")
-PERSON_OFFERED = frozenset({"utter_other_request", "utter_iamabot", "utter_complaint_noted"})
+PERSON_OFFERED = frozenset({"utter_other_request", "utter_iamabot", "utter_complaint_noted",
+                            "utter_pause_by_person"})
 #: words that show a first message is more than a complaint: leaving (or thinking of it),
 #: staying, unsure, a person, something else to cancel, the contract's end
 _SAID_SOMETHING = frozenset({"cancel", "leave", "considering", "undecided", "stay", "human", "object",
@@ -245,6 +246,11 @@ class RetentionService(RetentionTurns):
                                           or intent == "cancel_firm")
         if "contract_end" in reading.signals and "cancel" not in reading.signals:
             return Turn().say("utter_contract_end")
+        if (pause_request(text) and not SIM_BLOCK.search(normalise(text))
+                and self.current_case(conv) is None and conv.stage in (None, Stage.CLOSED)):
+            # "¿puedo pausar la línea tres meses?": the pause is offered (once the account is
+            # known), not the complaint question nor "I can't help with that" (walk finding)
+            return self.start(conv, reason="temporary", verbatim=text, opener="utter_pause_request")
         if cancel_family and reading.answer is Answer.STAY and "cancel" not in reading.signals:
             reason = reason_of_intent(intent)
             if reason:  # "no pienso irme, pero compensadme por el corte": the complaint is heard

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from bot.core import cancellation, cases, offer_sequence, plan_changes, sms_replies
 from bot.core.alerts import Remedy, remedy_for
 from bot.core.conversation import Conversation, Turn, ask_identity, merge_turns
+from bot.core.customer_statements import pause_request
 from bot.core.offer_loader import load_catalogue
 from bot.core.offer_model import Catalogue
 from bot.core.offer_sequence import MAX_SAVE_ATTEMPTS
@@ -46,8 +47,13 @@ class RetentionTurns:
 
     # ------------------------------------------------------------ the turns
     def start(self, conv: Conversation, reason: str | None = None,
-              verbatim: str | None = None, make_offer: bool = True) -> Turn:
-        """The customer says they want to leave (maybe with the reason in the same message)."""
+              verbatim: str | None = None, make_offer: bool = True,
+              opener: str = "utter_empathy_cancel") -> Turn:
+        """The customer says they want to leave (maybe with the reason in the same message).
+
+        ``opener``: the first words ("Siento que estés pensando en dejarnos"; a pause request
+        gets its own).
+        """
         closed = cancellation.closed_cancellation(self.session, conv)
         if closed is not None:
             return closed
@@ -56,7 +62,7 @@ class RetentionTurns:
         if case.offers and conv.stage in (Stage.OFFER, Stage.CONFIRM_CANCEL):
             # Asking to cancel again while an offer is on the table is insisting.
             return self.cancel(conv)
-        turn.say("utter_empathy_cancel")
+        turn.say(opener)
         # A recent key event (an outage, a double charge) explains it: no reason question.
         remedy = self._event_remedy(conv, reason) if (reason or case.reason is None) else None
         reason = reason or (remedy.reason if remedy else None)
@@ -253,7 +259,8 @@ class RetentionTurns:
         if conv.stage == Stage.CONFIRM_CANCEL:
             return self.keep(conv)
         if case is None or cases.pending_offer(case) is None:
-            return Turn().say("utter_anything_else")
+            # nothing asked but "anything else?" (after an undo, an accepted offer): "no, that's all"
+            return Turn(stage=None).say("utter_goodbye")
         cases.decline_pending(case)
         if len(case.offers) >= MAX_SAVE_ATTEMPTS:
             return self._cancel_if_asked(conv)
@@ -340,6 +347,11 @@ class RetentionTurns:
         if not ranked:
             if alternative:  # declined the only offer there is: the cancellation they asked for
                 return merge_turns(turn, self._cancel_if_asked(conv))
+            if not case.offers and pause_request(case.reason_verbatim or ""):
+                # a longer pause than any this customer can get here ("tres meses" when two is
+                # the most): not the cancellation read-back to someone who asked to stay
+                turn.stage = None
+                return turn.say("utter_pause_by_person")
             turn.stage = Stage.CONFIRM_CANCEL
             return turn.say("utter_no_offer")
         best = ranked[0]

@@ -412,3 +412,48 @@ def test_a_plain_no_is_no_cancellation_when_the_customer_never_said_they_want_to
     while turn.stage == "offer":
         turn = svc.decline(replace(asked, stage="offer"))
     assert "utter_cancel_confirmed" in responses(turn)
+
+
+@pytest.mark.parametrize("said, intent", [
+    ("¿puedo pausar la línea tres meses?", "reason_service_failure"),
+    ("can I pause my fibre for three months while I'm abroad?", "other_request"),
+    ("me voy una temporada, ¿me congeláis la cuenta mientras?", "cancel+reason_temporary"),
+    ("put my broadband on hold for the summer please", "other_request"),
+])
+def test_a_pause_request_is_offered_the_pause_not_a_complaint_question(
+        svc: RetentionService, db_session: Session, said: str, intent: str) -> None:
+    """Walk finding: "¿puedo pausar la línea tres meses?" got "are you thinking of cancelling
+    because of this?", the English one "I can't help with that here"."""
+    turn = svc.opening(conv(db_session, "C00001"), said, intent)
+    assert turn is not None and responses(turn)[0] == "utter_pause_request"
+    assert "utter_empathy_cancel" not in responses(turn) and turn.stage != "confirm_cancel"
+    case = db_session.scalar(select(RetentionCase))
+    assert case.reason == "temporary"
+    if "three" in said or "tres" in said:
+        # longer than the catalogue's pause for this customer: a person is offered, no cancellation
+        assert case.offers == [] and responses(turn)[-1] == "utter_pause_by_person"
+        assert svc.yes_to_a_person(conv(db_session, "C00001"), "utter_pause_by_person").handoff == "asked"
+    else:
+        assert [o.kind for o in case.offers] == ["pause"] and turn.stage == "offer"
+    assert db_session.scalar(select(func.count()).select_from(CaseOffer).where(
+        CaseOffer.outcome == "accepted")) == 0  # nothing applied
+
+
+@pytest.mark.parametrize("said", ["quiero darme de baja, no una pausa", "my phone was stolen, suspend my line",
+                                  "no quiero pausar nada, todo está bien",
+                                  "sospecho que me han hackeado, congelad la cuenta ya",
+                                  "there are charges I don't recognise, freeze my account"])
+def test_leaving_a_sim_block_or_a_no_is_not_a_pause_request(svc: RetentionService, db_session: Session,
+                                                            said: str) -> None:
+    turn = svc.opening(conv(db_session, "C00001"), said, "other_request")
+    assert turn is None or "utter_pause_request" not in responses(turn)
+
+
+def test_no_to_anything_else_after_the_talk_is_a_goodbye(svc: RetentionService, db_session: Session) -> None:
+    """Walk finding (voice, after an undo): "no that's all thanks" got "anything else?" again."""
+    c = conv(db_session, "C00001")
+    svc.start(c, reason="price", verbatim="caro")
+    svc.accept(conv(db_session, "C00001", stage="offer"))
+    turn = svc.decline(conv(db_session, "C00001"))
+    assert responses(turn) == ["utter_goodbye"]
+    assert db_session.scalar(select(RetentionCase)).status == "retained"  # the accepted offer stands
