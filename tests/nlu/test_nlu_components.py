@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -74,21 +75,26 @@ REASON_TRAIN = [
 ]
 
 
-def trained_reason_classifier(tmp_path: Path) -> tuple[ReasonClassifier, CountVectorsFeaturizer]:
-    messages = [Message(data={"text": t, "intent": i}) for t, i in REASON_TRAIN]
+def trained_classifier(tmp_path: Path, cls: Any, examples: list[tuple[str, str]], name: str,
+                       ) -> tuple[Any, CountVectorsFeaturizer]:
+    """``cls`` trained on word counts of ``examples``, persisted and loaded again from resource ``name``."""
+    messages = [Message(data={"text": t, "intent": i}) for t, i in examples]
     data = TrainingData(messages)
     WhitespaceTokenizer(WhitespaceTokenizer.get_default_config()).process_training_data(data)
     ctx = ExecutionContext(node_name="x", graph_schema=None)
     storage = LocalModelStorage(tmp_path / "storage")
-    for name in ("cv", "reason"):
-        (tmp_path / "storage" / name).mkdir(parents=True)
+    for folder in ("cv", name):
+        (tmp_path / "storage" / folder).mkdir(parents=True)
     cv = CountVectorsFeaturizer.create(CountVectorsFeaturizer.get_default_config(), storage, Resource("cv"), ctx)
     cv.train(data)
     cv.process_training_data(data)
-    clf = ReasonClassifier.create(ReasonClassifier.get_default_config(), storage, Resource("reason"), ctx)
+    clf = cls.create(cls.get_default_config(), storage, Resource(name), ctx)
     clf.train(data)
-    loaded = ReasonClassifier.load(ReasonClassifier.get_default_config(), storage, Resource("reason"), ctx)
-    return loaded, cv
+    return cls.load(cls.get_default_config(), storage, Resource(name), ctx), cv
+
+
+def trained_reason_classifier(tmp_path: Path) -> tuple[ReasonClassifier, CountVectorsFeaturizer]:
+    return trained_classifier(tmp_path, ReasonClassifier, REASON_TRAIN, "reason")
 
 
 def classified(text: str, intent: str, clf: ReasonClassifier, cv: CountVectorsFeaturizer) -> Message:
@@ -239,20 +245,11 @@ LEAVING_TRAIN = [
 
 
 def trained_leaving_classifier(tmp_path: Path) -> tuple[LeavingClassifier, CountVectorsFeaturizer]:
-    messages = [Message(data={"text": t, "intent": i}) for t, i in LEAVING_TRAIN]
-    data = TrainingData(messages)
-    WhitespaceTokenizer(WhitespaceTokenizer.get_default_config()).process_training_data(data)
-    ctx = ExecutionContext(node_name="x", graph_schema=None)
-    storage = LocalModelStorage(tmp_path / "storage")
-    for name in ("cv", "leaving"):
-        (tmp_path / "storage" / name).mkdir(parents=True)
-    cv = CountVectorsFeaturizer.create(CountVectorsFeaturizer.get_default_config(), storage, Resource("cv"), ctx)
-    cv.train(data)
-    cv.process_training_data(data)
-    clf = LeavingClassifier.create(LeavingClassifier.get_default_config(), storage, Resource("leaving"), ctx)
-    clf.train(data)
+    _, cv = trained_classifier(tmp_path, LeavingClassifier, LEAVING_TRAIN, "leaving")
     (tmp_path / "storage" / "leaving").rename(tmp_path / "storage" / "leaving_moved")  # a cache restore
-    loaded = LeavingClassifier.load(LeavingClassifier.get_default_config(), storage, Resource("leaving_moved"), ctx)
+    ctx = ExecutionContext(node_name="x", graph_schema=None)
+    loaded = LeavingClassifier.load(LeavingClassifier.get_default_config(), LocalModelStorage(tmp_path / "storage"),
+                                    Resource("leaving_moved"), ctx)
     return loaded, cv
 
 
