@@ -87,6 +87,12 @@ def firm_request(text: str) -> bool:
     return bool(_FIRM.search(norm)) and "cancel" in signals(text) and "stay" not in signals(text)
 
 
+#: a stolen or lost phone, its SIM to be blocked (a person does it now: RetentionService.urgent_request)
+SIM_BLOCK = re.compile(
+    r"\b(robad[oa]|perdid[oa]|he perdido|me han robado|extraviad[oa]|stolen|lost|"
+    r"bloque(a|ar|ad|ame)\b.{0,20}\bsim|block\b.{0,15}\bsim|suspend\b.{0,15}\b(sim|line))")
+
+
 #: asking to pause the service, not to end it ("¿puedo pausar la línea tres meses?", "can you
 #: freeze my account while I'm away?", "put my broadband on hold for the summer")
 _PAUSE = re.compile(
@@ -101,11 +107,12 @@ def pause_request(text: str) -> bool:
     Leaving said in the same message ("quiero la baja, no una pausa") and a stolen phone's SIM
     block are not a pause request.
     """
-    said = signals(text)
-    match = _PAUSE.search(normalise(text))
-    if match is None or said & {"cancel_word", "stay", "other_thing"} or _FRAUD.search(normalise(text)):
+    norm = normalise(text)
+    match = _PAUSE.search(norm)
+    if (match is None or signals(text) & {"cancel_word", "stay", "other_thing"}
+            or _FRAUD.search(norm) or SIM_BLOCK.search(norm)):
         return False
-    return not _NOT_BEFORE.search(normalise(text)[:match.start()])  # "no quiero pausar nada"
+    return not _NOT_BEFORE.search(norm[:match.start()])  # "no quiero pausar nada"
 
 
 #: "sospecho un fraude, congelad mi cuenta": a security freeze, not a pause of the service

@@ -22,13 +22,12 @@ undo), ``bot.core.plan_changes`` (another plan instead of leaving) and ``bot.cor
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 from bot.core import cases, plan_changes, sms_replies
 from bot.core.answers import Answer, Question, read
 from bot.core.conversation import QUESTION_OF_STAGE, Conversation, Turn, merge_turns, reason_of_intent
-from bot.core.customer_statements import firm_request, mentioned_reason, pause_request
+from bot.core.customer_statements import SIM_BLOCK, firm_request, mentioned_reason, pause_request
 from bot.core.customer_text import normalise
 from bot.core.handoff import handoff_trigger, in_office_hours
 from bot.core.retention_turns import RetentionTurns
@@ -44,9 +43,6 @@ PERSON_OFFERED = frozenset({"utter_other_request", "utter_iamabot", "utter_compl
 #: staying, unsure, a person, something else to cancel, the contract's end
 _SAID_SOMETHING = frozenset({"cancel", "leave", "considering", "undecided", "stay", "human", "object",
                              "contract_end"})
-SIM_BLOCK = re.compile(
-    r"\b(robad[oa]|perdid[oa]|he perdido|me han robado|extraviad[oa]|stolen|lost|"
-    r"bloque(a|ar|ad|ame)\b.{0,20}\bsim|block\b.{0,15}\bsim|suspend\b.{0,15}\b(sim|line))")
 
 
 class RetentionService(RetentionTurns):
@@ -246,7 +242,7 @@ class RetentionService(RetentionTurns):
                                           or intent == "cancel_firm")
         if "contract_end" in reading.signals and "cancel" not in reading.signals:
             return Turn().say("utter_contract_end")
-        if (pause_request(text) and not SIM_BLOCK.search(normalise(text))
+        if (pause_request(text)
                 and self.current_case(conv) is None and conv.stage in (None, Stage.CLOSED)):
             # "¿puedo pausar la línea tres meses?": the pause is offered (once the account is
             # known), not the complaint question nor "I can't help with that" (walk finding)

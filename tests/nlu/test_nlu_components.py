@@ -184,16 +184,22 @@ def test_reason_classifier_loads_after_a_cache_restore_under_another_name(tmp_pa
     assert "cancel+reason_price" in clf._known
 
 
-def test_a_corrupt_reason_classifier_file_is_reported_and_the_bot_keeps_the_intent_reason(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    _, cv = trained_reason_classifier(tmp_path)
-    (skops,) = (tmp_path / "storage" / "reason").glob("*.skops")
+def loaded_from_a_corrupt_file(tmp_path: Path, cls: Any, name: str, caplog: pytest.LogCaptureFixture) -> Any:
+    """``cls`` loaded from resource ``name`` after its trained file was overwritten with garbage;
+    the load must say so in a warning."""
+    (skops,) = (tmp_path / "storage" / name).glob("*.skops")
     skops.write_bytes(b"not a model")
     ctx = ExecutionContext(node_name="x", graph_schema=None)
     with caplog.at_level("WARNING"):
-        clf = ReasonClassifier.load(ReasonClassifier.get_default_config(),
-                                    LocalModelStorage(tmp_path / "storage"), Resource("reason"), ctx)
-    assert "no usable trained file for reason" in caplog.text
+        clf = cls.load(cls.get_default_config(), LocalModelStorage(tmp_path / "storage"), Resource(name), ctx)
+    assert f"no usable trained file for {name}" in caplog.text
+    return clf
+
+
+def test_a_corrupt_reason_classifier_file_is_reported_and_the_bot_keeps_the_intent_reason(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _, cv = trained_reason_classifier(tmp_path)
+    clf = loaded_from_a_corrupt_file(tmp_path, ReasonClassifier, "reason", caplog)
     m = classified("me doy de baja porque es caro", "cancel+reason_competitor", clf, cv)
     assert m.get("intent")["name"] == "cancel+reason_competitor"
 
@@ -290,11 +296,5 @@ def test_the_leaving_opinion_is_averaged_into_the_cancel_decision() -> None:
 def test_a_corrupt_leaving_classifier_file_leaves_the_decision_to_the_intents(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     _, cv = trained_leaving_classifier(tmp_path)
-    (skops,) = (tmp_path / "storage" / "leaving_moved").glob("*.skops")
-    skops.write_bytes(b"not a model")
-    ctx = ExecutionContext(node_name="x", graph_schema=None)
-    with caplog.at_level("WARNING"):
-        clf = LeavingClassifier.load(LeavingClassifier.get_default_config(),
-                                     LocalModelStorage(tmp_path / "storage"), Resource("leaving_moved"), ctx)
-    assert "no usable trained file for leaving_moved" in caplog.text
+    clf = loaded_from_a_corrupt_file(tmp_path, LeavingClassifier, "leaving_moved", caplog)
     assert leaving_probability("me voy, dejo de ser cliente", clf, cv) is None
